@@ -1,0 +1,37 @@
+package dev.pmmha.http;
+
+import java.time.Duration;
+import java.util.concurrent.CompletionStage;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.http.javadsl.server.Route;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Binds the routes and unbinds them in coordinated shutdown's {@code service-unbind} phase. */
+public final class HttpServer {
+
+  private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
+
+  private HttpServer() {}
+
+  public static CompletionStage<ServerBinding> start(ActorSystem<?> system, HttpSettings settings, Route route) {
+    return Http.get(system)
+        .newServerAt(settings.bindAddress(), settings.port())
+        .bind(route)
+        .whenComplete((binding, failure) -> {
+          if (failure != null) {
+            log.error("Cannot listen for HTTP on {}:{} (PMM_HA_HTTP_PORT): {}",
+                settings.bindAddress(), settings.port(), failure.getMessage());
+            return;
+          }
+          log.info("HTTP API listening on {}", binding.localAddress());
+          CoordinatedShutdown.get(system)
+              .addTask(CoordinatedShutdown.PhaseServiceUnbind(), "pmm-ha-http-unbind", () ->
+                  binding.terminate(Duration.ofSeconds(2)).thenApply(t -> Done.getInstance()));
+        });
+  }
+}

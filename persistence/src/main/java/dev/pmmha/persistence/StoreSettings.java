@@ -1,0 +1,196 @@
+package dev.pmmha.persistence;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Where the journal lives: the external PostgreSQL of PMM ({@code PMM_POSTGRES_*}), an explicit JDBC URL
+ * ({@code PMM_HA_STORE_URL}, used by the quick start for a shared embedded H2 server), or, when neither is
+ * set, an embedded H2 file under {@code PMM_HA_DATA_DIR}.
+ */
+public final class StoreSettings {
+
+  public enum Kind {
+    POSTGRES("slick.jdbc.PostgresProfile$", "org.postgresql.Driver"),
+    H2("slick.jdbc.H2Profile$", "org.h2.Driver");
+
+    final String slickProfile;
+    final String driver;
+
+    Kind(String slickProfile, String driver) {
+      this.slickProfile = slickProfile;
+      this.driver = driver;
+    }
+  }
+
+  private final Kind kind;
+  private final String url;
+  private final String user;
+  private final String password;
+  private final int poolSize;
+  private final Duration connectionTimeout;
+  private final Duration startupWait;
+  private final String description;
+
+  private StoreSettings(
+      Kind kind,
+      String url,
+      String user,
+      String password,
+      int poolSize,
+      Duration connectionTimeout,
+      Duration startupWait,
+      String description) {
+    this.kind = kind;
+    this.url = url;
+    this.user = user;
+    this.password = password;
+    this.poolSize = poolSize;
+    this.connectionTimeout = connectionTimeout;
+    this.startupWait = startupWait;
+    this.description = description;
+  }
+
+  /** Reads {@code pmm-ha.store}; throws {@link SettingsException} naming the variable and the bad value. */
+  public static StoreSettings create(Config root) {
+    Config c = root.getConfig("pmm-ha.store");
+    int poolSize = c.getInt("pool-size");
+    if (poolSize < 1 || poolSize > 50) {
+      throw new SettingsException("PMM_HA_STORE_POOL_SIZE", String.valueOf(poolSize), "a pool size from 1 to 50");
+    }
+    Duration connectionTimeout = c.getDuration("connection-timeout");
+    Duration startupWait = c.getDuration("startup-wait");
+    String explicitUrl = c.getString("url").trim();
+    String addr = c.getString("postgres-addr").trim();
+    String user = c.getString("username");
+    String password = c.getString("password");
+
+    if (!explicitUrl.isEmpty()) {
+      Kind kind;
+      if (explicitUrl.startsWith("jdbc:postgresql:")) {
+        kind = Kind.POSTGRES;
+      } else if (explicitUrl.startsWith("jdbc:h2:")) {
+        kind = Kind.H2;
+      } else {
+        throw new SettingsException(
+            "PMM_HA_STORE_URL", explicitUrl, "a JDBC URL starting with jdbc:postgresql: or jdbc:h2:");
+      }
+      String u = kind == Kind.H2 && user.isEmpty() ? "sa" : user;
+      return new StoreSettings(
+          kind, explicitUrl, u, password, poolSize, connectionTimeout, startupWait, redact(explicitUrl));
+    }
+    if (!addr.isEmpty()) {
+      HostPort hp = HostPort.parse(addr, 5432, "PMM_POSTGRES_ADDR");
+      String dbName = c.getString("dbname").trim();
+      if (dbName.isEmpty()) {
+        throw new SettingsException("PMM_POSTGRES_DBNAME", dbName, "a database name, e.g. pmm-managed");
+      }
+      if (user.isEmpty()) {
+        throw new SettingsException("PMM_POSTGRES_USERNAME", user, "a PostgreSQL user name");
+      }
+      StringBuilder jdbc =
+          new StringBuilder("jdbc:postgresql://")
+              .append(hp.hostForUrl())
+              .append(':')
+              .append(hp.port())
+              .append('/')
+              .append(dbName)
+              .append("?ApplicationName=pmm-ha")
+              .append("&connectTimeout=")
+              .append(Math.max(1, connectionTimeout.toSeconds()))
+              .append("&socketTimeout=30&tcpKeepAlive=true");
+      String sslMode = c.getString("ssl-mode").trim();
+      if (!sslMode.isEmpty()) {
+        if (!sslMode.matches("disable|allow|prefer|require|verify-ca|verify-full")) {
+          throw new SettingsException(
+              "PMM_POSTGRES_SSL_MODE", sslMode, "one of disable, allow, prefer, require, verify-ca, verify-full");
+        }
+        jdbc.append("&sslmode=").append(sslMode);
+      }
+      return new StoreSettings(
+          Kind.POSTGRES,
+          jdbc.toString(),
+          user,
+          password,
+          poolSize,
+          connectionTimeout,
+          startupWait,
+          "PostgreSQL " + hp + "/" + dbName);
+    }
+    Path dir = Path.of(c.getString("embedded-dir")).toAbsolutePath().normalize();
+    String h2 = "jdbc:h2:file:" + dir.resolve("pmm-ha") + ";DB_CLOSE_ON_EXIT=FALSE";
+    return new StoreSettings(
+        Kind.H2, h2, "sa", "", poolSize, connectionTimeout, startupWait, "embedded H2 in " + dir);
+  }
+
+  private static String redact(String url) {
+    return url.replaceAll("(?i)(password=)[^&;]*", "$1***");
+  }
+
+  /**
+   * The configuration for the JDBC plugin: one shared, small pool that the journal, the snapshot store,
+   * the read journal and the durable state store all use.
+   */
+  public Config pluginConfig() {
+    Map<String, Object> db = new HashMap<>();
+    db.put("url", url);
+    db.put("user", user);
+    db.put("password", password);
+    db.put("driver", kind.driver);
+    db.put("numThreads", poolSize);
+    db.put("maxConnections", poolSize);
+    db.put("minConnections", 1);
+    db.put("connectionTimeout", connectionTimeout.toMillis());
+    db.put("validationTimeout", Math.min(connectionTimeout.toMillis(), 2000L));
+    db.put("queueSize", 1000);
+    Map<String, Object> shared = new HashMap<>();
+    shared.put("profile", kind.slickProfile);
+    shared.put("db", db);
+    return ConfigFactory.empty()
+        .withValue("pekko-persistence-jdbc.shared-databases.pmm-ha", ConfigValueFactory.fromMap(shared));
+  }
+
+  public Kind kind() {
+    return kind;
+  }
+
+  public String url() {
+    return url;
+  }
+
+  public String user() {
+    return user;
+  }
+
+  public String password() {
+    return password;
+  }
+
+  public int poolSize() {
+    return poolSize;
+  }
+
+  public Duration connectionTimeout() {
+    return connectionTimeout;
+  }
+
+  /** How long start-up waits for the store to answer before the node gives up. */
+  public Duration startupWait() {
+    return startupWait;
+  }
+
+  /** For logs and errors: never contains the password. */
+  public String description() {
+    return description;
+  }
+
+  @Override
+  public String toString() {
+    return description;
+  }
+}

@@ -1,0 +1,57 @@
+package dev.pmmha.runtime;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import dev.pmmha.persistence.HostPort;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Turns {@link NodeSettings} into the Pekko settings they stand for (Artery, Management, Bootstrap, discovery). */
+final class ClusterConfig {
+
+  static final String SERVICE_NAME = "pmm-ha";
+  static final String NODE_ROLE_PREFIX = "node:";
+
+  private ClusterConfig() {}
+
+  static Config overlay(NodeSettings s) {
+    Map<String, Object> m = new HashMap<>();
+    m.put("pekko.cluster.roles", List.of("pmm-ha", NODE_ROLE_PREFIX + s.nodeId()));
+    if (!s.haEnabled()) {
+      // A single node that joins itself: Artery only on loopback, on a free port.
+      m.put("pekko.remote.artery.canonical.hostname", "127.0.0.1");
+      m.put("pekko.remote.artery.canonical.port", 0);
+      return ConfigFactory.parseMap(m);
+    }
+    m.put("pekko.remote.artery.canonical.hostname", s.advertiseAddress());
+    m.put("pekko.remote.artery.canonical.port", s.gossipPort());
+    m.put("pekko.remote.artery.bind.hostname", s.bindAddress());
+    m.put("pekko.remote.artery.bind.port", s.gossipPort());
+
+    m.put("pekko.management.http.hostname", s.advertiseAddress());
+    m.put("pekko.management.http.port", s.raftPort());
+    m.put("pekko.management.http.bind-hostname", s.bindAddress());
+    m.put("pekko.management.http.bind-port", s.raftPort());
+
+    String bootstrap = "pekko.management.cluster.bootstrap.contact-point-discovery.";
+    m.put(bootstrap + "service-name", SERVICE_NAME);
+    m.put(bootstrap + "required-contact-point-nr", s.requiredContactPoints());
+    if (s.discovery().equals("kubernetes")) {
+      m.put(bootstrap + "discovery-method", "kubernetes-api");
+      m.put("pekko.management.cluster.bootstrap.contact-point.fallback-port", s.raftPort());
+    } else {
+      m.put(bootstrap + "discovery-method", "config");
+      List<Map<String, Object>> endpoints = new ArrayList<>();
+      for (HostPort p : s.peers()) {
+        // Contact points are the peers' management endpoints: every node uses the same PMM_HA_RAFT_PORT.
+        endpoints.add(Map.of("host", p.host(), "port", s.raftPort()));
+      }
+      m.put("pekko.discovery.config.services." + SERVICE_NAME + ".endpoints", endpoints);
+    }
+    return ConfigFactory.parseMap(m);
+  }
+
+}

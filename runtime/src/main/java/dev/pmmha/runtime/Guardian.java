@@ -1,0 +1,100 @@
+package dev.pmmha.runtime;
+
+import dev.pmmha.http.HaRoutes;
+import dev.pmmha.http.HttpServer;
+import dev.pmmha.http.HttpSettings;
+import dev.pmmha.persistence.StoreSettings;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.ClusterSingleton;
+import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.cluster.typed.SingletonActor;
+import org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap;
+import org.apache.pekko.management.javadsl.PekkoManagement;
+
+/**
+ * Wires one node: membership view, the leader singleton, the HTTP routes, and cluster formation (Management and
+ * Cluster Bootstrap with HA on; a self-join with HA off). Exits the node when it cannot join in time.
+ */
+public final class Guardian {
+
+  /** Coordinated shutdown reason when the node could not join a cluster within {@code join-timeout}. */
+  public enum JoinTimeout implements CoordinatedShutdown.Reason {
+    INSTANCE
+  }
+
+  private enum JoinDeadline {
+    INSTANCE
+  }
+
+  private Guardian() {}
+
+  public static Behavior<Object> create(
+      NodeSettings settings, StoreSettings store, HttpSettings http, NodeState node, Duration announceInterval) {
+    return Behaviors.setup(ctx -> {
+      var system = ctx.getSystem();
+      CoordinatedShutdown shutdown = CoordinatedShutdown.get(system);
+      shutdown.addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "pmm-ha-stop-leading", () -> {
+        node.shuttingDown();
+        return CompletableFuture.completedFuture(Done.getInstance());
+      });
+
+      StoreProbe probe = new StoreProbe(store, node, Duration.ofSeconds(2));
+      shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-store-probe", () -> {
+        probe.close();
+        return CompletableFuture.completedFuture(Done.getInstance());
+      });
+
+      ActorRef<Topic.Command<Leader.Announcement>> topic =
+          ctx.spawn(Topic.create(Leader.Announcement.class, Leader.TOPIC), "leader-topic");
+      ctx.spawn(Membership.create(node, topic), "membership");
+
+      ClusterSingleton.get(system).init(
+          SingletonActor.of(Leader.create(node, topic, announceInterval), Leader.SINGLETON_NAME)
+              .withStopMessage(Leader.Stop.INSTANCE));
+
+      HttpServer.start(system, http, new HaRoutes(node, node).route())
+          .exceptionally(failure -> {
+            shutdown.run(CoordinatedShutdown.unknownReason());
+            return null;
+          });
+
+      Cluster cluster = Cluster.get(system);
+      if (settings.haEnabled()) {
+        PekkoManagement.get(system).start();
+        ClusterBootstrap.get(system).start();
+        ctx.getLog().info("Forming or joining the cluster through {} discovery; needs {} of {} peers",
+            settings.discovery(), settings.requiredContactPoints(), settings.expectedNodes());
+      } else {
+        cluster.manager().tell(Join.create(cluster.selfMember().address()));
+        ctx.getLog().info("HA is off (PMM_HA_ENABLE): single node, always leader");
+      }
+
+      return Behaviors.withTimers(timers -> {
+        timers.startSingleTimer(JoinDeadline.INSTANCE, settings.joinTimeout());
+        return Behaviors.receive(Object.class)
+            .onMessageEquals(JoinDeadline.INSTANCE, () -> {
+              MemberStatus st = cluster.selfMember().status();
+              if (st == MemberStatus.up() || st == MemberStatus.weaklyUp() || st == MemberStatus.leaving()) {
+                return Behaviors.same();
+              }
+              ctx.getLog().error(
+                  "Could not join a cluster within {} (PMM_HA_JOIN_TIMEOUT): a majority of PMM_HA_PEERS must be "
+                      + "reachable on PMM_HA_RAFT_PORT {} and PMM_HA_GOSSIP_PORT {}; exiting so the supervisor restarts this node",
+                  settings.joinTimeout(), settings.raftPort(), settings.gossipPort());
+              shutdown.run(JoinTimeout.INSTANCE);
+              return Behaviors.same();
+            })
+            .build();
+      });
+    });
+  }
+}

@@ -1,0 +1,127 @@
+package dev.pmmha.runtime;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import dev.pmmha.http.HttpSettings;
+import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.SettingsException;
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.StoreUnavailableException;
+import java.util.Optional;
+import org.apache.pekko.actor.CoordinatedShutdown;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code java -jar pmm-ha.jar}: runs one node configured by environment. Exit codes: 0 after a graceful stop,
+ * 2 for bad configuration, 3 when the store cannot be used, 4 when the node was downed by the cluster, 5 when it
+ * could not join within the join timeout, 1 otherwise.
+ */
+public final class Main {
+
+  public static final int EXIT_CONFIG = 2;
+  public static final int EXIT_STORE = 3;
+  public static final int EXIT_DOWNED = 4;
+  public static final int EXIT_JOIN_TIMEOUT = 5;
+
+  private Main() {}
+
+  public static void main(String[] args) {
+    if (args.length > 0 && (args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help"))) {
+      System.out.println(usage());
+      return;
+    }
+    if (args.length > 0 && !args[0].equals("node")) {
+      System.err.println("pmm-ha: unknown command \"" + args[0] + "\"\n" + usage());
+      System.exit(EXIT_CONFIG);
+    }
+    System.exit(run());
+  }
+
+  static String usage() {
+    return """
+        usage: java -jar pmm-ha.jar [node]
+          Runs one pmm-ha node configured by environment (PMM_HA_*, PMM_TEST_HA_*, PMM_POSTGRES_*).
+          See README.md for the variables and the endpoints.""";
+  }
+
+  static int run() {
+    Config config;
+    NodeSettings node;
+    StoreSettings store;
+    HttpSettings http;
+    try {
+      config = ConfigFactory.load();
+      node = NodeSettings.create(config);
+      store = StoreSettings.create(config);
+      http = HttpSettings.create(config);
+    } catch (SettingsException | IllegalArgumentException e) {
+      System.err.println("pmm-ha: configuration error: " + e.getMessage());
+      return EXIT_CONFIG;
+    } catch (ConfigException e) {
+      System.err.println("pmm-ha: configuration error: " + e.getMessage());
+      return EXIT_CONFIG;
+    }
+    System.setProperty("PMM_HA_NODE", node.nodeId());
+    Logger log = LoggerFactory.getLogger(Main.class);
+    if (node.bootstrapGiven()) {
+      log.info("PMM_HA_BOOTSTRAP is not needed by pmm-ha (any majority of PMM_HA_PEERS forms the cluster); ignored");
+    }
+    log.info("Starting node {} (HA {}), advertise {}, gossip {}, management {}, HTTP {}, store {}",
+        node.nodeId(), node.haEnabled() ? "on" : "off", node.advertiseAddress(), node.gossipPort(),
+        node.raftPort(), http.port(), store.description());
+
+    try {
+      Schema.ensure(store);
+    } catch (StoreUnavailableException e) {
+      log.error("Cannot start: {}", e.getMessage());
+      return EXIT_STORE;
+    }
+
+    Config full = ClusterConfig.overlay(node).withFallback(store.pluginConfig()).withFallback(config).resolve();
+    NodeState state = new NodeState(node.haEnabled(), node.expectedNodes(), node.nodeId());
+    ActorSystem<Object> system;
+    try {
+      system = ActorSystem.create(
+          Guardian.create(node, store, http, state, full.getDuration("pmm-ha.leader.announce-interval")),
+          "pmm-ha", full);
+    } catch (RuntimeException e) {
+      log.error("Cannot start the actor system: {}", rootMessage(e));
+      return 1;
+    }
+    system.getWhenTerminated().toCompletableFuture().join();
+    Optional<CoordinatedShutdown.Reason> reason = CoordinatedShutdown.get(system).getShutdownReason();
+    return exitCode(reason.orElse(null), log);
+  }
+
+  static int exitCode(CoordinatedShutdown.Reason reason, Logger log) {
+    if (reason == null || reason == CoordinatedShutdown.jvmExitReason()
+        || reason == CoordinatedShutdown.clusterLeavingReason()) {
+      log.info("Stopped");
+      return 0;
+    }
+    if (reason == CoordinatedShutdown.clusterDowningReason()) {
+      log.warn("This node was downed by the cluster (crash detection or split brain resolver); exiting with {} so "
+          + "that its supervisor restarts it", EXIT_DOWNED);
+      return EXIT_DOWNED;
+    }
+    if (reason == Guardian.JoinTimeout.INSTANCE || reason == CoordinatedShutdown.clusterJoinUnsuccessfulReason()) {
+      return EXIT_JOIN_TIMEOUT;
+    }
+    log.warn("Stopped: {}", reason);
+    return 1;
+  }
+
+  static String rootMessage(Throwable e) {
+    Throwable t = e;
+    StringBuilder sb = new StringBuilder(String.valueOf(t.getMessage()));
+    while (t.getCause() != null && t.getCause() != t) {
+      t = t.getCause();
+      sb.append(": ").append(t.getMessage());
+    }
+    return sb.toString().replace('\n', ' ');
+  }
+
+}

@@ -1,0 +1,170 @@
+package dev.pmmha.runtime;
+
+import dev.pmmha.http.ClusterView.NodeStatus;
+import dev.pmmha.http.LeaderView.LeaderInfo;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.StreamSupport;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Subscribe;
+
+/**
+ * Keeps {@link NodeState}'s membership snapshot current: subscribes to cluster events (logging each change once
+ * at INFO) and to the leader's announcements. Holds no state that must survive: on restart it re-reads the
+ * cluster state.
+ */
+public final class Membership extends AbstractBehavior<Membership.Command> {
+
+  public sealed interface Command {}
+
+  private record ClusterChanged(ClusterEvent.ClusterDomainEvent event) implements Command {}
+
+  private record LeaderAnnounced(Leader.Announcement announcement) implements Command {}
+
+  private enum Refresh implements Command {
+    INSTANCE
+  }
+
+  public static Behavior<Command> create(NodeState node, ActorRef<Topic.Command<Leader.Announcement>> topic) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+      timers.startTimerWithFixedDelay(Refresh.INSTANCE, Duration.ofMillis(500));
+      return new Membership(ctx, node, topic);
+    }));
+  }
+
+  private final NodeState node;
+  private final Cluster cluster;
+  /** Nodes seen before and removed since, with PMM's status word: left (graceful) or dead (downed). */
+  private final Map<String, NodeStatus> gone = new LinkedHashMap<>();
+
+  private Membership(ActorContext<Command> ctx, NodeState node, ActorRef<Topic.Command<Leader.Announcement>> topic) {
+    super(ctx);
+    ctx.setLoggerName(Membership.class);
+    this.node = node;
+    this.cluster = Cluster.get(ctx.getSystem());
+    ActorRef<ClusterEvent.ClusterDomainEvent> events = ctx.messageAdapter(ClusterEvent.ClusterDomainEvent.class, ClusterChanged::new);
+    cluster.subscriptions().tell(Subscribe.create(events, ClusterEvent.ClusterDomainEvent.class));
+    topic.tell(Topic.subscribe(ctx.messageAdapter(Leader.Announcement.class, LeaderAnnounced::new)));
+    refresh();
+  }
+
+  @Override
+  public Receive<Command> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(ClusterChanged.class, this::onClusterChanged)
+        .onMessage(LeaderAnnounced.class, this::onLeaderAnnounced)
+        .onMessageEquals(Refresh.INSTANCE, () -> {
+          refresh();
+          return this;
+        })
+        .build();
+  }
+
+  private Behavior<Command> onClusterChanged(ClusterChanged msg) {
+    var log = getContext().getLog();
+    ClusterEvent.ClusterDomainEvent e = msg.event();
+    if (e instanceof ClusterEvent.MemberUp up) {
+      log.info("MEMBER up: {} ({})", nodeName(up.member()), up.member().address());
+      gone.remove(nodeName(up.member()));
+    } else if (e instanceof ClusterEvent.MemberJoined j) {
+      log.info("MEMBER joining: {} ({})", nodeName(j.member()), j.member().address());
+    } else if (e instanceof ClusterEvent.MemberLeft left) {
+      log.info("MEMBER leaving: {} ({})", nodeName(left.member()), left.member().address());
+    } else if (e instanceof ClusterEvent.MemberDowned down) {
+      log.info("MEMBER downed: {} ({})", nodeName(down.member()), down.member().address());
+    } else if (e instanceof ClusterEvent.MemberRemoved removed) {
+      String name = nodeName(removed.member());
+      String status = removed.previousStatus() == MemberStatus.down() ? "dead" : "left";
+      log.info("MEMBER removed: {} ({}), {}", name, removed.member().address(), status);
+      gone.put(name, new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, removed.member().address().toString()));
+    } else if (e instanceof ClusterEvent.UnreachableMember u) {
+      log.info("MEMBER unreachable: {} ({})", nodeName(u.member()), u.member().address());
+    } else if (e instanceof ClusterEvent.ReachableMember r) {
+      log.info("MEMBER reachable again: {} ({})", nodeName(r.member()), r.member().address());
+    }
+    refresh();
+    return this;
+  }
+
+  private Behavior<Command> onLeaderAnnounced(LeaderAnnounced msg) {
+    Leader.Announcement a = msg.announcement();
+    var before = node.currentLeader();
+    node.leaderAnnounced(new LeaderInfo(a.nodeId(), a.epoch(), a.since()));
+    if (before.isEmpty() || before.get().epoch() < a.epoch()) {
+      getContext().getLog().info("LEADER is {} with epoch {} (as seen by {})", a.nodeId(), a.epoch(), node.nodeId());
+      refresh();
+    }
+    return this;
+  }
+
+  private void refresh() {
+    ClusterEvent.CurrentClusterState state = cluster.state();
+    Member self = cluster.selfMember();
+    Set<Member> unreachable = state.getUnreachable();
+    String leaderId = node.currentLeader().map(LeaderInfo::nodeId).orElse("");
+
+    List<NodeStatus> nodes = new ArrayList<>();
+    int counted = 0;
+    int reachable = 0;
+    for (Member m : StreamSupport.stream(state.getMembers().spliterator(), false)
+        .sorted(Comparator.comparing(m -> m.address().toString()))
+        .collect(Collectors.toList())) {
+      String name = nodeName(m);
+      MemberStatus st = m.status();
+      boolean isUnreachable = unreachable.contains(m);
+      String status;
+      if (st == MemberStatus.down()) {
+        status = "dead";
+      } else if (st == MemberStatus.leaving() || st == MemberStatus.exiting() || st == MemberStatus.removed()) {
+        status = "left";
+      } else if (isUnreachable) {
+        status = "suspect";
+      } else {
+        status = "alive";
+      }
+      if (st != MemberStatus.down() && st != MemberStatus.removed() && st != MemberStatus.joining()
+          && st != MemberStatus.weaklyUp()) {
+        counted++;
+        if (!isUnreachable) {
+          reachable++;
+        }
+      }
+      boolean isLeader = name.equals(leaderId) && status.equals("alive");
+      nodes.add(new NodeStatus(name, isLeader ? "NODE_ROLE_LEADER" : "NODE_ROLE_FOLLOWER", status, m.address().toString()));
+    }
+    Set<String> present = nodes.stream().map(NodeStatus::nodeName).collect(Collectors.toSet());
+    gone.values().stream().filter(g -> !present.contains(g.nodeName())).forEach(nodes::add);
+
+    MemberStatus selfStatus = self.status();
+    boolean selfUp = selfStatus == MemberStatus.up() || selfStatus == MemberStatus.leaving();
+    boolean selfDown = selfStatus == MemberStatus.down() || selfStatus == MemberStatus.removed()
+        || selfStatus == MemberStatus.exiting();
+    boolean majority = counted > 0 && reachable * 2 > counted;
+    node.membersChanged(new NodeState.Members(List.copyOf(nodes), selfUp, selfDown, majority, selfStatus.toString()));
+  }
+
+  static String nodeName(Member m) {
+    for (String role : m.getRoles()) {
+      if (role.startsWith(ClusterConfig.NODE_ROLE_PREFIX)) {
+        return role.substring(ClusterConfig.NODE_ROLE_PREFIX.length());
+      }
+    }
+    return m.address().host().getOrElse(() -> m.address().toString());
+  }
+}

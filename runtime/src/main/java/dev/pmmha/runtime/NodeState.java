@@ -1,0 +1,123 @@
+package dev.pmmha.runtime;
+
+import dev.pmmha.http.ClusterView;
+import dev.pmmha.http.LeaderView;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * This node's view of leadership and membership, written by the actors and read by the HTTP routes without
+ * locks or asks. Every field is an immutable snapshot behind a volatile reference.
+ */
+public final class NodeState implements LeaderView, ClusterView {
+
+  /** Membership as the {@link Membership} actor last computed it. */
+  record Members(List<NodeStatus> nodes, boolean selfUp, boolean selfDown, boolean majorityReachable, String selfStatus) {
+    static Members initial() {
+      return new Members(List.of(), false, false, false, "Joining");
+    }
+  }
+
+  private final boolean haEnabled;
+  private final int expectedNodes;
+  private final String nodeId;
+
+  private final AtomicReference<LeaderInfo> knownLeader = new AtomicReference<>();
+  private volatile LeaderInfo ownLeadership; // non-null while this node's singleton holds a persisted epoch
+  private volatile Members members = Members.initial();
+  private volatile boolean shuttingDown;
+  private volatile String storeProblem = "store not checked yet";
+
+  public NodeState(boolean haEnabled, int expectedNodes, String nodeId) {
+    this.haEnabled = haEnabled;
+    this.expectedNodes = expectedNodes;
+    this.nodeId = nodeId;
+  }
+
+  public String nodeId() {
+    return nodeId;
+  }
+
+  // --- written by the actors ---
+
+  void leadershipGained(long epoch, Instant since) {
+    LeaderInfo info = new LeaderInfo(nodeId, epoch, since);
+    ownLeadership = info;
+    leaderAnnounced(info);
+  }
+
+  void leadershipLost() {
+    ownLeadership = null;
+  }
+
+  /** Keeps the announcement with the highest epoch: a late message from an old leader never wins. */
+  void leaderAnnounced(LeaderInfo info) {
+    knownLeader.accumulateAndGet(info, (cur, next) -> cur == null || next.epoch() >= cur.epoch() ? next : cur);
+  }
+
+  void membersChanged(Members m) {
+    members = m;
+  }
+
+  void shuttingDown() {
+    shuttingDown = true;
+    ownLeadership = null;
+  }
+
+  void storeChecked(String problemOrNull) {
+    storeProblem = problemOrNull;
+  }
+
+  // --- read by the routes ---
+
+  @Override
+  public boolean isLeader() {
+    Members m = members;
+    return ownLeadership != null && !shuttingDown && m.selfUp() && !m.selfDown() && m.majorityReachable();
+  }
+
+  @Override
+  public Optional<LeaderInfo> currentLeader() {
+    LeaderInfo own = ownLeadership;
+    return Optional.ofNullable(own != null ? own : knownLeader.get());
+  }
+
+  /** The epoch this node holds as leader, or 0. */
+  long ownEpoch() {
+    LeaderInfo own = ownLeadership;
+    return own == null ? 0 : own.epoch();
+  }
+
+  @Override
+  public boolean haEnabled() {
+    return haEnabled;
+  }
+
+  @Override
+  public List<NodeStatus> nodes() {
+    return members.nodes();
+  }
+
+  @Override
+  public int expectedNodes() {
+    return expectedNodes;
+  }
+
+  @Override
+  public Readiness readiness() {
+    if (shuttingDown) {
+      return Readiness.notReady("shutting down");
+    }
+    Members m = members;
+    if (!m.selfUp()) {
+      return Readiness.notReady("not Up in the cluster (status " + m.selfStatus() + ")");
+    }
+    String store = storeProblem;
+    if (store != null) {
+      return Readiness.notReady("store: " + store);
+    }
+    return Readiness.ok();
+  }
+}
