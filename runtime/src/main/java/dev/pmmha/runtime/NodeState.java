@@ -63,7 +63,6 @@ public final class NodeState implements LeaderView, ClusterView {
 
   void shuttingDown() {
     shuttingDown = true;
-    ownLeadership = null;
   }
 
   void storeChecked(String problemOrNull) {

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Quick start: builds pmm-ha if needed and runs a three-node cluster on loopback (127.0.0.11-13) on the
+# embedded store (one H2 server shared by the three nodes). Prints each node's URLs and the leader, then follows
+# leadership changes. Ctrl-C stops every process it started, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JAR=runtime/target/pmm-ha.jar
+RUN_DIR=${PMM_HA_LOCAL_DIR:-$(mktemp -d /tmp/pmm-ha-local.XXXXXX)}
+H2_PORT=${PMM_HA_LOCAL_H2_PORT:-9092}
+HTTP_PORT=${PMM_HA_HTTP_PORT:-8080}
+IPS=(127.0.0.11 127.0.0.12 127.0.0.13)
+PIDS=()
+
+if [ ! -f "$JAR" ] || [ -n "$(find runtime/src http/src persistence/src application.conf conf -newer "$JAR" -type f 2>/dev/null | head -1)" ]; then
+  echo "Building pmm-ha (mvn -DskipTests package)..."
+  mvn -q -B -DskipTests package
+fi
+
+stop_all() {
+  trap - INT TERM EXIT
+  echo
+  echo "Stopping..."
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 150); do
+    alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  echo "Stopped. Logs are in $RUN_DIR"
+}
+trap stop_all INT TERM EXIT
+
+echo "Run directory: $RUN_DIR"
+java -cp "$JAR" org.h2.tools.Server -tcp -tcpPort "$H2_PORT" -ifNotExists -baseDir "$RUN_DIR/h2" \
+  > "$RUN_DIR/h2.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/"$H2_PORT") 2>/dev/null && break; sleep 0.2; done
+
+PEERS=$(IFS=,; echo "${IPS[*]}")
+for i in 0 1 2; do
+  ip=${IPS[$i]}
+  PMM_HA_ENABLE=1 PMM_HA_NODE_ID="pmm-ha-$((i + 1))" PMM_HA_ADVERTISE_ADDRESS="$ip" PMM_HA_BIND_ADDRESS="$ip" \
+    PMM_HA_PEERS="$PEERS" PMM_HA_HTTP_PORT="$HTTP_PORT" \
+    PMM_HA_STORE_URL="jdbc:h2:tcp://127.0.0.1:$H2_PORT/pmm-ha" \
+    java ${PMM_HA_JAVA_OPTS:--Xmx256m} -jar "$JAR" > "$RUN_DIR/node-$((i + 1)).log" 2>&1 &
+  PIDS+=($!)
+done
+
+echo "Nodes:"
+for i in 0 1 2; do
+  ip=${IPS[$i]}
+  echo "  pmm-ha-$((i + 1)) (pid ${PIDS[$((i + 1))]}): http://$ip:$HTTP_PORT/v1/leaderHealthCheck" \
+    " http://$ip:$HTTP_PORT/v1/ha/nodes  log $RUN_DIR/node-$((i + 1)).log"
+done
+
+leader_now() {
+  for i in 0 1 2; do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' -m 1 "http://${IPS[$i]}:$HTTP_PORT/v1/leaderHealthCheck")" = 200 ]; then
+      curl -s -m 1 "http://${IPS[$i]}:$HTTP_PORT/v1/ha/leader"
+      return
+    fi
+  done
+  echo "none"
+}
+
+echo "Waiting for a leader (Ctrl-C stops everything)..."
+last=""
+while true; do
+  for i in 1 2 3; do
+    pid=${PIDS[$i]}
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "pmm-ha-$i (pid $pid) exited; see $RUN_DIR/node-$i.log"
+      PIDS[$i]=0
+    fi
+  done
+  now=$(leader_now)
+  if [ "$now" != "$last" ]; then
+    echo "$(date +%T) leader: $now"
+    last=$now
+  fi
+  sleep 1
+done
