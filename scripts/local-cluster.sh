@@ -10,6 +10,7 @@ H2_PORT=${PMM_HA_LOCAL_H2_PORT:-9092}
 HTTP_PORT=${PMM_HA_HTTP_PORT:-8080}
 IPS=(127.0.0.11 127.0.0.12 127.0.0.13)
 PIDS=()
+declare -A NODE_PIDS=()
 
 if [ ! -f "$JAR" ] || [ -n "$(find runtime/src http/src persistence/src application.conf conf -newer "$JAR" -type f 2>/dev/null | head -1)" ]; then
   echo "Building pmm-ha (mvn -DskipTests package)..."
@@ -20,14 +21,15 @@ stop_all() {
   trap - INT TERM EXIT
   echo
   echo "Stopping..."
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 150); do
+  # Only the PIDs this script started; a PID is always > 0 here (kill 0 would signal the whole group).
+  for pid in "${PIDS[@]}"; do if [ "$pid" -gt 1 ]; then kill -TERM "$pid" 2>/dev/null || true; fi; done
+  for _ in $(seq 1 200); do
     alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    for pid in "${PIDS[@]}"; do if kill -0 "$pid" 2>/dev/null; then alive=1; fi; done
     [ $alive = 0 ] && break
     sleep 0.1
   done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do if [ "$pid" -gt 1 ]; then kill -KILL "$pid" 2>/dev/null || true; fi; done
   echo "Stopped. Logs are in $RUN_DIR"
 }
 trap stop_all INT TERM EXIT
@@ -46,12 +48,13 @@ for i in 0 1 2; do
     PMM_HA_STORE_URL="jdbc:h2:tcp://127.0.0.1:$H2_PORT/pmm-ha" \
     java ${PMM_HA_JAVA_OPTS:--Xmx256m} -jar "$JAR" > "$RUN_DIR/node-$((i + 1)).log" 2>&1 &
   PIDS+=($!)
+  NODE_PIDS[$((i + 1))]=$!
 done
 
 echo "Nodes:"
 for i in 0 1 2; do
   ip=${IPS[$i]}
-  echo "  pmm-ha-$((i + 1)) (pid ${PIDS[$((i + 1))]}): http://$ip:$HTTP_PORT/v1/leaderHealthCheck" \
+  echo "  pmm-ha-$((i + 1)) (pid ${NODE_PIDS[$((i + 1))]}): http://$ip:$HTTP_PORT/v1/leaderHealthCheck" \
     " http://$ip:$HTTP_PORT/v1/ha/nodes  log $RUN_DIR/node-$((i + 1)).log"
 done
 
@@ -69,10 +72,10 @@ echo "Waiting for a leader (Ctrl-C stops everything)..."
 last=""
 while true; do
   for i in 1 2 3; do
-    pid=${PIDS[$i]}
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "pmm-ha-$i (pid $pid) exited; see $RUN_DIR/node-$i.log"
-      PIDS[$i]=0
+    pid=${NODE_PIDS[$i]:-}
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "$(date +%T) pmm-ha-$i (pid $pid) exited; see $RUN_DIR/node-$i.log"
+      NODE_PIDS[$i]=""
     fi
   done
   now=$(leader_now)
