@@ -38,7 +38,12 @@ public final class Guardian {
   private Guardian() {}
 
   public static Behavior<Object> create(
-      NodeSettings settings, StoreSettings store, HttpSettings http, NodeState node, Duration announceInterval) {
+      NodeSettings settings,
+      StoreSettings store,
+      HttpSettings http,
+      NodeState node,
+      Duration announceInterval,
+      PmmHaNode.Formation formation) {
     return Behaviors.setup(ctx -> {
       var system = ctx.getSystem();
       CoordinatedShutdown shutdown = CoordinatedShutdown.get(system);
@@ -68,7 +73,9 @@ public final class Guardian {
           });
 
       Cluster cluster = Cluster.get(system);
-      if (settings.haEnabled()) {
+      if (formation == PmmHaNode.Formation.MANUAL) {
+        ctx.getLog().info("Waiting to be joined to a cluster");
+      } else if (settings.haEnabled()) {
         PekkoManagement.get(system).start();
         ClusterBootstrap.get(system).start();
         ctx.getLog().info("Forming or joining the cluster through {} discovery; needs {} of {} peers",

@@ -2,9 +2,7 @@ package dev.pmmha.runtime;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
-import com.typesafe.config.ConfigFactory;
 import dev.pmmha.http.HttpSettings;
-import dev.pmmha.persistence.Schema;
 import dev.pmmha.persistence.SettingsException;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.StoreUnavailableException;
@@ -49,48 +47,29 @@ public final class Main {
 
   static int run() {
     Config config;
-    NodeSettings node;
-    StoreSettings store;
-    HttpSettings http;
     try {
-      config = ConfigFactory.load();
-      node = NodeSettings.create(config);
-      store = StoreSettings.create(config);
-      http = HttpSettings.create(config);
-    } catch (SettingsException | IllegalArgumentException e) {
-      System.err.println("pmm-ha: configuration error: " + e.getMessage());
-      return EXIT_CONFIG;
-    } catch (ConfigException e) {
+      config = PmmHaConfig.load(System.getenv());
+      // Validate before anything else logs, so that a bad value is the one line an operator sees.
+      NodeSettings node = NodeSettings.create(config);
+      StoreSettings.create(config);
+      HttpSettings.create(config);
+      System.setProperty("PMM_HA_NODE", node.nodeId());
+    } catch (SettingsException | IllegalArgumentException | ConfigException e) {
       System.err.println("pmm-ha: configuration error: " + e.getMessage());
       return EXIT_CONFIG;
     }
-    System.setProperty("PMM_HA_NODE", node.nodeId());
     Logger log = LoggerFactory.getLogger(Main.class);
-    if (node.bootstrapGiven()) {
-      log.info("PMM_HA_BOOTSTRAP is not needed by pmm-ha (any majority of PMM_HA_PEERS forms the cluster); ignored");
-    }
-    log.info("Starting node {} (HA {}), advertise {}, gossip {}, management {}, HTTP {}, store {}",
-        node.nodeId(), node.haEnabled() ? "on" : "off", node.advertiseAddress(), node.gossipPort(),
-        node.raftPort(), http.port(), store.description());
-
+    PmmHaNode node;
     try {
-      Schema.ensure(store);
+      node = PmmHaNode.start(config, PmmHaNode.Formation.AUTOMATIC);
     } catch (StoreUnavailableException e) {
       log.error("Cannot start: {}", e.getMessage());
       return EXIT_STORE;
-    }
-
-    Config full = ClusterConfig.overlay(node).withFallback(store.pluginConfig()).withFallback(config).resolve();
-    NodeState state = new NodeState(node.haEnabled(), node.expectedNodes(), node.nodeId());
-    ActorSystem<Object> system;
-    try {
-      system = ActorSystem.create(
-          Guardian.create(node, store, http, state, full.getDuration("pmm-ha.leader.announce-interval")),
-          "pmm-ha", full);
     } catch (RuntimeException e) {
-      log.error("Cannot start the actor system: {}", rootMessage(e));
+      log.error("Cannot start: {}", rootMessage(e));
       return 1;
     }
+    ActorSystem<Object> system = node.system();
     system.getWhenTerminated().toCompletableFuture().join();
     Optional<CoordinatedShutdown.Reason> reason = CoordinatedShutdown.get(system).getShutdownReason();
     return exitCode(reason.orElse(null), log);

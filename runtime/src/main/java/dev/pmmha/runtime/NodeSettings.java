@@ -36,7 +36,7 @@ public record NodeSettings(
 
   public static NodeSettings create(Config root) {
     Config c = root.getConfig("pmm-ha.cluster");
-    boolean enabled = parseBool(c.getString("enable"), "PMM_HA_ENABLE");
+    boolean enabled = parseBool(c.getString("enable"), var(root, "ENABLE"));
 
     String nodeId = c.getString("node-id").trim();
     if (nodeId.isEmpty()) {
@@ -44,27 +44,27 @@ public record NodeSettings(
     }
     if (!nodeId.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,62}")) {
       throw new SettingsException(
-          "PMM_HA_NODE_ID", nodeId, "1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit");
+          var(root, "NODE_ID"), nodeId, "1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit");
     }
 
     String advertise = c.getString("advertise-address").trim();
     if (advertise.isEmpty()) {
       advertise = enabled ? firstNonLoopbackAddress() : "127.0.0.1";
     } else {
-      checkHost(advertise, "PMM_HA_ADVERTISE_ADDRESS");
+      checkHost(advertise, var(root, "ADVERTISE_ADDRESS"));
     }
     String bind = c.getString("bind-address").trim();
     if (bind.isEmpty()) {
       bind = "0.0.0.0";
     }
-    checkHost(bind, "PMM_HA_BIND_ADDRESS");
+    checkHost(bind, var(root, "BIND_ADDRESS"));
 
-    int gossipPort = port(c, "gossip-port", "PMM_HA_GOSSIP_PORT");
-    int raftPort = port(c, "raft-port", "PMM_HA_RAFT_PORT");
-    int grafanaPort = port(c, "grafana-gossip-port", "PMM_HA_GRAFANA_GOSSIP_PORT");
+    int gossipPort = port(c, "gossip-port", var(root, "GOSSIP_PORT"));
+    int raftPort = port(c, "raft-port", var(root, "RAFT_PORT"));
+    int grafanaPort = port(c, "grafana-gossip-port", var(root, "GRAFANA_GOSSIP_PORT"));
     if (gossipPort == raftPort) {
       throw new SettingsException(
-          "PMM_HA_RAFT_PORT", String.valueOf(raftPort), "a port other than PMM_HA_GOSSIP_PORT (" + gossipPort + ")");
+          var(root, "RAFT_PORT"), String.valueOf(raftPort), "a port other than PMM_HA_GOSSIP_PORT (" + gossipPort + ")");
     }
 
     String discovery = c.getString("discovery").trim().toLowerCase(Locale.ROOT);
@@ -73,16 +73,17 @@ public record NodeSettings(
     }
 
     String peersText = c.getString("peers").trim();
-    List<HostPort> peers = parsePeers(peersText, gossipPort);
+    String peersVar = var(root, "PEERS");
+    List<HostPort> peers = parsePeers(peersText, gossipPort, peersVar);
     if (enabled && discovery.equals("config")) {
       if (peers.isEmpty()) {
         throw new SettingsException(
-            "PMM_HA_PEERS", peersText, "a comma-separated list of every node, this one included (host or host:port)");
+            var(root, "PEERS"), peersText, "a comma-separated list of every node, this one included (host or host:port)");
       }
-      checkSelfInPeers(peers, advertise, nodeId, gossipPort, peersText);
+      checkSelfInPeers(peers, advertise, nodeId, gossipPort, peersText, peersVar);
     }
 
-    Duration joinTimeout = c.getDuration("join-timeout");
+    Duration joinTimeout = duration(c, "join-timeout", "PMM_HA_JOIN_TIMEOUT");
     if (joinTimeout.isNegative() || joinTimeout.isZero()) {
       throw new SettingsException("PMM_HA_JOIN_TIMEOUT", joinTimeout.toString(), "a positive duration such as 60s");
     }
@@ -99,6 +100,24 @@ public record NodeSettings(
 
   public int expectedNodes() {
     return haEnabled ? Math.max(1, peers.size()) : 1;
+  }
+
+  /**
+   * The variable an operator set for {@code PMM_HA_<suffix>}: that name, or the older {@code PMM_TEST_HA_<suffix>}
+   * when only that one is set (the environment sits at the config root, see {@link PmmHaConfig}).
+   */
+  static String var(Config root, String suffix) {
+    String current = "PMM_HA_" + suffix;
+    String old = "PMM_TEST_HA_" + suffix;
+    return !root.hasPath(current) && root.hasPath(old) ? old : current;
+  }
+
+  static Duration duration(Config c, String key, String variable) {
+    try {
+      return c.getDuration(key);
+    } catch (com.typesafe.config.ConfigException e) {
+      throw new SettingsException(variable, c.getValue(key).unwrapped().toString(), "a duration such as 60s or 500ms");
+    }
   }
 
   static boolean parseBool(String text, String variable) {
@@ -118,7 +137,7 @@ public record NodeSettings(
     return HostPort.parsePort(text, variable, text);
   }
 
-  static List<HostPort> parsePeers(String text, int defaultPort) {
+  static List<HostPort> parsePeers(String text, int defaultPort, String variable) {
     List<HostPort> out = new ArrayList<>();
     if (text.isEmpty()) {
       return out;
@@ -126,11 +145,11 @@ public record NodeSettings(
     Set<String> seen = new LinkedHashSet<>();
     for (String part : text.split(",")) {
       if (part.isBlank()) {
-        throw new SettingsException("PMM_HA_PEERS", text, "a comma-separated list of host or host:port with no empty entry");
+        throw new SettingsException(variable, text, "a comma-separated list of host or host:port with no empty entry");
       }
-      HostPort hp = HostPort.parse(part, defaultPort, "PMM_HA_PEERS");
+      HostPort hp = HostPort.parse(part, defaultPort, variable);
       if (!seen.add(hp.host().toLowerCase(Locale.ROOT) + ":" + hp.port())) {
-        throw new SettingsException("PMM_HA_PEERS", text, "each node once; " + hp + " is listed twice");
+        throw new SettingsException(variable, text, "each node once; " + hp + " is listed twice");
       }
       out.add(hp);
     }
@@ -138,7 +157,7 @@ public record NodeSettings(
   }
 
   private static void checkSelfInPeers(
-      List<HostPort> peers, String advertise, String nodeId, int gossipPort, String peersText) {
+      List<HostPort> peers, String advertise, String nodeId, int gossipPort, String peersText, String variable) {
     Set<String> selfNames = new LinkedHashSet<>();
     selfNames.add(advertise.toLowerCase(Locale.ROOT));
     selfNames.add(nodeId.toLowerCase(Locale.ROOT));
@@ -162,7 +181,7 @@ public record NodeSettings(
       return; // a peer name does not resolve yet (DNS of a starting container): cannot tell, do not refuse
     }
     throw new SettingsException(
-        "PMM_HA_PEERS",
+        variable,
         peersText,
         "a list that includes this node (PMM_HA_ADVERTISE_ADDRESS=" + advertise + ", gossip port " + gossipPort + ")");
   }

@@ -1,0 +1,139 @@
+package dev.pmmha.http;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class HaRoutesTest {
+
+  /** Views the test flips by hand. */
+  static final class FakeViews implements LeaderView, ClusterView {
+    volatile boolean leader;
+    volatile boolean ha = true;
+    volatile LeaderInfo known;
+    volatile Readiness readiness = Readiness.notReady("not Up in the cluster (status Joining)");
+
+    @Override public boolean isLeader() { return leader; }
+    @Override public Optional<LeaderInfo> currentLeader() { return Optional.ofNullable(known); }
+    @Override public boolean haEnabled() { return ha; }
+    @Override public List<NodeStatus> nodes() {
+      return List.of(new NodeStatus("a", "NODE_ROLE_LEADER", "alive", "x"), new NodeStatus("b", "NODE_ROLE_FOLLOWER", "suspect", "y"));
+    }
+    @Override public int expectedNodes() { return 3; }
+    @Override public Readiness readiness() { return readiness; }
+  }
+
+  static ActorTestKit kit;
+  static FakeViews views = new FakeViews();
+  static String base;
+  static final HttpClient client = HttpClient.newHttpClient();
+
+  @BeforeAll
+  static void bind() throws Exception {
+    kit = ActorTestKit.create();
+    ServerBinding b = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0),
+        new HaRoutes(views, views).route()).toCompletableFuture().get();
+    base = "http://127.0.0.1:" + b.localAddress().getPort();
+  }
+
+  @AfterAll
+  static void unbind() {
+    kit.shutdownTestKit();
+  }
+
+  static HttpResponse<String> send(String method, String path) throws Exception {
+    return client.send(HttpRequest.newBuilder(URI.create(base + path)).method(method, HttpRequest.BodyPublishers.noBody()).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  static JsonNode json(HttpResponse<String> r) throws Exception {
+    return Json.MAPPER.readTree(r.body());
+  }
+
+  @Test
+  void leaderAnswers200WithEmptyObjectOnEveryHealthRoute() throws Exception {
+    views.leader = true;
+    for (var r : List.of(send("POST", "/v1/leaderHealthCheck"), send("GET", "/v1/leaderHealthCheck"),
+        send("GET", "/v1/server/leaderHealthCheck"))) {
+      assertEquals(200, r.statusCode());
+      assertEquals("{}", r.body());
+      assertEquals("application/json", r.headers().firstValue("content-type").orElse(""));
+    }
+  }
+
+  @Test
+  void followerAnswers503WithPmmsErrorShape() throws Exception {
+    views.leader = false;
+    HttpResponse<String> r = send("POST", "/v1/leaderHealthCheck");
+    assertEquals(503, r.statusCode());
+    assertEquals("{\"error\":\"this PMM Server isn't the leader\",\"code\":9,"
+        + "\"message\":\"this PMM Server isn't the leader\",\"details\":[]}", r.body());
+    assertEquals(503, send("GET", "/v1/server/leaderHealthCheck").statusCode());
+  }
+
+  @Test
+  void withHaOffTheHealthCheckIsAlways200() throws Exception {
+    views.leader = false;
+    views.ha = false;
+    try {
+      assertEquals(200, send("POST", "/v1/leaderHealthCheck").statusCode());
+      assertEquals("Disabled", json(send("GET", "/v1/ha/status")).get("status").asText());
+    } finally {
+      views.ha = true;
+    }
+    assertEquals("Enabled", json(send("GET", "/v1/ha/status")).get("status").asText());
+  }
+
+  @Test
+  void nodesUsePmmsShape() throws Exception {
+    JsonNode body = json(send("GET", "/v1/ha/nodes"));
+    assertEquals(3, body.get("expected_nodes").asInt());
+    assertEquals("a", body.get("nodes").get(0).get("node_name").asText());
+    assertEquals("NODE_ROLE_LEADER", body.get("nodes").get(0).get("role").asText());
+    assertEquals("suspect", body.get("nodes").get(1).get("status").asText());
+  }
+
+  @Test
+  void leaderRouteGivesNodeEpochAndIsoTime() throws Exception {
+    views.known = null;
+    assertEquals(503, send("GET", "/v1/ha/leader").statusCode());
+    views.known = new LeaderView.LeaderInfo("b", 7, Instant.parse("2026-01-02T03:04:05Z"));
+    JsonNode body = json(send("GET", "/v1/ha/leader"));
+    assertEquals("b", body.get("node_id").asText());
+    assertEquals(7, body.get("epoch").asLong());
+    assertEquals("2026-01-02T03:04:05Z", body.get("since").asText());
+  }
+
+  @Test
+  void readyzSaysWhyItIsNotReady() throws Exception {
+    views.readiness = ClusterView.Readiness.notReady("store: connection refused");
+    HttpResponse<String> r = send("GET", "/v1/readyz");
+    assertEquals(503, r.statusCode());
+    assertEquals("store: connection refused", json(r).get("reason").asText());
+    views.readiness = ClusterView.Readiness.ok();
+    assertEquals(200, send("GET", "/v1/server/readyz").statusCode());
+  }
+
+  @Test
+  void unknownPathsAndMethodsGetJsonErrors() throws Exception {
+    HttpResponse<String> r = send("GET", "/v1/nothing");
+    assertEquals(404, r.statusCode());
+    assertEquals(5, json(r).get("code").asInt());
+    HttpResponse<String> m = send("DELETE", "/v1/ha/nodes");
+    assertEquals(405, m.statusCode());
+    assertTrue(json(m).get("message").asText().contains("GET"), m.body());
+  }
+}

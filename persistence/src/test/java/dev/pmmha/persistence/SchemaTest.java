@@ -1,0 +1,111 @@
+package dev.pmmha.persistence;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import dev.pmmha.testkit.PostgresServer;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class SchemaTest {
+
+  static PostgresServer pg;
+
+  @BeforeAll
+  static void startPostgres() {
+    pg = PostgresServer.start();
+  }
+
+  @AfterAll
+  static void stopPostgres() {
+    pg.close();
+  }
+
+  static StoreSettings settings(String url, String user, String password) {
+    return StoreSettings.create(ConfigFactory.parseString(
+            "pmm-ha.store { url = \"" + url + "\", username = \"" + user + "\", password = \"" + password
+                + "\", startup-wait = 3s }")
+        .withFallback(ConfigFactory.defaultReference()).resolve());
+  }
+
+  static List<String> tables(StoreSettings s) throws Exception {
+    List<String> out = new ArrayList<>();
+    try (Connection c = Schema.connect(s); ResultSet rs = c.getMetaData().getTables(null, null, "%", new String[] {"TABLE"})) {
+      while (rs.next()) {
+        out.add(rs.getString("TABLE_NAME").toLowerCase());
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void createsThePluginTablesAndCanRunAgain() throws Exception {
+    StoreSettings s = settings(pg.createDatabase(), pg.user(), pg.password());
+    Schema.ensure(s);
+    Schema.ensure(s);
+    assertTrue(tables(s).containsAll(List.of("event_journal", "event_tag", "snapshot", "durable_state")), tables(s).toString());
+    try (Connection c = Schema.connect(s); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_indexes WHERE indexname IN "
+            + "('event_journal_ordering_idx','state_tag_idx','state_global_offset_idx')")) {
+      rs.next();
+      assertEquals(3, rs.getInt(1));
+    }
+  }
+
+  @Test
+  void threeNodesStartingAtOnceAllSucceed() throws Exception {
+    StoreSettings s = settings(pg.createDatabase(), pg.user(), pg.password());
+    CountDownLatch go = new CountDownLatch(1);
+    List<CompletableFuture<Void>> runs = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      runs.add(CompletableFuture.runAsync(() -> {
+        try {
+          go.await();
+        } catch (InterruptedException e) {
+          throw new IllegalStateException(e);
+        }
+        Schema.ensure(s);
+      }));
+    }
+    go.countDown();
+    CompletableFuture.allOf(runs.toArray(CompletableFuture[]::new)).get();
+    assertTrue(tables(s).contains("event_journal"));
+  }
+
+  @Test
+  void embeddedH2SchemaIsIdempotentToo() throws Exception {
+    StoreSettings s = settings("jdbc:h2:mem:schema-test;DB_CLOSE_DELAY=-1", "sa", "");
+    Schema.ensure(s);
+    Schema.ensure(s);
+    assertTrue(tables(s).contains("event_journal"), tables(s).toString());
+  }
+
+  @Test
+  void missingDatabaseFailsAtOnceWithAnActionableMessage() {
+    String url = pg.createDatabase();
+    StoreSettings missing = settings(url.replaceAll("/[^/]+$", "/no_such_db"), pg.user(), pg.password());
+    long t0 = System.nanoTime();
+    var e = assertThrows(StoreUnavailableException.class, () -> Schema.ensure(missing));
+    assertTrue(e.getMessage().contains("the database does not exist"), e.getMessage());
+    assertTrue(System.nanoTime() - t0 < 2_500_000_000L, "a missing database is not retried until startup-wait");
+  }
+
+  @Test
+  void unreachableServerIsRetriedThenReported() {
+    int port = PostgresServer.freePort();
+    StoreSettings s = settings("jdbc:postgresql://127.0.0.1:" + port + "/x", "u", "p");
+    var e = assertThrows(StoreUnavailableException.class, () -> Schema.ensure(s));
+    assertTrue(e.getMessage().startsWith("gave up waiting for"), e.getMessage());
+    assertTrue(e.getMessage().contains("PMM_HA_STORE_STARTUP_WAIT"), e.getMessage());
+  }
+}

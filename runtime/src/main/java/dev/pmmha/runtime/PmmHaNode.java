@@ -1,0 +1,81 @@
+package dev.pmmha.runtime;
+
+import com.typesafe.config.Config;
+import dev.pmmha.http.HttpSettings;
+import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.StoreSettings;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** One running node: its settings, its in-memory state and its actor system. */
+public final class PmmHaNode {
+
+  /** How the node finds its cluster. */
+  public enum Formation {
+    /** Management and Cluster Bootstrap from the peers (HA on) or a self-join (HA off). */
+    AUTOMATIC,
+    /** The caller joins the node (in-JVM test harnesses). */
+    MANUAL
+  }
+
+  private final NodeSettings settings;
+  private final StoreSettings store;
+  private final HttpSettings http;
+  private final NodeState state;
+  private final ActorSystem<Object> system;
+
+  private PmmHaNode(NodeSettings settings, StoreSettings store, HttpSettings http, NodeState state, ActorSystem<Object> system) {
+    this.settings = settings;
+    this.store = store;
+    this.http = http;
+    this.state = state;
+    this.system = system;
+  }
+
+  /**
+   * Validates the configuration, prepares the store (waiting for it up to its start-up wait) and starts the node.
+   *
+   * @throws dev.pmmha.persistence.SettingsException for bad configuration
+   * @throws dev.pmmha.persistence.StoreUnavailableException when the store cannot be used
+   */
+  public static PmmHaNode start(Config config, Formation formation) {
+    NodeSettings node = NodeSettings.create(config);
+    StoreSettings store = StoreSettings.create(config);
+    HttpSettings http = HttpSettings.create(config);
+    Logger log = LoggerFactory.getLogger(PmmHaNode.class);
+    if (node.bootstrapGiven()) {
+      log.info("PMM_HA_BOOTSTRAP is not needed by pmm-ha (any majority of PMM_HA_PEERS forms the cluster); ignored");
+    }
+    log.info("Starting node {} (HA {}), advertise {}, gossip {}, management {}, HTTP {}, store {}",
+        node.nodeId(), node.haEnabled() ? "on" : "off", node.advertiseAddress(), node.gossipPort(),
+        node.raftPort(), http.port(), store.description());
+    Schema.ensure(store);
+    Config full = ClusterConfig.overlay(node).withFallback(store.pluginConfig()).withFallback(config).resolve();
+    NodeState state = new NodeState(node.haEnabled(), node.expectedNodes(), node.nodeId());
+    ActorSystem<Object> system = ActorSystem.create(
+        Guardian.create(node, store, http, state, full.getDuration("pmm-ha.leader.announce-interval"), formation),
+        "pmm-ha", full);
+    return new PmmHaNode(node, store, http, state, system);
+  }
+
+  public NodeSettings settings() {
+    return settings;
+  }
+
+  public StoreSettings store() {
+    return store;
+  }
+
+  public HttpSettings http() {
+    return http;
+  }
+
+  public NodeState state() {
+    return state;
+  }
+
+  public ActorSystem<Object> system() {
+    return system;
+  }
+}
