@@ -1,0 +1,194 @@
+package dev.pmmha.runtime;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pmmha.persistence.LeaderEvent;
+import dev.pmmha.persistence.LeaderHistory;
+import dev.pmmha.testkit.PostgresServer;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import java.util.stream.Collectors;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Down;
+import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal;
+import org.apache.pekko.persistence.query.EventEnvelope;
+import org.apache.pekko.persistence.query.PersistenceQuery;
+import org.apache.pekko.stream.javadsl.Sink;
+
+/**
+ * In-JVM cluster harness in the MicroRaft style: {@code LocalCluster.start(3, db)}, {@link #waitForLeader},
+ * {@link #leave}, {@link #down}. Each node is a full {@link PmmHaNode} (its own ActorSystem, HTTP routes and
+ * store pool) on 127.0.0.1 with its own ports; the nodes are joined by hand instead of through Bootstrap.
+ * Leadership is read from the HTTP endpoints, as HAProxy would.
+ */
+final class LocalCluster implements AutoCloseable {
+
+  record Node(String id, int gossipPort, int httpPort, PmmHaNode node) {
+    String url(String path) {
+      return "http://127.0.0.1:" + httpPort + path;
+    }
+  }
+
+  private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final List<Node> nodes = new ArrayList<>();
+  private final List<Node> stopped = new ArrayList<>();
+
+  private LocalCluster() {}
+
+  static LocalCluster start(int size, PostgresServer pg, String jdbcUrl) {
+    LocalCluster c = new LocalCluster();
+    List<Integer> gossip = new ArrayList<>();
+    for (int i = 0; i < size; i++) {
+      gossip.add(PostgresServer.freePort());
+    }
+    String peers = gossip.stream().map(p -> "127.0.0.1:" + p).collect(Collectors.joining(","));
+    for (int i = 0; i < size; i++) {
+      int httpPort = PostgresServer.freePort();
+      Map<String, String> env = new HashMap<>();
+      env.put("PMM_HA_ENABLE", "1");
+      env.put("PMM_HA_NODE_ID", "node-" + (i + 1));
+      env.put("PMM_HA_ADVERTISE_ADDRESS", "127.0.0.1");
+      env.put("PMM_HA_BIND_ADDRESS", "127.0.0.1");
+      env.put("PMM_HA_GOSSIP_PORT", String.valueOf(gossip.get(i)));
+      env.put("PMM_HA_RAFT_PORT", String.valueOf(PostgresServer.freePort()));
+      env.put("PMM_HA_HTTP_PORT", String.valueOf(httpPort));
+      env.put("PMM_HA_PEERS", peers);
+      env.put("PMM_HA_STORE_URL", jdbcUrl);
+      env.put("PMM_POSTGRES_USERNAME", pg.user());
+      env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
+      PmmHaNode node = PmmHaNode.start(PmmHaConfig.load(env), PmmHaNode.Formation.MANUAL);
+      c.nodes.add(new Node("node-" + (i + 1), gossip.get(i), httpPort, node));
+    }
+    var firstAddress = Cluster.get(c.nodes.get(0).node().system()).selfMember().address();
+    for (Node n : c.nodes) {
+      Cluster.get(n.node().system()).manager().tell(Join.create(firstAddress));
+    }
+    return c;
+  }
+
+  List<Node> running() {
+    return List.copyOf(nodes);
+  }
+
+  /** The nodes whose leader health check answers 200 right now. */
+  List<Node> leaders() {
+    List<Node> out = new ArrayList<>();
+    for (Node n : nodes) {
+      if (status(n, "POST", "/v1/leaderHealthCheck") == 200) {
+        out.add(n);
+      }
+    }
+    return out;
+  }
+
+  /** Waits until exactly one node answers 200 and returns it. */
+  Node waitForLeader(Duration timeout) {
+    return eventually(timeout, () -> {
+      List<Node> l = leaders();
+      return l.size() == 1 ? l.get(0) : null;
+    }, "exactly one node answering 200");
+  }
+
+  JsonNode json(Node n, String path) {
+    try {
+      HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(n.url(path))).timeout(Duration.ofSeconds(2)).build(),
+          HttpResponse.BodyHandlers.ofString());
+      return JSON.readTree(r.body());
+    } catch (Exception e) {
+      throw new IllegalStateException("GET " + path + " on " + n.id() + ": " + e, e);
+    }
+  }
+
+  static int status(Node n, String method, String path) {
+    try {
+      return HTTP.send(HttpRequest.newBuilder(URI.create(n.url(path))).timeout(Duration.ofSeconds(2))
+              .method(method, HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.discarding())
+          .statusCode();
+    } catch (Exception e) {
+      return -1;
+    }
+  }
+
+  /** Graceful leave: coordinated shutdown of the node's actor system, as SIGTERM does. */
+  void leave(Node n) {
+    n.node().system().terminate();
+    awaitTermination(n);
+  }
+
+  /** Another member downs the node, as the split brain resolver does for a crashed one. */
+  void down(Node n, Node by) {
+    var address = Cluster.get(n.node().system()).selfMember().address();
+    Cluster.get(by.node().system()).manager().tell(new Down(address));
+    awaitTermination(n);
+  }
+
+  private void awaitTermination(Node n) {
+    try {
+      n.node().system().getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      throw new IllegalStateException(n.id() + " did not stop within 30 s", e);
+    }
+    nodes.remove(n);
+    stopped.add(n);
+  }
+
+  /** The leader history as journaled, read back through Pekko Persistence Query on a running node. */
+  List<LeaderEvent> journal() {
+    var system = nodes.get(0).node().system();
+    var query = PersistenceQuery.get(system).getReadJournalFor(
+        org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal.class, JdbcReadJournal.Identifier());
+    try {
+      return query.currentEventsByPersistenceId(LeaderHistory.PERSISTENCE_ID, 0, Long.MAX_VALUE)
+          .map(EventEnvelope::event).map(LeaderEvent.class::cast)
+          .runWith(Sink.seq(), system).toCompletableFuture().get(10, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot read the journal", e);
+    }
+  }
+
+  static <T> T eventually(Duration timeout, Supplier<T> probe, String what) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      T v = probe.get();
+      if (v != null) {
+        return v;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("timed out after " + timeout.toSeconds() + " s waiting for " + what);
+      }
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new AssertionError("interrupted");
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    for (Node n : List.copyOf(nodes)) {
+      n.node().system().terminate();
+    }
+    for (Node n : List.copyOf(nodes)) {
+      try {
+        n.node().system().getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      } catch (Exception e) {
+        System.err.println(n.id() + " did not stop: " + e);
+      }
+    }
+    nodes.clear();
+  }
+}

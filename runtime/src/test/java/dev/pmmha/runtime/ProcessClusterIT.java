@@ -1,0 +1,180 @@
+package dev.pmmha.runtime;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pmmha.testkit.PostgresServer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+
+/**
+ * Three real {@code java -jar} nodes on loopback addresses 127.0.0.21-23 with the same ports, on a real
+ * PostgreSQL, formed by Cluster Bootstrap from PMM_HA_PEERS as in production.
+ */
+class ProcessClusterIT {
+
+  static final ObjectMapper JSON = new ObjectMapper();
+  static final String[] IPS = {"127.0.0.21", "127.0.0.22", "127.0.0.23"};
+  static PostgresServer pg;
+  final List<NodeProcess> nodes = new ArrayList<>();
+
+  @BeforeAll
+  static void startPostgres() {
+    pg = PostgresServer.start();
+  }
+
+  @AfterAll
+  static void stopPostgres() {
+    pg.close();
+  }
+
+  @AfterEach
+  void stopNodes() {
+    nodes.forEach(NodeProcess::close);
+  }
+
+  List<NodeProcess> cluster(TestInfo info) {
+    String db = pg.createDatabase();
+    int gossip = PostgresServer.freePort();
+    int raft = PostgresServer.freePort();
+    int http = PostgresServer.freePort();
+    Path logs = Path.of("target", "it-logs", info.getTestMethod().orElseThrow().getName());
+    for (int i = 0; i < 3; i++) {
+      Map<String, String> env = new HashMap<>();
+      env.put("PMM_HA_ENABLE", "1");
+      env.put("PMM_HA_NODE_ID", "pmm-" + (i + 1));
+      env.put("PMM_HA_ADVERTISE_ADDRESS", IPS[i]);
+      env.put("PMM_HA_BIND_ADDRESS", IPS[i]);
+      env.put("PMM_HA_PEERS", String.join(",", IPS));
+      env.put("PMM_HA_GOSSIP_PORT", String.valueOf(gossip));
+      env.put("PMM_HA_RAFT_PORT", String.valueOf(raft));
+      env.put("PMM_HA_HTTP_PORT", String.valueOf(http));
+      env.put("PMM_HA_STORE_URL", db);
+      env.put("PMM_POSTGRES_USERNAME", pg.user());
+      env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
+      nodes.add(new NodeProcess("pmm-" + (i + 1), IPS[i], http, env, logs));
+    }
+    return nodes;
+  }
+
+  NodeProcess waitForSingleLeader(Duration timeout) {
+    return LocalCluster.eventually(timeout, () -> {
+      List<NodeProcess> l = nodes.stream().filter(NodeProcess::alive).filter(NodeProcess::isLeader).toList();
+      return l.size() == 1 ? l.get(0) : null;
+    }, "exactly one node answering 200 among " + nodes);
+  }
+
+  void assertOnlyLeaderFor(NodeProcess leader, Duration d) throws InterruptedException {
+    long end = System.nanoTime() + d.toNanos();
+    while (System.nanoTime() < end) {
+      for (NodeProcess n : nodes) {
+        if (n.alive()) {
+          assertEquals(n == leader, n.isLeader(), n + (n == leader ? " must lead" : " must not answer 200"));
+        }
+      }
+      Thread.sleep(100);
+    }
+  }
+
+  static JsonNode json(NodeProcess n, String path) {
+    try {
+      return JSON.readTree(n.body(path));
+    } catch (Exception e) {
+      throw new AssertionError(path + " on " + n + ": " + e);
+    }
+  }
+
+  static long epoch(NodeProcess n) {
+    return json(n, "/v1/ha/leader").get("epoch").asLong();
+  }
+
+  /** Waits until {@code n} is Up, ready, and lists {@code alive} members that all agree on the leader. */
+  static void waitForMember(NodeProcess n, int alive, Duration timeout) {
+    LocalCluster.eventually(timeout, () -> {
+      if (n.status("GET", "/v1/readyz") != 200) {
+        return null;
+      }
+      JsonNode nodes = json(n, "/v1/ha/nodes").path("nodes");
+      int count = 0;
+      for (JsonNode e : nodes) {
+        if (e.path("status").asText().equals("alive")) {
+          count++;
+        }
+      }
+      return count == alive ? true : null;
+    }, n + " ready with " + alive + " alive members");
+  }
+
+  @Test
+  void startOrder123_crashOfTheLeaderMovesIt_andTheRestartedNodeRejoinsAsFollower(TestInfo info) throws Exception {
+    cluster(info);
+    for (NodeProcess n : nodes) {
+      n.start();
+      Thread.sleep(1000);
+    }
+    NodeProcess leader = waitForSingleLeader(Duration.ofSeconds(90));
+    assertOnlyLeaderFor(leader, Duration.ofSeconds(2));
+    long epoch = epoch(leader);
+
+    leader.kill9();
+    NodeProcess next = waitForSingleLeader(Duration.ofSeconds(60));
+    assertNotEquals(leader, next);
+    long nextEpoch = epoch(next);
+    assertTrue(nextEpoch > epoch, nextEpoch + " > " + epoch);
+
+    leader.start();
+    waitForMember(leader, 3, Duration.ofSeconds(90));
+    assertOnlyLeaderFor(next, Duration.ofSeconds(2));
+    assertEquals(nextEpoch, epoch(next), "a rejoining node does not disturb the leader");
+    assertEquals(next.name, json(leader, "/v1/ha/leader").get("node_id").asText(), "the rejoined node knows the leader");
+    assertEquals(503, leader.status("GET", "/v1/server/leaderHealthCheck"));
+  }
+
+  @Test
+  void startOrder321_formsOneClusterWithOneLeader(TestInfo info) throws Exception {
+    cluster(info);
+    for (int i = 2; i >= 0; i--) {
+      nodes.get(i).start();
+      Thread.sleep(1000);
+    }
+    NodeProcess leader = waitForSingleLeader(Duration.ofSeconds(90));
+    for (NodeProcess n : nodes) {
+      waitForMember(n, 3, Duration.ofSeconds(60));
+    }
+    assertOnlyLeaderFor(leader, Duration.ofSeconds(2));
+  }
+
+  @Test
+  void aNodeStartedAfterTheOthersFormedTheClusterJoinsIt(TestInfo info) throws Exception {
+    cluster(info);
+    nodes.get(0).start();
+    nodes.get(1).start();
+    NodeProcess leader = waitForSingleLeader(Duration.ofSeconds(90));
+    waitForMember(nodes.get(0), 2, Duration.ofSeconds(30));
+    long epoch = epoch(leader);
+
+    NodeProcess late = nodes.get(2).start();
+    waitForMember(late, 3, Duration.ofSeconds(90));
+    assertOnlyLeaderFor(leader, Duration.ofSeconds(2));
+    assertEquals(epoch, epoch(leader));
+
+    // SIGTERM of the leader: a graceful hand-over, and the process exits on its own
+    int code = leader.term(Duration.ofSeconds(30));
+    assertTrue(code == 0 || code == 143, "graceful exit code, got " + code);
+    NodeProcess next = waitForSingleLeader(Duration.ofSeconds(30));
+    assertNotEquals(leader, next);
+    assertTrue(epoch(next) > epoch);
+  }
+}
