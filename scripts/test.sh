@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine of this kind (Debian, Java 17, Maven): installs what the tests
+# need and is missing (PostgreSQL server binaries: the tests start their own throwaway server), then builds and
+# runs unit tests, in-JVM cluster tests and real-process tests with one `mvn verify`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${PMM_HA_TEST_PG_URL:-}" ] && [ -z "${PMM_HA_PG_BIN:-}" ]; then
+  need_apt+=(postgresql)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "Missing packages: ${need_apt[*]} (install them, or run as root so this script can)" >&2
+    exit 1
+  fi
+  echo "Installing ${need_apt[*]}..."
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # Debian starts a cluster on install; the tests use their own, so stop the packaged one if it runs.
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    for c in $(pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}'); do pg_ctlcluster "${c%/*}" "${c#*/}" stop || true; done
+  fi
+fi
+
+exec mvn -B -ntp verify "$@"
