@@ -55,3 +55,18 @@ CREATE TABLE IF NOT EXISTS PUBLIC."durable_state" (
     );
 CREATE INDEX IF NOT EXISTS "state_tag_idx" on PUBLIC."durable_state" ("tag");
 CREATE INDEX IF NOT EXISTS "state_global_offset_idx" on PUBLIC."durable_state" ("global_offset");
+
+-- pmm-ha's fence (see postgres.sql); the H2 server's JVM clock stands for the database clock.
+CREATE ALIAS IF NOT EXISTS PMM_HA_NOW_MS FOR 'java.lang.System.currentTimeMillis';
+CREATE TABLE IF NOT EXISTS PUBLIC."pmm_ha_fence" (
+  "id" INT PRIMARY KEY CHECK ("id" = 1),
+  "epoch" BIGINT NOT NULL,
+  "holder" VARCHAR(255) NOT NULL,
+  "lease_until_ms" BIGINT NOT NULL,
+  "released" BOOLEAN NOT NULL,
+  "updated_ms" BIGINT NOT NULL
+);
+MERGE INTO PUBLIC."pmm_ha_fence" ("id", "epoch", "holder", "lease_until_ms", "released", "updated_ms")
+  KEY ("id") SELECT 1, 0, '', 0, TRUE, 0 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM PUBLIC."pmm_ha_fence");
+CREATE TRIGGER IF NOT EXISTS "pmm_ha_fence_check" BEFORE INSERT ON PUBLIC."event_tag"
+  FOR EACH ROW CALL 'dev.pmmha.persistence.H2FenceTrigger';

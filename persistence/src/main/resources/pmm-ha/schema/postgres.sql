@@ -48,3 +48,38 @@ CREATE TABLE IF NOT EXISTS public.durable_state (
 );
 CREATE INDEX IF NOT EXISTS state_tag_idx ON public.durable_state (tag);
 CREATE INDEX IF NOT EXISTS state_global_offset_idx ON public.durable_state (global_offset);
+
+-- pmm-ha's fence: one row with the current leader epoch, its holder and a lease on PostgreSQL's own clock.
+CREATE OR REPLACE FUNCTION pmm_ha_now_ms() RETURNS BIGINT AS $$
+  SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT
+$$ LANGUAGE sql VOLATILE;
+CREATE TABLE IF NOT EXISTS public.pmm_ha_fence (
+  id INT PRIMARY KEY CHECK (id = 1),
+  epoch BIGINT NOT NULL,
+  holder VARCHAR(255) NOT NULL,
+  lease_until_ms BIGINT NOT NULL,
+  released BOOLEAN NOT NULL,
+  updated_ms BIGINT NOT NULL
+);
+INSERT INTO public.pmm_ha_fence (id, epoch, holder, lease_until_ms, released, updated_ms)
+  VALUES (1, 0, '', 0, TRUE, 0) ON CONFLICT (id) DO NOTHING;
+-- Every fenced write (an event tagged pmm-ha-epoch:N) is checked in the journal's own transaction: it lands only
+-- while epoch N holds an unexpired, unreleased lease. FOR SHARE orders it against a concurrent take-over.
+CREATE OR REPLACE FUNCTION pmm_ha_check_fence() RETURNS trigger AS $$
+DECLARE
+  f RECORD;
+  e BIGINT;
+BEGIN
+  IF NEW.tag LIKE 'pmm-ha-epoch:%' THEN
+    e := substring(NEW.tag FROM 14)::BIGINT;
+    SELECT epoch, lease_until_ms, released INTO f FROM public.pmm_ha_fence WHERE id = 1 FOR SHARE;
+    IF f.epoch IS DISTINCT FROM e OR f.released OR f.lease_until_ms <= pmm_ha_now_ms() THEN
+      RAISE EXCEPTION 'pmm-ha fence: write of epoch % rejected (fence epoch %, released %, lease expired %)',
+        e, f.epoch, f.released, f.lease_until_ms <= pmm_ha_now_ms() USING ERRCODE = 'P0001';
+    END IF;
+  END IF;
+  RETURN NEW;
+END
+$$ LANGUAGE plpgsql;
+CREATE OR REPLACE TRIGGER pmm_ha_fence_check BEFORE INSERT ON public.event_tag
+  FOR EACH ROW EXECUTE FUNCTION pmm_ha_check_fence();

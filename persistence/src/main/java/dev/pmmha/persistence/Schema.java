@@ -96,12 +96,17 @@ public final class Schema {
       String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
       List<String> out = new ArrayList<>();
       StringBuilder current = new StringBuilder();
+      boolean inBody = false; // inside a $$ ... $$ function body, where ';' does not end the statement
       for (String line : text.split("\n")) {
-        if (line.trim().startsWith("--")) {
+        if (!inBody && line.trim().startsWith("--")) {
           continue;
         }
         current.append(line).append('\n');
-        if (line.trim().endsWith(";")) {
+        int dollars = line.split("\\$\\$", -1).length - 1;
+        if (dollars % 2 == 1) {
+          inBody = !inBody;
+        }
+        if (!inBody && line.trim().endsWith(";")) {
           String sql = current.toString().trim();
           out.add(sql.substring(0, sql.length() - 1));
           current.setLength(0);

@@ -1,0 +1,198 @@
+package dev.pmmha.persistence;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+
+/**
+ * The leader fence: one row in the store with the current epoch, its holder and a lease that expires on the
+ * database's own clock, so that node clocks never matter. A new leader takes the fence only when the previous
+ * lease has expired or was released, and bumps the epoch in the same statement. Fenced journal writes are
+ * checked against it by a trigger in the journal's own transaction (see the schema scripts).
+ *
+ * <p>Blocking JDBC on one connection of its own; call it from a thread that may block. Thread-safe.
+ */
+public final class Fence implements AutoCloseable {
+
+  /** Journal tag that makes an event a fenced write of epoch N: {@code pmm-ha-epoch:N}. */
+  public static final String EPOCH_TAG_PREFIX = "pmm-ha-epoch:";
+
+  public static String epochTag(long epoch) {
+    return EPOCH_TAG_PREFIX + epoch;
+  }
+
+  /**
+   * A held lease. {@code sentNanos} is {@link System#nanoTime()} taken before the request that set it was sent,
+   * so {@code sentNanos + ttl} is never later than the expiry the database recorded.
+   */
+  public record Lease(long epoch, String holder, long sentNanos, Duration ttl) {
+    /** The monotonic instant until which the holder may act, keeping {@code margin} in hand. */
+    public long actUntilNanos(Duration margin) {
+      return sentNanos + ttl.toNanos() - margin.toNanos();
+    }
+  }
+
+  /** The fence as stored: who holds which epoch, and for how long still (negative: expired). */
+  public record State(long epoch, String holder, long remainingMillis, boolean released) {
+    public boolean free() {
+      return released || remainingMillis <= 0;
+    }
+  }
+
+  private static final String ACQUIRE =
+      "UPDATE \"pmm_ha_fence\" SET \"epoch\" = GREATEST(\"epoch\", ?) + 1, \"holder\" = ?, "
+          + "\"lease_until_ms\" = pmm_ha_now_ms() + ?, \"released\" = FALSE, \"updated_ms\" = pmm_ha_now_ms() "
+          + "WHERE \"id\" = 1 AND (\"released\" OR \"lease_until_ms\" <= pmm_ha_now_ms())";
+  private static final String RENEW =
+      "UPDATE \"pmm_ha_fence\" SET \"lease_until_ms\" = pmm_ha_now_ms() + ?, \"updated_ms\" = pmm_ha_now_ms() "
+          + "WHERE \"id\" = 1 AND \"epoch\" = ? AND \"holder\" = ? AND NOT \"released\" "
+          + "AND \"lease_until_ms\" > pmm_ha_now_ms()";
+  private static final String RELEASE =
+      "UPDATE \"pmm_ha_fence\" SET \"released\" = TRUE, \"updated_ms\" = pmm_ha_now_ms() "
+          + "WHERE \"id\" = 1 AND \"epoch\" = ? AND \"holder\" = ?";
+  private static final String READ =
+      "SELECT \"epoch\", \"holder\", \"lease_until_ms\" - pmm_ha_now_ms(), \"released\" FROM \"pmm_ha_fence\" "
+          + "WHERE \"id\" = 1";
+
+  private final StoreSettings store;
+  private final Duration ttl;
+  private Connection connection;
+
+  public Fence(StoreSettings store, Duration ttl) {
+    this.store = store;
+    this.ttl = ttl;
+  }
+
+  public Duration ttl() {
+    return ttl;
+  }
+
+  /**
+   * Takes the fence for {@code holder} if it is free, with an epoch above both the stored one and
+   * {@code atLeast}; otherwise returns empty with the fence untouched.
+   */
+  public synchronized java.util.Optional<Lease> acquire(String holder, long atLeast) throws SQLException {
+    long sent = System.nanoTime();
+    Connection c = connection();
+    c.setAutoCommit(false);
+    try {
+      int updated;
+      try (PreparedStatement st = c.prepareStatement(ACQUIRE)) {
+        st.setQueryTimeout(queryTimeoutSeconds());
+        st.setLong(1, atLeast);
+        st.setString(2, holder);
+        st.setLong(3, ttl.toMillis());
+        updated = st.executeUpdate();
+      }
+      if (updated == 0) {
+        c.commit();
+        return java.util.Optional.empty();
+      }
+      State s = read(c);
+      c.commit();
+      return java.util.Optional.of(new Lease(s.epoch(), holder, sent, ttl));
+    } catch (SQLException e) {
+      rollbackQuietly(c);
+      drop();
+      throw e;
+    } finally {
+      resetAutoCommit(c);
+    }
+  }
+
+  /** Extends the lease; empty when it is lost (expired, released or taken over). */
+  public synchronized java.util.Optional<Lease> renew(Lease lease) throws SQLException {
+    long sent = System.nanoTime();
+    try (PreparedStatement st = connection().prepareStatement(RENEW)) {
+      st.setQueryTimeout(queryTimeoutSeconds());
+      st.setLong(1, ttl.toMillis());
+      st.setLong(2, lease.epoch());
+      st.setString(3, lease.holder());
+      return st.executeUpdate() == 1
+          ? java.util.Optional.of(new Lease(lease.epoch(), lease.holder(), sent, ttl))
+          : java.util.Optional.empty();
+    } catch (SQLException e) {
+      drop();
+      throw e;
+    }
+  }
+
+  /** Gives the fence up so that the next leader need not wait for the lease to expire. */
+  public synchronized void release(Lease lease) throws SQLException {
+    try (PreparedStatement st = connection().prepareStatement(RELEASE)) {
+      st.setQueryTimeout(queryTimeoutSeconds());
+      st.setLong(1, lease.epoch());
+      st.setString(2, lease.holder());
+      st.executeUpdate();
+    } catch (SQLException e) {
+      drop();
+      throw e;
+    }
+  }
+
+  public synchronized State current() throws SQLException {
+    try {
+      return read(connection());
+    } catch (SQLException e) {
+      drop();
+      throw e;
+    }
+  }
+
+  private static State read(Connection c) throws SQLException {
+    try (PreparedStatement st = c.prepareStatement(READ); ResultSet rs = st.executeQuery()) {
+      if (!rs.next()) {
+        throw new SQLException("the fence row is missing (schema not created?)");
+      }
+      return new State(rs.getLong(1), rs.getString(2), rs.getLong(3), rs.getBoolean(4));
+    }
+  }
+
+  /** A statement that outlives the lease is useless: give up on it after about one TTL. */
+  private int queryTimeoutSeconds() {
+    return (int) Math.max(1, (ttl.toMillis() + 999) / 1000);
+  }
+
+  private Connection connection() throws SQLException {
+    if (connection == null || connection.isClosed()) {
+      connection = Schema.connect(store);
+    }
+    return connection;
+  }
+
+  private static void rollbackQuietly(Connection c) {
+    try {
+      c.rollback();
+    } catch (SQLException ignored) {
+      // the connection is dropped next
+    }
+  }
+
+  private static void resetAutoCommit(Connection c) {
+    try {
+      if (!c.isClosed()) {
+        c.setAutoCommit(true);
+      }
+    } catch (SQLException ignored) {
+      // dropped on next failure
+    }
+  }
+
+  private void drop() {
+    if (connection != null) {
+      try {
+        connection.close();
+      } catch (SQLException ignored) {
+        // already broken
+      }
+      connection = null;
+    }
+  }
+
+  @Override
+  public synchronized void close() {
+    drop();
+  }
+}

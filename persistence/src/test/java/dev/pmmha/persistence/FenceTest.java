@@ -1,0 +1,146 @@
+package dev.pmmha.persistence;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.pmmha.testkit.PostgresServer;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The fence on both stores: take-over rules, epochs, and the journal trigger that rejects stale writes. */
+class FenceTest {
+
+  static PostgresServer pg;
+  static int h2Counter;
+
+  @BeforeAll
+  static void startPostgres() {
+    pg = PostgresServer.start();
+  }
+
+  @AfterAll
+  static void stopPostgres() {
+    pg.close();
+  }
+
+  static Stream<String> stores() {
+    return Stream.of("postgres", "h2");
+  }
+
+  static StoreSettings store(String kind) {
+    StoreSettings s = kind.equals("postgres")
+        ? SchemaTest.settings(pg.createDatabase(), pg.user(), pg.password())
+        : SchemaTest.settings("jdbc:h2:mem:fence" + (++h2Counter) + ";DB_CLOSE_DELAY=-1", "sa", "");
+    Schema.ensure(s);
+    return s;
+  }
+
+  /** A journal row plus its epoch tag in one transaction, as pekko-persistence-jdbc writes a tagged event. */
+  static void writeTagged(StoreSettings s, long seq, long epoch) throws SQLException {
+    try (Connection c = Schema.connect(s)) {
+      c.setAutoCommit(false);
+      long ordering;
+      try (PreparedStatement st = c.prepareStatement(
+          "INSERT INTO \"event_journal\" (\"persistence_id\", \"sequence_number\", \"deleted\", \"writer\", "
+              + "\"write_timestamp\", \"adapter_manifest\", \"event_ser_id\", \"event_ser_manifest\", \"event_payload\") "
+              + "VALUES ('p', ?, FALSE, 'w', 0, '', 1, 'm', ?)", new String[] {"ordering"})) {
+        st.setLong(1, seq);
+        st.setBytes(2, new byte[] {1});
+        st.executeUpdate();
+        try (var keys = st.getGeneratedKeys()) {
+          keys.next();
+          ordering = keys.getLong(1);
+        }
+      }
+      try (PreparedStatement st = c.prepareStatement("INSERT INTO \"event_tag\" (\"event_id\", \"tag\") VALUES (?, ?)")) {
+        st.setLong(1, ordering);
+        st.setString(2, Fence.epochTag(epoch));
+        st.executeUpdate();
+        c.commit();
+      } catch (SQLException e) {
+        c.rollback();
+        throw e;
+      }
+    }
+  }
+
+  static long journalRows(StoreSettings s) throws SQLException {
+    try (Connection c = Schema.connect(s); var st = c.createStatement();
+        var rs = st.executeQuery("SELECT count(*) FROM \"event_journal\"")) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void oneHolderAtATimeWithAnEpochBumpOnEveryTakeOver(String kind) throws Exception {
+    StoreSettings s = store(kind);
+    try (Fence a = new Fence(s, Duration.ofSeconds(30)); Fence b = new Fence(s, Duration.ofSeconds(30))) {
+      Fence.Lease la = a.acquire("a", 0).orElseThrow();
+      assertEquals(1, la.epoch());
+      assertTrue(b.acquire("b", 0).isEmpty(), "held and unexpired: no take-over");
+      assertTrue(a.renew(la).isPresent());
+      a.release(la);
+      assertTrue(a.current().free());
+      Fence.Lease lb = b.acquire("b", 0).orElseThrow();
+      assertEquals(2, lb.epoch());
+      assertTrue(a.renew(la).isEmpty(), "the old holder cannot renew a lease it lost");
+      assertEquals(new Fence.State(2, "b", a.current().remainingMillis(), false), a.current());
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void anExpiredLeaseCanBeTakenAndTheEpochNeverGoesBelowTheJournals(String kind) throws Exception {
+    StoreSettings s = store(kind);
+    try (Fence a = new Fence(s, Duration.ofMillis(300)); Fence b = new Fence(s, Duration.ofMillis(300))) {
+      Fence.Lease la = a.acquire("a", 41).orElseThrow();
+      assertEquals(42, la.epoch(), "above the epoch the caller already knows");
+      Thread.sleep(400);
+      assertTrue(a.current().remainingMillis() <= 0);
+      assertTrue(a.renew(la).isEmpty(), "an expired lease is not renewed");
+      assertEquals(43, b.acquire("b", 0).orElseThrow().epoch());
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void theJournalAcceptsOnlyTheCurrentEpochsWrites(String kind) throws Exception {
+    StoreSettings s = store(kind);
+    try (Fence a = new Fence(s, Duration.ofSeconds(30)); Fence b = new Fence(s, Duration.ofSeconds(30))) {
+      Fence.Lease la = a.acquire("a", 0).orElseThrow();
+      writeTagged(s, 1, la.epoch());
+      assertEquals(1, journalRows(s));
+      a.release(la);
+      assertThrows(SQLException.class, () -> writeTagged(s, 2, la.epoch()), "released: rejected");
+      Fence.Lease lb = b.acquire("b", 0).orElseThrow();
+      SQLException stale = assertThrows(SQLException.class, () -> writeTagged(s, 2, la.epoch()));
+      assertTrue(stale.getMessage().contains("pmm-ha fence"), stale.getMessage());
+      assertEquals(1, journalRows(s), "the rejected event rolled back with its tag");
+      writeTagged(s, 2, lb.epoch());
+      assertEquals(2, journalRows(s));
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void aWriteAfterTheLeaseExpiredIsRejectedEvenWithoutATakeOver(String kind) throws Exception {
+    StoreSettings s = store(kind);
+    try (Fence a = new Fence(s, Duration.ofMillis(200))) {
+      Fence.Lease la = a.acquire("a", 0).orElseThrow();
+      Thread.sleep(300);
+      assertThrows(SQLException.class, () -> writeTagged(s, 1, la.epoch()));
+      assertFalse(a.current().released());
+    }
+  }
+}
