@@ -10,6 +10,9 @@ import java.util.Map;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
+import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.pekko.http.javadsl.server.AllDirectives;
 import org.apache.pekko.http.javadsl.server.ExceptionHandler;
 import org.apache.pekko.http.javadsl.server.MethodRejection;
@@ -34,12 +37,18 @@ public final class HaRoutes extends AllDirectives {
   private static final HttpResponse NOT_LEADER =
       Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(9, NOT_LEADER_MESSAGE));
 
+  /** Largest settings value accepted, in bytes of JSON. */
+  static final long MAX_SETTING_BYTES = 64 * 1024;
+  private static final java.util.regex.Pattern KEY = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+
   private final LeaderView leader;
   private final ClusterView cluster;
+  private final SettingsApi settings;
 
-  public HaRoutes(LeaderView leader, ClusterView cluster) {
+  public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings) {
     this.leader = leader;
     this.cluster = cluster;
+    this.settings = settings;
   }
 
   /** All routes, with PMM-shaped JSON errors for unknown paths, wrong methods and failures. */
@@ -57,11 +66,111 @@ public final class HaRoutes extends AllDirectives {
         path(segment("v1").slash("server").slash("readyz"), () -> get(this::readyz)),
         path(segment("v1").slash("ha").slash("status"), () -> get(this::haStatus)),
         path(segment("v1").slash("ha").slash("nodes"), () -> get(this::haNodes)),
-        path(segment("v1").slash("ha").slash("leader"), () -> get(this::haLeader)));
+        path(segment("v1").slash("ha").slash("leader"), () -> get(this::haLeader)),
+        path(segment("v1").slash("ha").slash("settings"), () -> get(this::allSettings)),
+        path(segment("v1").slash("ha").slash("settings").slash(segment()), key -> concat(
+            get(() -> oneSetting(key)),
+            put(() -> putSetting(key)),
+            delete(() -> deleteSetting(key)))));
   }
 
   private Route leaderHealth() {
-    return complete(!cluster.haEnabled() || leader.isLeader() ? LEADER : NOT_LEADER);
+    if (!cluster.haEnabled()) {
+      return complete(LEADER);
+    }
+    if (!leader.isLeader()) {
+      return complete(NOT_LEADER);
+    }
+    return complete(LEADER.addHeader(RawHeader.create(EPOCH_HEADER, Long.toString(leader.ownEpoch()))));
+  }
+
+  /** The epoch of the leader that answered, on leader-only answers. */
+  public static final String EPOCH_HEADER = "X-PMM-HA-Epoch";
+
+  // --- cluster-wide settings ---
+
+  record SettingBody(String key, JsonNode value, long version, java.time.Instant updatedAt, String updatedBy) {}
+
+  record SettingsBody(long version, Map<String, SettingBody> settings) {}
+
+  record WriteBody(String key, long version, long epoch) {}
+
+  private static SettingBody body(String key, SettingsApi.Entry e) {
+    try {
+      return new SettingBody(key, Json.MAPPER.readTree(e.json()), e.version(), e.updatedAt(), e.updatedBy());
+    } catch (java.io.IOException ex) {
+      throw new IllegalStateException("stored setting " + key + " is not JSON", ex);
+    }
+  }
+
+  private Route allSettings() {
+    SettingsApi.Snapshot snap = settings.snapshot();
+    Map<String, SettingBody> out = new java.util.TreeMap<>();
+    snap.settings().forEach((k, e) -> out.put(k, body(k, e)));
+    return complete(Json.response(StatusCodes.OK, new SettingsBody(snap.version(), out)));
+  }
+
+  private Route oneSetting(String key) {
+    if (!KEY.matcher(key).matches()) {
+      return complete(badKey(key));
+    }
+    SettingsApi.Entry e = settings.snapshot().settings().get(key);
+    return e == null
+        ? complete(Json.response(StatusCodes.NOT_FOUND, Json.ErrorBody.of(5, "no setting named " + key)))
+        : complete(Json.response(StatusCodes.OK, body(key, e)));
+  }
+
+  private static HttpResponse badKey(String key) {
+    return Json.response(StatusCodes.BAD_REQUEST, Json.ErrorBody.of(3,
+        "invalid key \"" + key + "\": use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"));
+  }
+
+  private Route putSetting(String key) {
+    if (!KEY.matcher(key).matches()) {
+      return complete(badKey(key));
+    }
+    return withSizeLimit(MAX_SETTING_BYTES, () -> entity(Unmarshaller.entityToString(), text -> {
+      JsonNode value;
+      try {
+        value = text.isBlank() ? null : Json.MAPPER.readTree(text);
+      } catch (java.io.IOException e) {
+        value = null;
+      }
+      if (value == null) {
+        return complete(Json.response(StatusCodes.BAD_REQUEST, Json.ErrorBody.of(3,
+            "the body must be a JSON value (for example 42, \"text\", true or {\"a\":1})")));
+      }
+      return written(settings.put(key, Json.write(value)), key);
+    }));
+  }
+
+  private Route deleteSetting(String key) {
+    if (!KEY.matcher(key).matches()) {
+      return complete(badKey(key));
+    }
+    return written(settings.delete(key), key);
+  }
+
+  private Route written(java.util.concurrent.CompletionStage<SettingsApi.WriteAck> write, String key) {
+    return onComplete(write, result -> {
+      if (result.isSuccess()) {
+        SettingsApi.WriteAck ack = result.get();
+        if (!ack.existed()) {
+          return complete(Json.response(StatusCodes.NOT_FOUND, Json.ErrorBody.of(5, "no setting named " + key)));
+        }
+        return complete(Json.response(StatusCodes.OK, new WriteBody(ack.key(), ack.version(), ack.epoch()))
+            .addHeader(RawHeader.create(EPOCH_HEADER, Long.toString(ack.epoch()))));
+      }
+      Throwable t = result.failed().get();
+      if (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
+        t = t.getCause();
+      }
+      if (t instanceof SettingsApi.NoLeaderException) {
+        return complete(Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(14, t.getMessage())));
+      }
+      log.error("Settings write of {} failed", key, t);
+      return complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "internal error")));
+    });
   }
 
   private Route readyz() {
@@ -98,6 +207,8 @@ public final class HaRoutes extends AllDirectives {
 
   private ExceptionHandler exceptionHandler() {
     return ExceptionHandler.newBuilder()
+        .match(org.apache.pekko.http.scaladsl.model.EntityStreamSizeException.class, e -> complete(Json.response(
+            StatusCodes.PAYLOAD_TOO_LARGE, Json.ErrorBody.of(3, "the body is larger than " + MAX_SETTING_BYTES + " bytes"))))
         .matchAny(e -> {
           log.error("Request failed", e);
           return complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "internal error")));

@@ -20,8 +20,27 @@ import org.junit.jupiter.api.Test;
 class HaRoutesTest {
 
   /** Views the test flips by hand. */
-  static final class FakeViews implements LeaderView, ClusterView {
+  static final class FakeViews implements LeaderView, ClusterView, SettingsApi {
     volatile boolean leader;
+    volatile long epoch = 7;
+    volatile boolean noLeader;
+    final java.util.Map<String, Entry> store = new java.util.concurrent.ConcurrentHashMap<>();
+    final java.util.concurrent.atomic.AtomicLong version = new java.util.concurrent.atomic.AtomicLong();
+
+    @Override public long ownEpoch() { return epoch; }
+    @Override public Snapshot snapshot() { return new Snapshot(version.get(), java.util.Map.copyOf(store)); }
+    @Override public java.util.concurrent.CompletionStage<WriteAck> put(String key, String json) {
+      if (noLeader) {
+        return java.util.concurrent.CompletableFuture.failedFuture(new NoLeaderException("no leader answered within 5 s"));
+      }
+      long v = version.incrementAndGet();
+      store.put(key, new Entry(json, v, Instant.parse("2026-11-24T00:00:00Z"), "a"));
+      return java.util.concurrent.CompletableFuture.completedFuture(new WriteAck(key, v, epoch, true));
+    }
+    @Override public java.util.concurrent.CompletionStage<WriteAck> delete(String key) {
+      boolean existed = store.remove(key) != null;
+      return java.util.concurrent.CompletableFuture.completedFuture(new WriteAck(key, version.get(), epoch, existed));
+    }
     volatile boolean ha = true;
     volatile LeaderInfo known;
     volatile Readiness readiness = Readiness.notReady("not Up in the cluster (status Joining)");
@@ -45,7 +64,7 @@ class HaRoutesTest {
   static void bind() throws Exception {
     kit = ActorTestKit.create();
     ServerBinding b = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0),
-        new HaRoutes(views, views).route()).toCompletableFuture().get();
+        new HaRoutes(views, views, views).route()).toCompletableFuture().get();
     base = "http://127.0.0.1:" + b.localAddress().getPort();
   }
 
@@ -57,6 +76,11 @@ class HaRoutesTest {
   static HttpResponse<String> send(String method, String path) throws Exception {
     return client.send(HttpRequest.newBuilder(URI.create(base + path)).method(method, HttpRequest.BodyPublishers.noBody()).build(),
         HttpResponse.BodyHandlers.ofString());
+  }
+
+  static HttpResponse<String> send(String method, String path, String body) throws Exception {
+    return client.send(HttpRequest.newBuilder(URI.create(base + path)).header("Content-Type", "application/json")
+        .method(method, HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
   }
 
   static JsonNode json(HttpResponse<String> r) throws Exception {
@@ -71,6 +95,7 @@ class HaRoutesTest {
       assertEquals(200, r.statusCode());
       assertEquals("{}", r.body());
       assertEquals("application/json", r.headers().firstValue("content-type").orElse(""));
+      assertEquals("7", r.headers().firstValue("X-PMM-HA-Epoch").orElse(""), "leader answers carry the epoch");
     }
   }
 
@@ -135,5 +160,46 @@ class HaRoutesTest {
     HttpResponse<String> m = send("DELETE", "/v1/ha/nodes");
     assertEquals(405, m.statusCode());
     assertTrue(json(m).get("message").asText().contains("GET"), m.body());
+  }
+
+  @Test
+  void settingsAreWrittenReadAndDeletedWithVersionsAndTheEpoch() throws Exception {
+    HttpResponse<String> w = send("PUT", "/v1/ha/settings/backup.interval", "{\"minutes\": 30}");
+    assertEquals(200, w.statusCode(), w.body());
+    assertEquals("7", w.headers().firstValue("X-PMM-HA-Epoch").orElse(""));
+    long version = json(w).get("version").asLong();
+    JsonNode one = json(send("GET", "/v1/ha/settings/backup.interval"));
+    assertEquals(30, one.get("value").get("minutes").asInt());
+    assertEquals(version, one.get("version").asLong());
+    JsonNode all = json(send("GET", "/v1/ha/settings"));
+    assertEquals(30, all.get("settings").get("backup.interval").get("value").get("minutes").asInt());
+    assertEquals(200, send("DELETE", "/v1/ha/settings/backup.interval").statusCode());
+    assertEquals(404, send("GET", "/v1/ha/settings/backup.interval").statusCode());
+    assertEquals(404, send("DELETE", "/v1/ha/settings/backup.interval").statusCode());
+  }
+
+  @Test
+  void badKeysAndBodiesGet400WithAReason() throws Exception {
+    HttpResponse<String> badKey = send("PUT", "/v1/ha/settings/.hidden", "1");
+    assertEquals(400, badKey.statusCode());
+    assertTrue(json(badKey).get("message").asText().contains("invalid key"), badKey.body());
+    HttpResponse<String> badBody = send("PUT", "/v1/ha/settings/ok", "{not json");
+    assertEquals(400, badBody.statusCode());
+    assertTrue(json(badBody).get("message").asText().contains("JSON"), badBody.body());
+    assertEquals(400, send("PUT", "/v1/ha/settings/ok", "").statusCode());
+    HttpResponse<String> big = send("PUT", "/v1/ha/settings/big", "\"" + "x".repeat(70_000) + "\"");
+    assertEquals(413, big.statusCode(), big.body());
+  }
+
+  @Test
+  void aWriteWithNoLeaderGets503() throws Exception {
+    views.noLeader = true;
+    try {
+      HttpResponse<String> r = send("PUT", "/v1/ha/settings/k", "1");
+      assertEquals(503, r.statusCode());
+      assertEquals(14, json(r).get("code").asInt());
+    } finally {
+      views.noLeader = false;
+    }
   }
 }

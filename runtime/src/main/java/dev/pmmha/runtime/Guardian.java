@@ -3,6 +3,9 @@ package dev.pmmha.runtime;
 import dev.pmmha.http.HaRoutes;
 import dev.pmmha.http.HttpServer;
 import dev.pmmha.http.HttpSettings;
+import dev.pmmha.http.SettingsApi;
+import dev.pmmha.persistence.Fence;
+import java.util.List;
 import dev.pmmha.persistence.StoreSettings;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -42,7 +45,8 @@ public final class Guardian {
       StoreSettings store,
       HttpSettings http,
       NodeState node,
-      Duration announceInterval,
+      LeaderSettings leaderSettings,
+      List<LeaderServices.Entry> services,
       PmmHaNode.Formation formation) {
     return Behaviors.setup(ctx -> {
       var system = ctx.getSystem();
@@ -58,15 +62,30 @@ public final class Guardian {
         return CompletableFuture.completedFuture(Done.getInstance());
       });
 
-      ActorRef<Topic.Command<Leader.Announcement>> topic =
-          ctx.spawn(Topic.create(Leader.Announcement.class, Leader.TOPIC), "leader-topic");
-      ctx.spawn(Membership.create(node, topic), "membership");
+      FenceClient fence = new FenceClient(new Fence(store, leaderSettings.leaseTtl()));
+      LeaderServices leaderServices = new LeaderServices(
+          services, leaderSettings.serviceMinBackoff(), leaderSettings.serviceMaxBackoff());
+      RoleChangeHook hook = new RoleChangeHook(
+          leaderSettings.onRoleChange(), settings.nodeId(), leaderSettings.onRoleChangeTimeout());
+      shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-leader-resources", () -> {
+        fence.close();
+        leaderServices.close();
+        hook.close();
+        return CompletableFuture.completedFuture(Done.getInstance());
+      });
 
-      ClusterSingleton.get(system).init(
-          SingletonActor.of(Leader.create(node, topic, announceInterval), Leader.SINGLETON_NAME)
+      ActorRef<Topic.Command<Leader.News>> topic =
+          ctx.spawn(Topic.create(Leader.News.class, Leader.TOPIC), "leader-topic");
+      ActorRef<Leader.Command> leaderProxy = ClusterSingleton.get(system).init(
+          SingletonActor.of(
+                  Leader.create(new Leader.Deps(node, topic, fence, leaderServices, hook, leaderSettings)),
+                  Leader.SINGLETON_NAME)
               .withStopMessage(Leader.Stop.INSTANCE));
+      ctx.spawn(Membership.create(node, topic, leaderProxy), "membership");
+      hook.roleChanged("follower", 0);
 
-      HttpServer.start(system, http, new HaRoutes(node, node).route())
+      SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout());
+      HttpServer.start(system, http, new HaRoutes(node, node, settingsApi).route())
           .exceptionally(failure -> {
             shutdown.run(CoordinatedShutdown.unknownReason());
             return null;

@@ -1,20 +1,29 @@
 package dev.pmmha.runtime;
 
 import dev.pmmha.persistence.CborSerializable;
+import dev.pmmha.persistence.Fence;
 import dev.pmmha.persistence.LeaderEvent;
 import dev.pmmha.persistence.LeaderEvent.LeaderElected;
 import dev.pmmha.persistence.LeaderEvent.LeaderReleased;
-import dev.pmmha.persistence.LeaderHistory;
+import dev.pmmha.persistence.LeaderEvent.SettingChanged;
+import dev.pmmha.persistence.LeaderEvent.SettingRemoved;
+import dev.pmmha.persistence.LeaderState;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.PreRestart;
 import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.persistence.typed.PersistenceId;
 import org.apache.pekko.persistence.typed.RecoveryCompleted;
 import org.apache.pekko.persistence.typed.javadsl.CommandHandlerWithReply;
@@ -25,30 +34,58 @@ import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
 import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 
 /**
- * The PMM leader: a Cluster Singleton, so the node that runs it is the leader. On start it recovers the leader
- * history from the journal and persists {@link LeaderElected} with the next epoch; only after that write does
- * its node answer the leader health check with 200. On the singleton's stop message (hand-over, graceful leave)
- * its node stops answering 200 first, then {@link LeaderReleased} is persisted and the actor stops.
+ * The PMM leader: a Cluster Singleton, so the node that runs it is the leader candidate. It becomes the leader
+ * only after it has taken the fence in the store (which bumps the epoch) and persisted {@link LeaderElected} for
+ * that epoch; then its node answers the health check with 200, starts the leader services and reports the role
+ * change. It renews the fence lease while it leads and steps down when the lease runs out (store outage, pause),
+ * taking the fence again with a new epoch when it can. Every event it writes is a fenced write: the store rejects
+ * it unless its epoch holds the fence.
  *
- * <p>What survives a restart or a hand-over: the epoch history, in the journal. Nothing else. Replies go to the
- * {@code replyTo} of {@link GetStatus}; announcements go to every node through the leader topic.
+ * <p>On the singleton's stop message (hand-over, graceful leave) its node stops answering 200 first, the
+ * services stop, {@link LeaderReleased} is persisted and the fence released, so that the next leader need not
+ * wait for the lease. The cluster-wide settings live here too: any node forwards writes to this actor, which
+ * persists them before it replies and publishes each new snapshot to every node.
+ *
+ * <p>What survives a restart or a hand-over: the epoch history and the settings, in the journal. Replies go to
+ * the {@code replyTo} of each request; news goes to every node through the leader topic.
  */
-public final class Leader
-    extends EventSourcedBehaviorWithEnforcedReplies<Leader.Command, LeaderEvent, LeaderHistory> {
+public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader.Command, LeaderEvent, LeaderState> {
 
   public sealed interface Command extends CborSerializable {}
 
   public record GetStatus(ActorRef<Status> replyTo) implements Command {}
 
-  /** The leader's view: {@code elected} is false until the epoch is persisted. */
+  /** The leader's view: {@code elected} is true while it holds the fence and its epoch is persisted. */
   public record Status(String nodeId, long epoch, Instant since, boolean elected) implements CborSerializable {}
+
+  public record PutSetting(String key, String json, ActorRef<StatusReply<SettingWritten>> replyTo) implements Command {}
+
+  public record DeleteSetting(String key, ActorRef<StatusReply<SettingWritten>> replyTo) implements Command {}
+
+  public record GetSettings(ActorRef<SettingsSnapshot> replyTo) implements Command {}
+
+  /** The reply to a settings write; {@code existed} is false for a delete of a key that was not there. */
+  public record SettingWritten(String key, long version, long epoch, boolean existed) implements CborSerializable {}
 
   /** The singleton's stop message: hand leadership over gracefully. */
   public enum Stop implements Command {
     INSTANCE
   }
 
-  private enum Elect implements Command {
+  /** What the leader tells every node, on the leader topic. */
+  public sealed interface News extends CborSerializable {}
+
+  /** Who leads, with which epoch and settings version; sent when elected and every {@code announce-interval}. */
+  public record Announcement(String nodeId, long epoch, Instant since, long settingsVersion) implements News {}
+
+  /** Every setting at {@code version}; sent after each write and on request. */
+  public record SettingsSnapshot(long version, Map<String, LeaderState.Setting> settings) implements News {}
+
+  private enum Acquire implements Command {
+    INSTANCE
+  }
+
+  private enum Renew implements Command {
     INSTANCE
   }
 
@@ -56,51 +93,72 @@ public final class Leader
     INSTANCE
   }
 
-  /** Sent on the leader topic when elected and every {@code announce-interval} after. */
-  public record Announcement(String nodeId, long epoch, Instant since) implements CborSerializable {}
+  private enum ServicesStopped implements Command {
+    INSTANCE
+  }
+
+  private enum FenceReleased implements Command {
+    INSTANCE
+  }
+
+  private record AcquireDone(FenceClient.Acquired result) implements Command {}
+
+  private record RenewDone(Optional<Fence.Lease> lease, String error) implements Command {}
 
   public static final String TOPIC = "pmm-ha-leader";
   static final String SINGLETON_NAME = "pmm-leader";
 
-  public static Behavior<Command> create(
-      NodeState node, ActorRef<Topic.Command<Announcement>> topic, Duration announceInterval) {
-    // The flag lives outside the supervised behavior: a restart after a failed write during hand-over must not
-    // elect this node again.
-    AtomicBoolean stopping = new AtomicBoolean(false);
+  /** This node's side of leadership; kept outside the event-sourced behavior so it outlives its restarts. */
+  static final class Tenure {
+    final String holder;
+    Fence.Lease lease;
+    boolean elected;
+    boolean stopping;
+    boolean acquiring;
+    boolean renewing;
+    String lastWait = "";
+
+    Tenure(String nodeId) {
+      this.holder = nodeId + "/" + UUID.randomUUID().toString().substring(0, 8);
+    }
+  }
+
+  /** Everything the leader works with on its node. */
+  record Deps(
+      NodeState node,
+      ActorRef<Topic.Command<News>> topic,
+      FenceClient fence,
+      LeaderServices services,
+      RoleChangeHook hook,
+      LeaderSettings settings) {}
+
+  public static Behavior<Command> create(Deps deps) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
-      Behavior<Command> leader = new Leader(ctx, timers, node, topic, announceInterval, stopping);
-      return leader;
+      Tenure tenure = new Tenure(deps.node().nodeId());
+      return new Leader(ctx, timers, deps, tenure);
     }));
   }
 
   private final ActorContext<Command> ctx;
   private final TimerScheduler<Command> timers;
+  private final Deps deps;
   private final NodeState node;
-  private final ActorRef<Topic.Command<Announcement>> topic;
-  private final Duration announceInterval;
-  private final AtomicBoolean stopping;
+  private final Tenure tenure;
 
-  private Leader(
-      ActorContext<Command> ctx,
-      TimerScheduler<Command> timers,
-      NodeState node,
-      ActorRef<Topic.Command<Announcement>> topic,
-      Duration announceInterval,
-      AtomicBoolean stopping) {
+  private Leader(ActorContext<Command> ctx, TimerScheduler<Command> timers, Deps deps, Tenure tenure) {
     super(
-        PersistenceId.ofUniqueId(LeaderHistory.PERSISTENCE_ID),
+        PersistenceId.ofUniqueId(LeaderState.PERSISTENCE_ID),
         SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.2));
     this.ctx = ctx;
     this.timers = timers;
-    this.node = node;
-    this.topic = topic;
-    this.announceInterval = announceInterval;
-    this.stopping = stopping;
+    this.deps = deps;
+    this.node = deps.node();
+    this.tenure = tenure;
   }
 
   @Override
-  public LeaderHistory emptyState() {
-    return LeaderHistory.empty();
+  public LeaderState emptyState() {
+    return LeaderState.empty();
   }
 
   @Override
@@ -109,78 +167,306 @@ public final class Leader
   }
 
   @Override
-  public SignalHandler<LeaderHistory> signalHandler() {
-    return newSignalHandlerBuilder()
-        .onSignal(RecoveryCompleted.instance(), state -> {
-          ctx.getLog().info("Leader singleton recovered on {}: last epoch {} held by {}",
-              node.nodeId(), state.epoch(), state.nodeId().isEmpty() ? "nobody" : state.nodeId());
-          ctx.getSelf().tell(Elect.INSTANCE);
-        })
-        .onSignal(org.apache.pekko.actor.typed.PostStop.instance(), state -> node.leadershipLost())
-        .build();
+  public Set<String> tagsFor(LeaderEvent event) {
+    return Set.of(Fence.epochTag(event.epoch()));
   }
 
   @Override
-  public CommandHandlerWithReply<Command, LeaderEvent, LeaderHistory> commandHandler() {
-    return newCommandHandlerWithReplyBuilder()
-        .forAnyState()
-        .onCommand(Elect.class, (state, cmd) -> onElect(state))
-        .onCommand(Announce.class, (state, cmd) -> onAnnounce(state))
-        .onCommand(GetStatus.class, this::onGetStatus)
-        .onCommand(Stop.class, (state, cmd) -> onStop(state))
+  public SignalHandler<LeaderState> signalHandler() {
+    return newSignalHandlerBuilder()
+        .onSignal(RecoveryCompleted.instance(), state -> {
+          ctx.getLog().info("Leader singleton recovered on {}: last epoch {} held by {}, settings version {}",
+              node.nodeId(), state.epoch(), state.nodeId().isEmpty() ? "nobody" : state.nodeId(),
+              state.settingsVersion());
+          node.settingsUpdated(new SettingsSnapshot(state.settingsVersion(), state.settings()));
+          ctx.getSelf().tell(Acquire.INSTANCE);
+        })
+        .onSignal(PreRestart.instance(), state -> endOfLife("restart after a failure"))
+        .onSignal(PostStop.instance(), state -> endOfLife("stopped"))
         .build();
   }
 
-  private ReplyEffect<LeaderEvent, LeaderHistory> onElect(LeaderHistory state) {
-    if (stopping.get()) {
+  /** The actor is going away (or restarting): whatever it led ends here. */
+  private void endOfLife(String why) {
+    timers.cancelAll();
+    if (tenure.elected) {
+      ctx.getLog().info("LEADER ends on {} ({}): epoch {}", node.nodeId(), why, tenure.lease == null ? 0 : tenure.lease.epoch());
+      node.leadershipLost();
+      deps.services().stopAll();
+      deps.hook().roleChanged("follower", tenure.lease == null ? 0 : tenure.lease.epoch());
+      tenure.elected = false;
+    }
+    node.leadershipLost();
+    tenure.acquiring = false;
+    tenure.renewing = false;
+  }
+
+  @Override
+  public CommandHandlerWithReply<Command, LeaderEvent, LeaderState> commandHandler() {
+    return newCommandHandlerWithReplyBuilder()
+        .forAnyState()
+        .onCommand(Acquire.class, (state, cmd) -> onAcquire(state))
+        .onCommand(AcquireDone.class, this::onAcquireDone)
+        .onCommand(Renew.class, (state, cmd) -> onRenew())
+        .onCommand(RenewDone.class, (state, cmd) -> onRenewDone(cmd))
+        .onCommand(Announce.class, (state, cmd) -> onAnnounce(state))
+        .onCommand(GetStatus.class, this::onGetStatus)
+        .onCommand(PutSetting.class, this::onPutSetting)
+        .onCommand(DeleteSetting.class, this::onDeleteSetting)
+        .onCommand(GetSettings.class, (state, cmd) ->
+            Effect().reply(cmd.replyTo(), new SettingsSnapshot(state.settingsVersion(), state.settings())))
+        .onCommand(Stop.class, (state, cmd) -> onStop(state))
+        .onCommand(ServicesStopped.class, (state, cmd) -> onServicesStopped(state))
+        .onCommand(FenceReleased.class, (state, cmd) -> Effect().stop().thenNoReply())
+        .build();
+  }
+
+  // --- taking the fence and becoming leader ---
+
+  private ReplyEffect<LeaderEvent, LeaderState> onAcquire(LeaderState state) {
+    if (tenure.stopping) {
       return Effect().stop().thenNoReply();
     }
-    LeaderElected elected = new LeaderElected(state.epoch() + 1, node.nodeId(), Instant.now());
+    if (tenure.lease != null || tenure.acquiring) {
+      return Effect().noReply();
+    }
+    tenure.acquiring = true;
+    ctx.pipeToSelf(deps.fence().acquire(tenure.holder, state.epoch()),
+        (result, failure) -> new AcquireDone(failure != null
+            ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
+    return Effect().noReply();
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onAcquireDone(LeaderState state, AcquireDone done) {
+    tenure.acquiring = false;
+    FenceClient.Acquired r = done.result();
+    if (r.lease().isEmpty()) {
+      String wait = r.error() != null
+          ? "the store does not answer (" + r.error() + ")"
+          : "the fence is held by " + r.heldBy().holder() + " for epoch " + r.heldBy().epoch() + ", "
+              + Math.max(0, r.heldBy().remainingMillis()) + " ms left";
+      String kind = r.error() != null ? "store" : r.heldBy().holder() + "/" + r.heldBy().epoch();
+      if (!kind.equals(tenure.lastWait)) {
+        ctx.getLog().info("LEADER waiting on {}: {}", node.nodeId(), wait);
+        tenure.lastWait = kind;
+      }
+      if (tenure.stopping) {
+        return Effect().stop().thenNoReply();
+      }
+      timers.startSingleTimer(Acquire.INSTANCE, deps.settings().renewInterval());
+      return Effect().noReply();
+    }
+    Fence.Lease lease = r.lease().get();
+    tenure.lease = lease;
+    tenure.lastWait = "";
+    if (tenure.stopping) {
+      return releaseAndStop();
+    }
+    timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());
+    LeaderElected elected = new LeaderElected(lease.epoch(), node.nodeId(), Instant.now());
     return Effect()
         .persist(elected)
-        .thenRun(s -> {
-          node.leadershipGained(s.epoch(), s.since());
-          ctx.getLog().info("LEADER elected: node {} leads with epoch {}", node.nodeId(), s.epoch());
-          announce(s);
-          timers.startTimerWithFixedDelay(Announce.INSTANCE, announceInterval);
-        })
+        .thenRun(s -> becameLeader(s, lease))
         .thenNoReply();
   }
 
-  private ReplyEffect<LeaderEvent, LeaderHistory> onAnnounce(LeaderHistory state) {
-    if (!state.released() && state.nodeId().equals(node.nodeId())) {
-      announce(state);
+  private void becameLeader(LeaderState s, Fence.Lease lease) {
+    if (tenure.lease != lease || tenure.stopping) {
+      return; // stepped down or stopping while the event was written
+    }
+    tenure.elected = true;
+    node.leadershipGained(s.epoch(), s.since(), lease.actUntilNanos(deps.settings().safetyMargin()));
+    ctx.getLog().info("LEADER elected: node {} leads with epoch {}", node.nodeId(), s.epoch());
+    publish(new SettingsSnapshot(s.settingsVersion(), s.settings()));
+    publish(new Announcement(node.nodeId(), s.epoch(), s.since(), s.settingsVersion()));
+    timers.startTimerWithFixedDelay(Announce.INSTANCE, deps.settings().announceInterval());
+    deps.services().startAll(node.nodeId(), s.epoch(), node::mayAct);
+    deps.hook().roleChanged("leader", s.epoch());
+  }
+
+  // --- keeping the lease ---
+
+  private ReplyEffect<LeaderEvent, LeaderState> onRenew() {
+    if (tenure.lease == null) {
+      return Effect().noReply();
+    }
+    if (tenure.elected && !node.mayAct() && !tenure.stopping) {
+      stepDown("the lease ran out before it could be renewed");
+      return Effect().noReply();
+    }
+    if (tenure.renewing) {
+      return Effect().noReply();
+    }
+    tenure.renewing = true;
+    ctx.pipeToSelf(deps.fence().renew(tenure.lease),
+        (lease, failure) -> new RenewDone(failure == null ? lease : Optional.empty(),
+            failure == null ? null : FenceClient.firstLine(failure.getCause() != null ? failure.getCause() : failure)));
+    return Effect().noReply();
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onRenewDone(RenewDone done) {
+    tenure.renewing = false;
+    if (tenure.lease == null) {
+      return Effect().noReply();
+    }
+    if (done.error() != null) {
+      if (!"renew".equals(tenure.lastWait)) {
+        ctx.getLog().warn("LEADER cannot renew its lease on {}: {}", node.nodeId(), done.error());
+        tenure.lastWait = "renew";
+      }
+      if (tenure.elected && !node.mayAct() && !tenure.stopping) {
+        stepDown("the store did not answer before the lease ran out");
+      }
+      return Effect().noReply();
+    }
+    if (done.lease().isEmpty()) {
+      if (!tenure.stopping) {
+        stepDown("the lease was lost (expired or taken over)");
+      }
+      return Effect().noReply();
+    }
+    if ("renew".equals(tenure.lastWait)) {
+      ctx.getLog().info("LEADER renewed its lease again on {}", node.nodeId());
+      tenure.lastWait = "";
+    }
+    tenure.lease = done.lease().get();
+    node.leaseRenewed(tenure.lease.actUntilNanos(deps.settings().safetyMargin()));
+    return Effect().noReply();
+  }
+
+  /** Stops leading this epoch; tries to take the fence again (with a new epoch) once the lease can be had. */
+  private void stepDown(String why) {
+    long epoch = tenure.lease == null ? 0 : tenure.lease.epoch();
+    ctx.getLog().warn("LEADER steps down on {}: {} (epoch {})", node.nodeId(), why, epoch);
+    node.leadershipLost();
+    timers.cancel(Renew.INSTANCE);
+    timers.cancel(Announce.INSTANCE);
+    if (tenure.elected) {
+      deps.services().stopAll();
+      deps.hook().roleChanged("follower", epoch);
+    }
+    tenure.elected = false;
+    tenure.lease = null;
+    timers.startSingleTimer(Acquire.INSTANCE, deps.settings().renewInterval());
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onAnnounce(LeaderState state) {
+    if (tenure.elected && node.mayAct()) {
+      publish(new Announcement(node.nodeId(), state.epoch(), state.since(), state.settingsVersion()));
     }
     return Effect().noReply();
   }
 
-  private void announce(LeaderHistory s) {
-    topic.tell(Topic.publish(new Announcement(s.nodeId(), s.epoch(), s.since())));
+  private void publish(News news) {
+    if (news instanceof SettingsSnapshot s) {
+      node.settingsUpdated(s);
+    }
+    deps.topic().tell(Topic.publish(news));
   }
 
-  private ReplyEffect<LeaderEvent, LeaderHistory> onGetStatus(LeaderHistory state, GetStatus cmd) {
-    boolean elected = !state.released() && state.nodeId().equals(node.nodeId()) && node.ownEpoch() == state.epoch();
-    return Effect().reply(cmd.replyTo(), new Status(node.nodeId(), state.epoch(), state.since(), elected));
+  private ReplyEffect<LeaderEvent, LeaderState> onGetStatus(LeaderState state, GetStatus cmd) {
+    return Effect().reply(cmd.replyTo(), new Status(node.nodeId(), state.epoch(), state.since(), tenure.elected));
   }
 
-  private ReplyEffect<LeaderEvent, LeaderHistory> onStop(LeaderHistory state) {
-    stopping.set(true);
-    timers.cancelAll();
-    long epoch = node.ownEpoch();
+  // --- settings ---
+
+  private boolean mayWrite() {
+    return tenure.elected && !tenure.stopping && node.mayAct();
+  }
+
+  private <T> StatusReply<T> notLeader() {
+    return StatusReply.error(NOT_LEADER);
+  }
+
+  static final String NOT_LEADER = "the leader is changing; try again";
+
+  private ReplyEffect<LeaderEvent, LeaderState> onPutSetting(LeaderState state, PutSetting cmd) {
+    if (!mayWrite()) {
+      return Effect().reply(cmd.replyTo(), notLeader());
+    }
+    long epoch = tenure.lease.epoch();
+    SettingChanged event = new SettingChanged(epoch, cmd.key(), cmd.json(), state.settingsVersion() + 1,
+        node.nodeId(), Instant.now());
+    return Effect()
+        .persist(event)
+        .thenRun(s -> publish(new SettingsSnapshot(s.settingsVersion(), s.settings())))
+        .thenReply(cmd.replyTo(), s -> StatusReply.success(new SettingWritten(cmd.key(), s.settingsVersion(), epoch, true)));
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onDeleteSetting(LeaderState state, DeleteSetting cmd) {
+    if (!mayWrite()) {
+      return Effect().reply(cmd.replyTo(), notLeader());
+    }
+    long epoch = tenure.lease.epoch();
+    if (!state.settings().containsKey(cmd.key())) {
+      return Effect().reply(cmd.replyTo(),
+          StatusReply.success(new SettingWritten(cmd.key(), state.settingsVersion(), epoch, false)));
+    }
+    SettingRemoved event = new SettingRemoved(epoch, cmd.key(), state.settingsVersion() + 1, node.nodeId(), Instant.now());
+    return Effect()
+        .persist(event)
+        .thenRun(s -> publish(new SettingsSnapshot(s.settingsVersion(), s.settings())))
+        .thenReply(cmd.replyTo(), s -> StatusReply.success(new SettingWritten(cmd.key(), s.settingsVersion(), epoch, true)));
+  }
+
+  // --- graceful hand-over ---
+
+  private ReplyEffect<LeaderEvent, LeaderState> onStop(LeaderState state) {
+    if (tenure.stopping) {
+      return Effect().noReply();
+    }
+    tenure.stopping = true;
     node.leadershipLost(); // stop answering 200 before anything else
-    if (epoch == 0 || epoch != state.epoch()) {
+    timers.cancel(Announce.INSTANCE);
+    timers.cancel(Acquire.INSTANCE);
+    if (!tenure.elected) {
       ctx.getLog().info("LEADER stopping on {} before it was elected", node.nodeId());
+      if (tenure.acquiring) {
+        return Effect().noReply(); // AcquireDone releases what it got, then stops
+      }
+      return tenure.lease != null ? releaseAndStop() : Effect().stop().thenNoReply();
+    }
+    ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.lease.epoch());
+    ctx.pipeToSelf(deps.services().stopAll(), (ok, failure) -> ServicesStopped.INSTANCE);
+    return Effect().noReply();
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onServicesStopped(LeaderState state) {
+    if (tenure.lease == null) {
       return Effect().stop().thenNoReply();
     }
-    ctx.getLog().info("LEADER releasing: node {} hands over epoch {}", node.nodeId(), epoch);
+    long epoch = tenure.lease.epoch();
     return Effect()
         .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now()))
-        .thenStop()
+        .thenRun(s -> {
+          tenure.elected = false;
+          deps.hook().roleChanged("follower", epoch);
+          ctx.getLog().info("LEADER released: node {} hands over epoch {}", node.nodeId(), epoch);
+          beginRelease();
+        })
         .thenNoReply();
   }
 
+  private ReplyEffect<LeaderEvent, LeaderState> releaseAndStop() {
+    beginRelease();
+    return Effect().noReply();
+  }
+
+  /** Releases the fence so that the next leader need not wait for the lease; then this actor stops. */
+  private void beginRelease() {
+    Fence.Lease lease = tenure.lease;
+    timers.cancel(Renew.INSTANCE);
+    ctx.pipeToSelf(deps.fence().release(lease), (ok, failure) -> {
+      if (failure != null) {
+        ctx.getLog().warn("Could not release the fence (the next leader waits for the lease): {}", failure.getMessage());
+      }
+      return FenceReleased.INSTANCE;
+    });
+    tenure.lease = null;
+  }
+
   @Override
-  public EventHandler<LeaderHistory, LeaderEvent> eventHandler() {
-    return newEventHandlerBuilder().forAnyState().onAnyEvent(LeaderHistory::apply);
+  public EventHandler<LeaderState, LeaderEvent> eventHandler() {
+    return newEventHandlerBuilder().forAnyState().onAnyEvent(LeaderState::apply);
   }
 }

@@ -53,6 +53,7 @@ public final class Main {
       NodeSettings node = NodeSettings.create(config);
       StoreSettings.create(config);
       HttpSettings.create(config);
+      LeaderSettings.create(config);
       System.setProperty("PMM_HA_NODE", node.nodeId());
     } catch (SettingsException | IllegalArgumentException | ConfigException e) {
       System.err.println("pmm-ha: configuration error: " + e.getMessage());

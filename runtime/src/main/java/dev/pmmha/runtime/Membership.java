@@ -35,16 +35,17 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
 
   private record ClusterChanged(ClusterEvent.ClusterDomainEvent event) implements Command {}
 
-  private record LeaderAnnounced(Leader.Announcement announcement) implements Command {}
+  private record NewsReceived(Leader.News news) implements Command {}
 
   private enum Refresh implements Command {
     INSTANCE
   }
 
-  public static Behavior<Command> create(NodeState node, ActorRef<Topic.Command<Leader.Announcement>> topic) {
+  public static Behavior<Command> create(
+      NodeState node, ActorRef<Topic.Command<Leader.News>> topic, ActorRef<Leader.Command> leaderProxy) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
       timers.startTimerWithFixedDelay(Refresh.INSTANCE, Duration.ofMillis(500));
-      return new Membership(ctx, node, topic);
+      return new Membership(ctx, node, topic, leaderProxy);
     }));
   }
 
@@ -53,14 +54,23 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
   /** Nodes seen before and removed since, with PMM's status word: left (graceful) or dead (downed). */
   private final Map<String, NodeStatus> gone = new LinkedHashMap<>();
 
-  private Membership(ActorContext<Command> ctx, NodeState node, ActorRef<Topic.Command<Leader.Announcement>> topic) {
+  private final ActorRef<Leader.Command> leaderProxy;
+  private final ActorRef<Leader.SettingsSnapshot> snapshotAdapter;
+
+  private Membership(
+      ActorContext<Command> ctx,
+      NodeState node,
+      ActorRef<Topic.Command<Leader.News>> topic,
+      ActorRef<Leader.Command> leaderProxy) {
     super(ctx);
+    this.leaderProxy = leaderProxy;
+    this.snapshotAdapter = ctx.messageAdapter(Leader.SettingsSnapshot.class, NewsReceived::new);
     ctx.setLoggerName(Membership.class);
     this.node = node;
     this.cluster = Cluster.get(ctx.getSystem());
     ActorRef<ClusterEvent.ClusterDomainEvent> events = ctx.messageAdapter(ClusterEvent.ClusterDomainEvent.class, ClusterChanged::new);
     cluster.subscriptions().tell(Subscribe.create(events, ClusterEvent.ClusterDomainEvent.class));
-    topic.tell(Topic.subscribe(ctx.messageAdapter(Leader.Announcement.class, LeaderAnnounced::new)));
+    topic.tell(Topic.subscribe(ctx.messageAdapter(Leader.News.class, NewsReceived::new)));
     refresh();
   }
 
@@ -68,7 +78,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
         .onMessage(ClusterChanged.class, this::onClusterChanged)
-        .onMessage(LeaderAnnounced.class, this::onLeaderAnnounced)
+        .onMessage(NewsReceived.class, this::onNews)
         .onMessageEquals(Refresh.INSTANCE, () -> {
           refresh();
           return this;
@@ -102,8 +112,16 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     return this;
   }
 
-  private Behavior<Command> onLeaderAnnounced(LeaderAnnounced msg) {
-    Leader.Announcement a = msg.announcement();
+  private Behavior<Command> onNews(NewsReceived msg) {
+    if (msg.news() instanceof Leader.SettingsSnapshot s) {
+      node.settingsUpdated(s);
+      return this;
+    }
+    Leader.Announcement a = (Leader.Announcement) msg.news();
+    if (a.settingsVersion() > node.settings().version()) {
+      // a snapshot was missed (joined late, or a message was lost): fetch the leader's copy
+      leaderProxy.tell(new Leader.GetSettings(snapshotAdapter));
+    }
     var before = node.currentLeader();
     node.leaderAnnounced(new LeaderInfo(a.nodeId(), a.epoch(), a.since()));
     if (before.isEmpty() || before.get().epoch() < a.epoch()) {

@@ -26,6 +26,8 @@ public final class NodeState implements LeaderView, ClusterView {
 
   private final AtomicReference<LeaderInfo> knownLeader = new AtomicReference<>();
   private volatile LeaderInfo ownLeadership; // non-null while this node's singleton holds a persisted epoch
+  private volatile long actUntilNanos; // System.nanoTime() until which the fence lease lets this node act
+  private volatile Leader.SettingsSnapshot settings = new Leader.SettingsSnapshot(0, java.util.Map.of());
   private volatile Members members = Members.initial();
   private volatile boolean shuttingDown;
   private volatile String storeProblem = "store not checked yet";
@@ -42,10 +44,34 @@ public final class NodeState implements LeaderView, ClusterView {
 
   // --- written by the actors ---
 
-  void leadershipGained(long epoch, Instant since) {
+  void leadershipGained(long epoch, Instant since, long actUntilNanos) {
     LeaderInfo info = new LeaderInfo(nodeId, epoch, since);
+    this.actUntilNanos = actUntilNanos;
     ownLeadership = info;
     leaderAnnounced(info);
+  }
+
+  void leaseRenewed(long actUntilNanos) {
+    this.actUntilNanos = actUntilNanos;
+  }
+
+  /** Keeps the snapshot with the highest version. */
+  synchronized void settingsUpdated(Leader.SettingsSnapshot s) {
+    if (s.version() >= settings.version()) {
+      settings = s;
+    }
+  }
+
+  public Leader.SettingsSnapshot settings() {
+    return settings;
+  }
+
+  /**
+   * True while this node leads an epoch whose fence lease still has more than the safety margin left, on this
+   * node's monotonic clock. Leader services check it before side effects.
+   */
+  public boolean mayAct() {
+    return ownLeadership != null && System.nanoTime() - actUntilNanos < 0;
   }
 
   void leadershipLost() {
@@ -74,7 +100,7 @@ public final class NodeState implements LeaderView, ClusterView {
   @Override
   public boolean isLeader() {
     Members m = members;
-    return ownLeadership != null && !shuttingDown && m.selfUp() && !m.selfDown() && m.majorityReachable();
+    return mayAct() && !shuttingDown && m.selfUp() && !m.selfDown() && m.majorityReachable();
   }
 
   @Override
@@ -84,7 +110,8 @@ public final class NodeState implements LeaderView, ClusterView {
   }
 
   /** The epoch this node holds as leader, or 0. */
-  long ownEpoch() {
+  @Override
+  public long ownEpoch() {
     LeaderInfo own = ownLeadership;
     return own == null ? 0 : own.epoch();
   }

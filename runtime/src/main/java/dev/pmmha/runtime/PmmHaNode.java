@@ -4,6 +4,7 @@ import com.typesafe.config.Config;
 import dev.pmmha.http.HttpSettings;
 import dev.pmmha.persistence.Schema;
 import dev.pmmha.persistence.StoreSettings;
+import java.util.List;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,6 +44,9 @@ public final class PmmHaNode {
     NodeSettings node = NodeSettings.create(config);
     StoreSettings store = StoreSettings.create(config);
     HttpSettings http = HttpSettings.create(config);
+    LeaderSettings leader = LeaderSettings.create(config);
+    List<LeaderServices.Entry> services =
+        leader.instantiateServices(config.getConfig("pmm-ha.leader.service-defaults"));
     Logger log = LoggerFactory.getLogger(PmmHaNode.class);
     if (node.bootstrapGiven()) {
       log.info("PMM_HA_BOOTSTRAP is not needed by pmm-ha (any majority of PMM_HA_PEERS forms the cluster); ignored");
@@ -54,7 +58,7 @@ public final class PmmHaNode {
     Config full = ClusterConfig.overlay(node).withFallback(store.pluginConfig()).withFallback(config).resolve();
     NodeState state = new NodeState(node.haEnabled(), node.expectedNodes(), node.nodeId());
     ActorSystem<Object> system = ActorSystem.create(
-        Guardian.create(node, store, http, state, full.getDuration("pmm-ha.leader.announce-interval"), formation),
+        Guardian.create(node, store, http, state, leader, services, formation),
         "pmm-ha", full);
     return new PmmHaNode(node, store, http, state, system);
   }

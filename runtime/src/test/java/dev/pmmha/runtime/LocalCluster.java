@@ -3,7 +3,7 @@ package dev.pmmha.runtime;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pmmha.persistence.LeaderEvent;
-import dev.pmmha.persistence.LeaderHistory;
+import dev.pmmha.persistence.LeaderState;
 import dev.pmmha.testkit.PostgresServer;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -150,7 +150,7 @@ final class LocalCluster implements AutoCloseable {
     var query = PersistenceQuery.get(system).getReadJournalFor(
         org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal.class, JdbcReadJournal.Identifier());
     try {
-      return query.currentEventsByPersistenceId(LeaderHistory.PERSISTENCE_ID, 0, Long.MAX_VALUE)
+      return query.currentEventsByPersistenceId(LeaderState.PERSISTENCE_ID, 0, Long.MAX_VALUE)
           .map(EventEnvelope::event).map(LeaderEvent.class::cast)
           .runWith(Sink.seq(), system).toCompletableFuture().get(10, TimeUnit.SECONDS);
     } catch (Exception e) {

@@ -1,7 +1,7 @@
 package dev.pmmha.runtime;
 
 import dev.pmmha.persistence.LeaderEvent;
-import dev.pmmha.persistence.LeaderHistory;
+import dev.pmmha.persistence.LeaderState;
 import java.time.Instant;
 import java.util.Map;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
@@ -31,7 +31,12 @@ class SerializationTest {
     verify(new Leader.GetStatus(probe.ref()));
     verify(new Leader.Status("n1", 3, t, true));
     verify(Leader.Stop.INSTANCE);
-    verify(new Leader.Announcement("n1", 3, t));
+    verify(new Leader.Announcement("n1", 3, t, 12));
+    verify(new Leader.SettingsSnapshot(12, java.util.Map.of("a", new LeaderState.Setting("{\"x\":1}", 12, t, "n1"))));
+    verify(new Leader.PutSetting("a", "1", kit.<org.apache.pekko.pattern.StatusReply<Leader.SettingWritten>>createTestProbe().ref()));
+    verify(new Leader.DeleteSetting("a", kit.<org.apache.pekko.pattern.StatusReply<Leader.SettingWritten>>createTestProbe().ref()));
+    verify(new Leader.GetSettings(kit.<Leader.SettingsSnapshot>createTestProbe().ref()));
+    verify(new Leader.SettingWritten("a", 12, 3, true));
   }
 
   @Test
@@ -39,7 +44,9 @@ class SerializationTest {
     Instant t = Instant.parse("2026-11-24T01:02:03.456Z");
     verify(new LeaderEvent.LeaderElected(4, "n2", t));
     verify(new LeaderEvent.LeaderReleased(4, "n2", t));
-    verify(new LeaderHistory(4, "n2", t, false));
-    verify(LeaderHistory.empty());
+    verify(new LeaderEvent.SettingChanged(4, "k", "[1,2]", 9, "n2", t));
+    verify(new LeaderEvent.SettingRemoved(4, "k", 10, "n2", t));
+    verify(new LeaderState(4, "n2", t, false, 9, java.util.Map.of("k", new LeaderState.Setting("[1,2]", 9, t, "n2"))));
+    verify(LeaderState.empty());
   }
 }
