@@ -48,6 +48,15 @@ final class LocalCluster implements AutoCloseable {
   private LocalCluster() {}
 
   static LocalCluster start(int size, PostgresServer pg, String jdbcUrl) {
+    return start(size, pg, jdbcUrl, id -> Map.of(), com.typesafe.config.ConfigFactory.empty());
+  }
+
+  /**
+   * @param extraEnv more environment for each node, by node id (for example PMM_HA_ON_ROLE_CHANGE)
+   * @param extraConfig configuration over the application config (for example leader services)
+   */
+  static LocalCluster start(int size, PostgresServer pg, String jdbcUrl,
+      java.util.function.Function<String, Map<String, String>> extraEnv, com.typesafe.config.Config extraConfig) {
     LocalCluster c = new LocalCluster();
     List<Integer> gossip = new ArrayList<>();
     for (int i = 0; i < size; i++) {
@@ -68,7 +77,9 @@ final class LocalCluster implements AutoCloseable {
       env.put("PMM_HA_STORE_URL", jdbcUrl);
       env.put("PMM_POSTGRES_USERNAME", pg.user());
       env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
-      PmmHaNode node = PmmHaNode.start(PmmHaConfig.load(env), PmmHaNode.Formation.MANUAL);
+      env.putAll(extraEnv.apply("node-" + (i + 1)));
+      PmmHaNode node = PmmHaNode.start(extraConfig.withFallback(PmmHaConfig.load(env)).resolve(),
+          PmmHaNode.Formation.MANUAL);
       c.nodes.add(new Node("node-" + (i + 1), gossip.get(i), httpPort, node));
     }
     var firstAddress = Cluster.get(c.nodes.get(0).node().system()).selfMember().address();
@@ -108,6 +119,17 @@ final class LocalCluster implements AutoCloseable {
       return JSON.readTree(r.body());
     } catch (Exception e) {
       throw new IllegalStateException("GET " + path + " on " + n.id() + ": " + e, e);
+    }
+  }
+
+  /** PUT of a JSON body; returns status and body. */
+  static HttpResponse<String> put(Node n, String path, String json) {
+    try {
+      return HTTP.send(HttpRequest.newBuilder(URI.create(n.url(path))).timeout(Duration.ofSeconds(10))
+          .header("Content-Type", "application/json").PUT(HttpRequest.BodyPublishers.ofString(json)).build(),
+          HttpResponse.BodyHandlers.ofString());
+    } catch (Exception e) {
+      throw new IllegalStateException("PUT " + path + " on " + n.id() + ": " + e, e);
     }
   }
 
