@@ -43,6 +43,16 @@ final class FenceClient implements AutoCloseable {
     }, executor);
   }
 
+  CompletionStage<Fence.State> current() {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return fence.current();
+      } catch (SQLException e) {
+        throw new IllegalStateException(firstLine(e), e);
+      }
+    }, executor);
+  }
+
   CompletionStage<Void> release(Fence.Lease lease) {
     return CompletableFuture.runAsync(() -> {
       try {

@@ -83,6 +83,7 @@ public final class Guardian {
               .withStopMessage(Leader.Stop.INSTANCE));
       ctx.spawn(Membership.create(node, topic, leaderProxy), "membership");
       hook.roleChanged("follower", 0);
+      Warmup.run(system, fence);
 
       SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout());
       HttpServer.start(system, http, new HaRoutes(node, node, settingsApi).route())
