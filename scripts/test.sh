@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine of this kind (Debian, Java 17, Maven): installs what the tests
-# need and is missing (PostgreSQL server binaries: the tests start their own throwaway server), then builds and
-# runs unit tests, in-JVM cluster tests and real-process tests with one `mvn verify`.
+# need and is missing (PostgreSQL server binaries: the tests start their own throwaway server; HAProxy;
+# Chromium), then builds and runs unit tests, in-JVM cluster tests and real-process tests with one `mvn verify`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,9 @@ need_apt=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${PMM_HA_TEST_PG_URL:-}" ] && [ -z "${PMM_HA_PG_BIN:-}" ]; then
   need_apt+=(postgresql)
 fi
+# haproxy: generated configs are checked with `haproxy -c`; chromium: the status page is loaded in a real browser
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "Missing packages: ${need_apt[*]} (install them, or run as root so this script can)" >&2

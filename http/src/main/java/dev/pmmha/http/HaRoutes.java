@@ -44,18 +44,42 @@ public final class HaRoutes extends AllDirectives {
   private final LeaderView leader;
   private final ClusterView cluster;
   private final SettingsApi settings;
+  private final Observability observability;
 
   public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings) {
+    this(leader, cluster, settings, Observability.NONE);
+  }
+
+  public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings, Observability observability) {
     this.leader = leader;
     this.cluster = cluster;
     this.settings = settings;
+    this.observability = observability;
   }
 
   /** All routes, with PMM-shaped JSON errors for unknown paths, wrong methods and failures. */
   public Route route() {
-    return handleExceptions(
-        exceptionHandler(),
-        () -> handleRejections(rejectionHandler(), this::routes));
+    return extractRequest(req -> {
+      long start = System.nanoTime();
+      String template = routeTemplate(req.getUri().path());
+      return mapResponse(resp -> {
+        observability.requestServed(template, resp.status().intValue(), System.nanoTime() - start);
+        return resp;
+      }, () -> handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), this::routes)));
+    });
+  }
+
+  /** A bounded label for request metrics: the route's template, never the raw path. */
+  static String routeTemplate(String path) {
+    if (path.startsWith("/v1/ha/settings/")) {
+      return "/v1/ha/settings/{key}";
+    }
+    return switch (path) {
+      case "/", "/metrics", "/v1/leaderHealthCheck", "/v1/server/leaderHealthCheck", "/v1/readyz",
+          "/v1/server/readyz", "/v1/ha/status", "/v1/ha/nodes", "/v1/ha/leader", "/v1/ha/history",
+          "/v1/ha/settings" -> path;
+      default -> "other";
+    };
   }
 
   private Route routes() {
@@ -68,6 +92,12 @@ public final class HaRoutes extends AllDirectives {
         path(segment("v1").slash("ha").slash("nodes"), () -> get(this::haNodes)),
         path(segment("v1").slash("ha").slash("leader"), () -> get(this::haLeader)),
         path(segment("v1").slash("ha").slash("settings"), () -> get(this::allSettings)),
+        path(segment("v1").slash("ha").slash("history"), () -> get(this::history)),
+        path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
+            org.apache.pekko.http.javadsl.model.ContentTypes.parse(observability.metricsContentType()),
+            observability.scrapeMetrics().getBytes(java.nio.charset.StandardCharsets.UTF_8))))),
+        pathSingleSlash(() -> get(() -> getFromResource("pmm-ha/web/status.html",
+            org.apache.pekko.http.javadsl.model.ContentTypes.TEXT_HTML_UTF8))),
         path(segment("v1").slash("ha").slash("settings").slash(segment()), key -> concat(
             get(() -> oneSetting(key)),
             put(() -> putSetting(key)),
@@ -171,6 +201,12 @@ public final class HaRoutes extends AllDirectives {
       log.error("Settings write of {} failed", key, t);
       return complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "internal error")));
     });
+  }
+
+  record HistoryBody(List<Observability.HistoryEntry> history) {}
+
+  private Route history() {
+    return onSuccess(observability.history(50), h -> complete(Json.response(StatusCodes.OK, new HistoryBody(h))));
   }
 
   private Route readyz() {

@@ -62,6 +62,8 @@ public final class Guardian {
         return CompletableFuture.completedFuture(Done.getInstance());
       });
 
+      PmmHaMetrics metrics = new PmmHaMetrics(node);
+      metrics.attach(system);
       FenceClient fence = new FenceClient(new Fence(store, leaderSettings.leaseTtl()));
       LeaderServices leaderServices = new LeaderServices(
           services, leaderSettings.serviceMinBackoff(), leaderSettings.serviceMaxBackoff());
@@ -78,15 +80,15 @@ public final class Guardian {
           ctx.spawn(Topic.create(Leader.News.class, Leader.TOPIC), "leader-topic");
       ActorRef<Leader.Command> leaderProxy = ClusterSingleton.get(system).init(
           SingletonActor.of(
-                  Leader.create(new Leader.Deps(node, topic, fence, leaderServices, hook, leaderSettings)),
+                  Leader.create(new Leader.Deps(node, topic, fence, leaderServices, hook, leaderSettings, metrics)),
                   Leader.SINGLETON_NAME)
               .withStopMessage(Leader.Stop.INSTANCE));
-      ctx.spawn(Membership.create(node, topic, leaderProxy), "membership");
+      ctx.spawn(Membership.create(node, topic, leaderProxy, metrics), "membership");
       hook.roleChanged("follower", 0);
       Warmup.run(system, fence);
 
-      SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout());
-      HttpServer.start(system, http, new HaRoutes(node, node, settingsApi).route())
+      SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout(), metrics);
+      HttpServer.start(system, http, new HaRoutes(node, node, settingsApi, metrics).route())
           .exceptionally(failure -> {
             shutdown.run(CoordinatedShutdown.unknownReason());
             return null;
@@ -105,13 +107,16 @@ public final class Guardian {
         ctx.getLog().info("HA is off (PMM_HA_ENABLE): single node, always leader");
       }
 
+      java.util.concurrent.atomic.AtomicBoolean wasUp = new java.util.concurrent.atomic.AtomicBoolean();
+      org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system))
+          .registerOnMemberUp(() -> wasUp.set(true));
       return Behaviors.withTimers(timers -> {
         timers.startSingleTimer(JoinDeadline.INSTANCE, settings.joinTimeout());
         return Behaviors.receive(Object.class)
             .onMessageEquals(JoinDeadline.INSTANCE, () -> {
               MemberStatus st = cluster.selfMember().status();
-              if (st == MemberStatus.up() || st == MemberStatus.weaklyUp() || st == MemberStatus.leaving()) {
-                return Behaviors.same();
+              if (wasUp.get() || st == MemberStatus.up() || st == MemberStatus.weaklyUp()) {
+                return Behaviors.same(); // joined (and may be leaving by now): nothing to do
               }
               ctx.getLog().error(
                   "Could not join a cluster within {} (PMM_HA_JOIN_TIMEOUT): a majority of PMM_HA_PEERS must be "

@@ -130,7 +130,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       FenceClient fence,
       LeaderServices services,
       RoleChangeHook hook,
-      LeaderSettings settings) {}
+      LeaderSettings settings,
+      PmmHaMetrics metrics) {}
 
   public static Behavior<Command> create(Deps deps) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
@@ -168,6 +169,9 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   @Override
   public Set<String> tagsFor(LeaderEvent event) {
+    if (event instanceof LeaderElected || event instanceof LeaderReleased) {
+      return Set.of(Fence.epochTag(event.epoch()), PmmHaMetrics.LEADERSHIP_TAG);
+    }
     return Set.of(Fence.epochTag(event.epoch()));
   }
 
@@ -330,6 +334,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       tenure.lastWait = "";
     }
     tenure.lease = done.lease().get();
+    deps.metrics().fenceRenewed(System.nanoTime() - tenure.lease.sentNanos());
     node.leaseRenewed(tenure.lease.actUntilNanos(deps.settings().safetyMargin()));
     return Effect().noReply();
   }

@@ -28,21 +28,17 @@ public final class Main {
 
   public static void main(String[] args) {
     if (args.length > 0 && (args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help"))) {
-      System.out.println(usage());
+      System.out.print(dev.pmmha.runtime.cli.Cli.HELP);
       return;
     }
     if (args.length > 0 && !args[0].equals("node")) {
-      System.err.println("pmm-ha: unknown command \"" + args[0] + "\"\n" + usage());
+      System.exit(dev.pmmha.runtime.cli.Cli.run(args, System.getenv(), System.out, System.err));
+    }
+    if (args.length > 1) {
+      System.err.println("pmm-ha node: takes no arguments; it is configured by environment (see README.md)");
       System.exit(EXIT_CONFIG);
     }
     System.exit(run());
-  }
-
-  static String usage() {
-    return """
-        usage: java -jar pmm-ha.jar [node]
-          Runs one pmm-ha node configured by environment (PMM_HA_*, PMM_TEST_HA_*, PMM_POSTGRES_*).
-          See README.md for the variables and the endpoints.""";
   }
 
   static int run() {
@@ -55,6 +51,12 @@ public final class Main {
       HttpSettings.create(config);
       LeaderSettings.create(config);
       System.setProperty("PMM_HA_NODE", node.nodeId());
+      String format = config.getString("pmm-ha.log-format").trim().toLowerCase(java.util.Locale.ROOT);
+      if (format.equals("json")) {
+        System.setProperty("logback.configurationFile", "logback-json.xml");
+      } else if (!format.equals("text")) {
+        throw new SettingsException("PMM_HA_LOG_FORMAT", format, "text or json");
+      }
     } catch (SettingsException | IllegalArgumentException | ConfigException e) {
       System.err.println("pmm-ha: configuration error: " + e.getMessage());
       return EXIT_CONFIG;
@@ -71,9 +73,25 @@ public final class Main {
       return 1;
     }
     ActorSystem<Object> system = node.system();
+    stopGracefullyOn(system, "TERM");
+    stopGracefullyOn(system, "INT");
     system.getWhenTerminated().toCompletableFuture().join();
     Optional<CoordinatedShutdown.Reason> reason = CoordinatedShutdown.get(system).getShutdownReason();
     return exitCode(reason.orElse(null), log);
+  }
+
+  /**
+   * SIGTERM/SIGINT run the graceful leave and then let {@code main} exit with its own code (0), instead of the
+   * JVM's default handler that would end the process with 143 whatever the shutdown did.
+   */
+  @SuppressWarnings("sunapi")
+  private static void stopGracefullyOn(ActorSystem<?> system, String signal) {
+    try {
+      sun.misc.Signal.handle(new sun.misc.Signal(signal), s ->
+          CoordinatedShutdown.get(system).runAll(CoordinatedShutdown.jvmExitReason()));
+    } catch (IllegalArgumentException e) {
+      // the signal is not available here: the JVM's shutdown hook still runs the graceful leave
+    }
   }
 
   static int exitCode(CoordinatedShutdown.Reason reason, Logger log) {
