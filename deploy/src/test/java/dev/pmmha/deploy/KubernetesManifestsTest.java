@@ -379,5 +379,11 @@ class KubernetesManifestsTest {
     assertEquals(cm.getMetadata().getName(), volumes.get("config").getConfigMap().getName());
     assertEquals("/etc/haproxy/certs", mounts.get("certs"));
     assertEquals("pmm-ha-haproxy-tls", volumes.get("certs").getSecret().getSecretName());
+    // HAProxy runs as uid 99 and the Secret's files belong to root: readable through the group (fsGroup) only
+    var pod = haproxy.getSpec().getTemplate().getSpec().getSecurityContext();
+    int mode = volumes.get("certs").getSecret().getDefaultMode();
+    assertTrue((mode & 0004) != 0 || ((mode & 0040) != 0 && pod.getFsGroup() != null),
+        "pmm.pem readable by HAProxy's user: mode " + Integer.toOctalString(mode) + ", fsGroup " + pod.getFsGroup());
+    assertEquals(0, mode & 0007, "the private key is not world-readable");
   }
 }
