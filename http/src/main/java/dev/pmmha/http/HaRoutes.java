@@ -45,16 +45,34 @@ public final class HaRoutes extends AllDirectives {
   private final ClusterView cluster;
   private final SettingsApi settings;
   private final Observability observability;
+  private final Auth auth;
+  private final NodeControl control;
 
   public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings) {
-    this(leader, cluster, settings, Observability.NONE);
+    this(leader, cluster, settings, Observability.NONE, Auth.open(), NodeControl.NONE);
   }
 
-  public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings, Observability observability) {
+  public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings, Observability observability,
+      Auth auth, NodeControl control) {
     this.leader = leader;
     this.cluster = cluster;
     this.settings = settings;
     this.observability = observability;
+    this.auth = auth;
+    this.control = control;
+  }
+
+  /** Runs {@code inner} only for a request with valid credentials (when credentials are configured). */
+  private Route authenticated(java.util.function.Supplier<Route> inner) {
+    return optionalHeaderValueByName("Authorization", header -> auth.check(header)
+        .<Route>map(problem -> complete(Json.response(StatusCodes.UNAUTHORIZED, Json.ErrorBody.of(16, problem))
+            .addHeader(RawHeader.create("WWW-Authenticate", "Basic realm=\"pmm-ha\", charset=\"UTF-8\""))))
+        .orElseGet(inner));
+  }
+
+  /** Reads that may be protected too (PMM_HA_AUTH_READS); health checks and readiness never are. */
+  private Route readable(java.util.function.Supplier<Route> inner) {
+    return auth.protectReads() ? authenticated(inner) : inner.get();
   }
 
   /** All routes, with PMM-shaped JSON errors for unknown paths, wrong methods and failures. */
@@ -88,6 +106,12 @@ public final class HaRoutes extends AllDirectives {
         path(segment("v1").slash("server").slash("leaderHealthCheck"), () -> get(this::leaderHealth)),
         path(segment("v1").slash("readyz"), () -> get(this::readyz)),
         path(segment("v1").slash("server").slash("readyz"), () -> get(this::readyz)),
+        path(segment("v1").slash("ha").slash("leave"), () -> post(() -> authenticated(this::leave))),
+        readable(this::haReads));
+  }
+
+  private Route haReads() {
+    return concat(
         path(segment("v1").slash("ha").slash("status"), () -> get(this::haStatus)),
         path(segment("v1").slash("ha").slash("nodes"), () -> get(this::haNodes)),
         path(segment("v1").slash("ha").slash("leader"), () -> get(this::haLeader)),
@@ -100,8 +124,8 @@ public final class HaRoutes extends AllDirectives {
             org.apache.pekko.http.javadsl.model.ContentTypes.TEXT_HTML_UTF8))),
         path(segment("v1").slash("ha").slash("settings").slash(segment()), key -> concat(
             get(() -> oneSetting(key)),
-            put(() -> putSetting(key)),
-            delete(() -> deleteSetting(key)))));
+            put(() -> authenticated(() -> putSetting(key))),
+            delete(() -> authenticated(() -> deleteSetting(key))))));
   }
 
   private Route leaderHealth() {
@@ -159,6 +183,27 @@ public final class HaRoutes extends AllDirectives {
     if (!KEY.matcher(key).matches()) {
       return complete(badKey(key));
     }
+    return extractRequestEntity(entity -> {
+      String type = entity.getContentType().mediaType().toString();
+      if (!ACCEPTED_TYPES.contains(type)) {
+        return complete(Json.response(StatusCodes.UNSUPPORTED_MEDIA_TYPE, Json.ErrorBody.of(3,
+            "send the value as application/json (got " + type + ")")));
+      }
+      return putJson(key);
+    });
+  }
+
+  /** JSON, or what {@code curl -d} sends by default; anything else is refused with 415. */
+  private static final java.util.Set<String> ACCEPTED_TYPES = java.util.Set.of(
+      "application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream");
+
+  private Route leave() {
+    return onComplete(control.leave(), r -> r.isSuccess()
+        ? complete(Json.response(StatusCodes.ACCEPTED, Map.of("status", "leaving")))
+        : complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "cannot leave: " + r.failed().get().getMessage()))));
+  }
+
+  private Route putJson(String key) {
     return withSizeLimit(MAX_SETTING_BYTES, () -> entity(Unmarshaller.entityToString(), text -> {
       JsonNode value;
       try {

@@ -34,6 +34,11 @@ public final class Guardian {
     INSTANCE
   }
 
+  /** Coordinated shutdown reason when another member already uses this node's id. */
+  public enum DuplicateNodeId implements CoordinatedShutdown.Reason {
+    INSTANCE
+  }
+
   private enum JoinDeadline {
     INSTANCE
   }
@@ -88,7 +93,13 @@ public final class Guardian {
       Warmup.run(system, fence);
 
       SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout(), metrics);
-      HttpServer.start(system, http, new HaRoutes(node, node, settingsApi, metrics).route())
+      if (!http.auth().enabled()) {
+        ctx.getLog().warn("Settings writes and /v1/ha/leave are not authenticated: set PMM_HA_ADMIN_PASSWORD or "
+            + "PMM_HA_API_TOKEN");
+      }
+      dev.pmmha.http.NodeControl control = () -> shutdown.runAll(CoordinatedShutdown.clusterLeavingReason())
+          .thenApply(done -> (Void) null);
+      HttpServer.start(system, http, new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).route())
           .exceptionally(failure -> {
             shutdown.run(CoordinatedShutdown.unknownReason());
             return null;

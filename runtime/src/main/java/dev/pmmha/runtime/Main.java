@@ -105,6 +105,9 @@ public final class Main {
           + "that its supervisor restarts it", EXIT_DOWNED);
       return EXIT_DOWNED;
     }
+    if (reason == Guardian.DuplicateNodeId.INSTANCE) {
+      return EXIT_CONFIG;
+    }
     if (reason == Guardian.JoinTimeout.INSTANCE || reason == CoordinatedShutdown.clusterJoinUnsuccessfulReason()) {
       return EXIT_JOIN_TIMEOUT;
     }

@@ -98,6 +98,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     var log = getContext().getLog();
     ClusterEvent.ClusterDomainEvent e = msg.event();
     noteLeaderLoss(e);
+
     if (e instanceof ClusterEvent.MemberUp up) {
       log.info("MEMBER up: {} ({})", nodeName(up.member()), up.member().address());
       gone.remove(nodeName(up.member()));
@@ -119,6 +120,30 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     }
     refresh();
     return this;
+  }
+
+  /**
+   * Two members with one node id would make every per-node answer ambiguous. The younger of the two is refused:
+   * if that is this node, it stops (exit code 2); otherwise this node downs the newcomer.
+   */
+  private final java.util.Set<org.apache.pekko.cluster.UniqueAddress> refused = new java.util.HashSet<>();
+
+  private void refuseDuplicateNodeId(Member other) {
+    Member self = cluster.selfMember();
+    if (other.uniqueAddress().equals(self.uniqueAddress()) || !nodeName(other).equals(node.nodeId())
+        || other.status() == MemberStatus.down() || other.status() == MemberStatus.removed()
+        || !refused.add(other.uniqueAddress())) {
+      return;
+    }
+    var log = getContext().getLog();
+    if (other.isOlderThan(self)) {
+      log.error("PMM_HA_NODE_ID={} is already used by the member at {}: this node refuses to join; give every node "
+          + "its own PMM_HA_NODE_ID", node.nodeId(), other.address());
+      org.apache.pekko.actor.CoordinatedShutdown.get(getContext().getSystem()).runAll(Guardian.DuplicateNodeId.INSTANCE);
+    } else {
+      log.warn("A second node with PMM_HA_NODE_ID={} tried to join from {}: downing it", node.nodeId(), other.address());
+      cluster.manager().tell(new org.apache.pekko.cluster.typed.Down(other.address()));
+    }
   }
 
   private void noteLeaderLoss(ClusterEvent.ClusterDomainEvent e) {
@@ -169,6 +194,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
         .sorted(Comparator.comparing(m -> m.address().toString()))
         .collect(Collectors.toList())) {
       String name = nodeName(m);
+      refuseDuplicateNodeId(m);
       MemberStatus st = m.status();
       boolean isUnreachable = unreachable.contains(m);
       String status;
