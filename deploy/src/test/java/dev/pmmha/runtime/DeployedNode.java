@@ -18,7 +18,7 @@ public final class DeployedNode {
   private DeployedNode(Map<String, String> env) {
     this.config = PmmHaConfig.load(env);
     this.settings = NodeSettings.create(config);
-    this.pekko = ClusterConfig.overlay(settings).withFallback(config).resolve();
+    this.pekko = ClusterConfig.overlay(settings, TlsSettings.create(config)).withFallback(config).resolve();
   }
 
   public static DeployedNode of(Map<String, String> env) {

@@ -49,6 +49,7 @@ public final class Guardian {
       NodeSettings settings,
       StoreSettings store,
       HttpSettings http,
+      TlsSettings tls,
       NodeState node,
       LeaderSettings leaderSettings,
       List<LeaderServices.Entry> services,
@@ -99,7 +100,11 @@ public final class Guardian {
       }
       dev.pmmha.http.NodeControl control = () -> shutdown.runAll(CoordinatedShutdown.clusterLeavingReason())
           .thenApply(done -> (Void) null);
-      HttpServer.start(system, http, new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).route())
+      var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).route();
+      if (tls.enabled()) {
+        HttpServer.startHttps(system, http.bindAddress(), tls.httpsPort(), tls.sslContext(), route);
+      }
+      HttpServer.start(system, http, route)
           .exceptionally(failure -> {
             shutdown.run(CoordinatedShutdown.unknownReason());
             return null;

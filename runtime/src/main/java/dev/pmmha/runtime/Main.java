@@ -50,6 +50,7 @@ public final class Main {
       StoreSettings.create(config);
       HttpSettings.create(config);
       LeaderSettings.create(config);
+      TlsSettings.create(config);
       System.setProperty("PMM_HA_NODE", node.nodeId());
       String format = config.getString("pmm-ha.log-format").trim().toLowerCase(java.util.Locale.ROOT);
       if (format.equals("json")) {

@@ -103,7 +103,7 @@ class NodeSettingsTest {
 
   @Test
   void clusterConfigPointsBootstrapAtEveryPeersManagementPort() {
-    Config c = ClusterConfig.overlay(settings(GUIDE));
+    Config c = ClusterConfig.overlay(settings(GUIDE), TlsSettings.create(PmmHaConfig.load(GUIDE)));
     assertEquals("172.20.0.5", c.getString("pekko.remote.artery.canonical.hostname"));
     assertEquals(9096, c.getInt("pekko.remote.artery.canonical.port"));
     assertEquals(9097, c.getInt("pekko.management.http.port"));
