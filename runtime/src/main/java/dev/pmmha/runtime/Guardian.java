@@ -74,7 +74,8 @@ public final class Guardian {
       LeaderServices leaderServices = new LeaderServices(
           services, leaderSettings.serviceMinBackoff(), leaderSettings.serviceMaxBackoff());
       RoleChangeHook hook = new RoleChangeHook(
-          leaderSettings.onRoleChange(), settings.nodeId(), leaderSettings.onRoleChangeTimeout());
+          leaderSettings.onRoleChange(), settings.nodeId(), leaderSettings.onRoleChangeTimeout(),
+          KubernetesLeaderLabel.create(system.settings().config(), settings));
       shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-leader-resources", () -> {
         fence.close();
         leaderServices.close();
