@@ -135,6 +135,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   public static Behavior<Command> create(Deps deps) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+      ctx.getLog().info("Leader singleton starting on {}: recovering the leader's journal", deps.node().nodeId());
       Tenure tenure = new Tenure(deps.node().nodeId());
       return new Leader(ctx, timers, deps, tenure);
     }));

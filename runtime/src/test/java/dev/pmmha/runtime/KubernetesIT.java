@@ -143,6 +143,7 @@ class KubernetesIT {
         "PMM_HA_TLS_CERT", dir.resolve("api.crt").toString(), "PMM_HA_TLS_KEY", dir.resolve("api.key").toString(),
         "PMM_HA_TLS_CA", dir.resolve("ca.crt").toString()))).sslContext()));
     api.createContext("/", ex -> handle(ex, management));
+    api.setExecutor(java.util.concurrent.Executors.newFixedThreadPool(4));
     api.start();
 
     pg = PostgresServer.start();
@@ -170,7 +171,7 @@ class KubernetesIT {
       env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
       nodes.add(new NodeProcess("pmm-ha-" + i, IPS[i - 1], http, env, Path.of("target", "it-logs", "kubernetes")).start());
     }
-    NodeProcess leader = LocalCluster.eventually(Duration.ofSeconds(90), () -> {
+    NodeProcess leader = LocalCluster.eventually(Duration.ofSeconds(150), () -> {
       List<NodeProcess> l = nodes.stream().filter(NodeProcess::isLeader).toList();
       return l.size() == 1 ? l.get(0) : null;
     }, "one leader, the cluster formed through kubernetes-api discovery");

@@ -173,7 +173,7 @@ class ProcessClusterIT {
     // SIGTERM of the leader: a graceful hand-over, and the process exits on its own
     int code = leader.term(Duration.ofSeconds(30));
     assertEquals(0, code, "a graceful stop exits 0");
-    NodeProcess next = waitForSingleLeader(Duration.ofSeconds(30));
+    NodeProcess next = waitForSingleLeader(Duration.ofSeconds(60));
     assertNotEquals(leader, next);
     assertTrue(epoch(next) > epoch);
   }
