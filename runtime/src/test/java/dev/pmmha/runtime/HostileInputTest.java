@@ -23,19 +23,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Bad requests by the thousand and a node that reuses another's id: the cluster and its leader do not notice. */
-class HostileInputTest {
+class HostileInputTest extends WithPostgres {
 
-  static PostgresServer pg;
-
-  @BeforeAll
-  static void startPostgres() {
-    pg = PostgresServer.start();
-  }
-
-  @AfterAll
-  static void stopPostgres() {
-    pg.close();
-  }
 
   /** One bad request on a raw socket; returns the status line's code, or -1 when the server closed the connection. */
   static int raw(int port, byte[] request) {

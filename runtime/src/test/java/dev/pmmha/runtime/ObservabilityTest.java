@@ -29,19 +29,8 @@ import org.junit.jupiter.api.Test;
  * What an operator sees, on three in-JVM nodes: metrics that flip on failover, the CLI table, and the status
  * page in a real headless Chromium (its screenshots are kept in target/status-page-*.png).
  */
-class ObservabilityTest {
+class ObservabilityTest extends WithPostgres {
 
-  static PostgresServer pg;
-
-  @BeforeAll
-  static void startPostgres() {
-    pg = PostgresServer.start();
-  }
-
-  @AfterAll
-  static void stopPostgres() {
-    pg.close();
-  }
 
   static String metrics(LocalCluster.Node n) throws Exception {
     return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(n.url("/metrics"))).build(),

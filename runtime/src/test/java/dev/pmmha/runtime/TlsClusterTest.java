@@ -32,19 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
  * Mutual TLS between nodes and HTTPS: three nodes with certificates from one CA form the cluster; a process with
  * a certificate from another CA cannot join or disturb it; the health check answers over HTTPS.
  */
-class TlsClusterTest {
+class TlsClusterTest extends WithPostgres {
 
-  static PostgresServer pg;
-
-  @BeforeAll
-  static void startPostgres() {
-    pg = PostgresServer.start();
-  }
-
-  @AfterAll
-  static void stopPostgres() {
-    pg.close();
-  }
 
   static void makeCerts(Path dir, String... nodes) throws Exception {
     List<String> cmd = new java.util.ArrayList<>(List.of("sh", "../deploy/tls/make-certs.sh", dir.toString()));
