@@ -9,8 +9,8 @@ Definitions (all times from the lab's one monotonic clock):
   e1 answer must not have been sent after the e2 answer was received (t_send(e1) > t_recv(e2) would prove the
   e1 leader answered after the e2 leader did).
 - A no-leader gap (direct) is the time between two consecutive 200 answers of the prober (any node), by t_recv;
-  its resolution is the probe period. An HAProxy outage is a run of failed client reads, from the t_recv of the
-  last good read before it to the t_recv of the first good read after it.
+  its resolution is the probe period. An HAProxy outage is a run of failed client reads, from the t_send of the
+  first failed read to the t_send of the first good read after it.
 - Time until HAProxy serves the new leader: from the fault to the t_recv of the first client read answered 200
   with an epoch above the epoch that led when the fault was injected.
 - Lost acknowledged writes: keys whose value on some node, once the cluster is healthy again, is older than the
@@ -63,20 +63,20 @@ def max_gap(records, t0, t1):
 
 
 def outages(records):
-    """HAProxy outages from client reads: list of (start, end, failed count)."""
+    """HAProxy outages from client reads, in send order: list of (start, end, failed count), where start is the
+    send time of the first failed read of a run and end the send time of the first good read after it (reads
+    are sent every 10 ms, so that is the resolution)."""
     reads = sorted((r for r in records if r.kind == "read"), key=lambda r: r.t_send)
     out = []
-    last_ok = None
     run = None
     for r in reads:
         if r.status == 200:
             if run is not None:
-                out.append((run[0], r.t_recv, run[1]))
+                out.append((run[0], r.t_send, run[1]))
                 run = None
-            last_ok = r.t_recv
         else:
             if run is None:
-                run = [last_ok if last_ok is not None else r.t_send, 0]
+                run = [r.t_send, 0]
             run[1] += 1
     if run is not None:
         out.append((run[0], reads[-1].t_recv, run[1]))

@@ -49,7 +49,7 @@ class Lab:
         self.t_window = None
 
     def log(self, msg):
-        line = f"[{time.monotonic() - self.t0:8.2f}] {msg}"
+        line = f"[{time.monotonic() - self.t0:8.2f} {datetime.datetime.now().strftime('%H:%M:%S.%f')[:-3]}] {msg}"
         print(line, flush=True)
         self.logf.write(line + "\n")
         self.logf.flush()
