@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine of this kind (Debian, Java 17, Maven): installs what the tests
-# need and is missing (PostgreSQL server binaries: the tests start their own throwaway server), then builds and
-# runs unit tests, in-JVM cluster tests and real-process tests with one `mvn verify`.
+# need and is missing (PostgreSQL server binaries: the tests start their own throwaway server; as root, HAProxy,
+# iptables, python3 and iproute2 for the failover lab), then builds and runs unit tests, in-JVM cluster tests and
+# real-process tests (the short failover lab among them) with one `mvn verify`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${PMM_HA_TEST_PG_URL:-}" ] && [ -z "${PMM_HA_PG_BIN:-}" ]; then
   need_apt+=(postgresql)
+fi
+# The failover lab (FailoverLabIT, bench/failover-lab) runs as root only (network namespaces, iptables) and skips
+# otherwise; as root it needs HAProxy, iptables and python3.
+if [ "$(id -u)" = 0 ]; then
+  command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
+  command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+  command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -11,6 +11,7 @@ within --heal-timeout after each heal), 1 otherwise, 2 on a setup error.
 """
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import shutil
@@ -363,6 +364,13 @@ def main():
         raise KeyboardInterrupt()
 
     signal.signal(signal.SIGTERM, on_term)
+    # One lab per machine: its names, addresses and ports are fixed (so that a leftover can be found and removed).
+    lock = open("/run/lock/pmm-ha-failover-lab.lock" if os.path.isdir("/run/lock") else "/tmp/pmm-ha-failover-lab.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("failover lab: another lab runs on this machine; waiting for it to end", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
     lab = Lab(args)
     results = []
     started = time.monotonic()

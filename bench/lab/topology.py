@@ -3,6 +3,7 @@ one pmm-ha node per namespace started through deploy/docker/entrypoint.sh, and t
 namespace, delay and loss). Everything is found again by fixed names and PID files, so a crashed earlier run is
 cleaned up at the next start; processes are only ever signalled by the PIDs this lab started.
 """
+import glob
 import json
 import os
 import re
@@ -26,7 +27,14 @@ NS_IFACE = "eth0"  # the node's end of its veth, inside its namespace
 HTTP_PORT = 8080
 PG_PORT = 55432
 HAPROXY_PORT = 80
-PG_BIN = os.environ.get("PMM_HA_PG_BIN", "/usr/lib/postgresql/15/bin")
+def _pg_bin():
+    if os.environ.get("PMM_HA_PG_BIN"):
+        return os.environ["PMM_HA_PG_BIN"]
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(re.sub(r"\D", "", p.split("/")[4]) or 0))
+    return os.path.dirname(found[-1]) if found else "/usr/lib/postgresql/15/bin"
+
+
+PG_BIN = _pg_bin()
 STATE_DIR = "/tmp/pmm-ha-lab"  # fixed: PID files and PostgreSQL data of the running lab, removed at the end
 IMPAIR_QUEUE = 7
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -281,9 +289,11 @@ class Postgres:
 
 def haproxy_config(name):
     """The repo's deploy/haproxy/<name>.cfg with only the lab's addresses put in: the compose addresses of the three
-    nodes become the namespaces', the HTTP frontend binds the bridge address, and the HTTPS frontend and backend
+    nodes become the namespaces', the HTTP frontend binds the bridge address, files mounted next to the config in
+    the container (/usr/local/etc/haproxy/) are read from deploy/haproxy/, and the HTTPS frontend and backend
     (which need a certificate the lab has no use for) are left out. Everything else is used as written."""
     src = open(os.path.join(REPO, "deploy", "haproxy", name + ".cfg")).read()
+    src = src.replace("/usr/local/etc/haproxy/", os.path.join(REPO, "deploy", "haproxy") + "/")
     for old, node in (("172.20.0.5", "pmm-a"), ("172.20.0.6", "pmm-b"), ("172.20.0.7", "pmm-c")):
         src = src.replace(old, NODES[node][1])
     sections = re.split(r"(?m)^(?=\S)", src)

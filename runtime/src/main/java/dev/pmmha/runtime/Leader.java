@@ -148,7 +148,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   private Leader(ActorContext<Command> ctx, TimerScheduler<Command> timers, Deps deps, Tenure tenure) {
     super(
         PersistenceId.ofUniqueId(LeaderState.PERSISTENCE_ID),
-        SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.2));
+        SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(2), 0.2));
     this.ctx = ctx;
     this.timers = timers;
     this.deps = deps;
