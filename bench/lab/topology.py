@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -331,9 +332,11 @@ class HAProxy:
         write_pid("haproxy", self.proc.pid)
         deadline = time.time() + 10
         while time.time() < deadline:
-            if http("GET", f"http://{BRIDGE_IP}:{HAPROXY_PORT}/v1/ha/status", timeout=0.5)[0] > 0:
+            try:
+                socket.create_connection((BRIDGE_IP, HAPROXY_PORT), timeout=0.5).close()
                 return
-            time.sleep(0.1)
+            except OSError:
+                time.sleep(0.1)
         raise RuntimeError("HAProxy did not start; see " + out.name)
 
     def stop(self):

@@ -197,6 +197,11 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       tenure.elected = false;
     }
     node.leadershipLost();
+    // The lease goes too: the timers that renewed it are cancelled, and onAcquire does nothing while a lease is
+    // held, so a restarted leader that kept it would never lead again (found by the failover lab: a settings
+    // write failing during a PostgreSQL outage restarted the leader, which then never took the fence again).
+    // The next incarnation takes the fence anew once this lease has expired.
+    tenure.lease = null;
     tenure.acquiring = false;
     tenure.renewing = false;
   }
