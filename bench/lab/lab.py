@@ -138,22 +138,27 @@ class Lab:
         raise RuntimeError("no single leader seen by the prober")
 
     def node_settings(self):
+        """Each answering node's settings; a node that does not answer 200 (restarting after a false suspicion)
+        is left out, not counted as having lost anything."""
         out = {}
         for name, n in self.nodes.items():
             st, _, body = topo.http("GET", n.url("/v1/ha/settings"), timeout=3)
-            out[name] = json.loads(body).get("settings", {}) if st == 200 else {}
+            if st == 200:
+                out[name] = json.loads(body).get("settings", {})
         return out
 
     def check_writes(self):
-        """Every acknowledged write, readable on every node; waits up to 10 s for the copies to catch up."""
+        """Every acknowledged write, readable on every node; waits up to 30 s for every node to answer and for the
+        copies to catch up. Returns (acked, lost, nodes never read)."""
         acked, _ = self.client.snapshot()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             settings = self.node_settings()
             _, attempted = self.client.snapshot()  # after the reads: every value a node shows was sent by then
             lost = checker.lost_writes(acked, attempted, settings)
-            if not lost or time.monotonic() > deadline:
-                return acked, lost
+            unread = sorted(set(self.nodes) - set(settings))
+            if (not lost and not unread) or time.monotonic() > deadline:
+                return acked, lost, unread
             time.sleep(0.5)
 
     def recover(self):
@@ -188,7 +193,9 @@ class Lab:
             run["notes"].append(f"not healthy {self.args.heal_timeout} s after the heal: {why}")
             self.log(f"  NOT healthy within {self.args.heal_timeout} s: {why}")
         time.sleep(1.0)
-        acked, lost = self.check_writes()
+        acked, lost, unread = self.check_writes()
+        if unread:
+            run["notes"].append(f"settings not readable on {', '.join(unread)} (not answering) at the check")
         t_end = time.monotonic()
         records = self.rec.window(t_start, t_end)
         s = checker.summarize(records, run["t_fault"], run["t_heal"], t_end, epoch, run.get("t_leader_fault"))
@@ -339,7 +346,17 @@ def main():
     p.add_argument("--rate", type=int, default=100, help="client reads per second through HAProxy")
     p.add_argument("--write-rate", type=int, default=10, help="client settings writes per second")
     p.add_argument("--heal-timeout", type=float, default=60.0, help="seconds after a heal to be healthy again")
+    p.add_argument("--report-from", metavar="JSON", help="only write --md from an earlier run's --json, and exit")
     args = p.parse_args()
+
+    if args.report_from:
+        data = json.load(open(args.report_from))
+        meta = data.get("meta") or {"date": datetime.date.today().isoformat(), "runs": args.runs, "env": args.env,
+                                    "configs": sorted({r["config"] for r in data["results"]}, reverse=True),
+                                    "elapsed_min": 0.0, "machine": f"{os.cpu_count()} cores, {os.uname().release}",
+                                    "impair": "see the runs' notes"}
+        write_report(args.md, data["results"], meta)
+        return 0
 
     if os.geteuid() != 0:
         print("failover lab SKIPPED: it needs root (network namespaces, iptables, PostgreSQL as its own user); "
