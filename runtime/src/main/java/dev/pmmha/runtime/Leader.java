@@ -150,7 +150,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   private Leader(ActorContext<Command> ctx, TimerScheduler<Command> timers, Deps deps, Tenure tenure) {
     super(
         PersistenceId.ofUniqueId(LeaderState.PERSISTENCE_ID),
-        SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(5), 0.2));
+        SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(2), 0.2));
     this.ctx = ctx;
     this.timers = timers;
     this.deps = deps;
@@ -202,6 +202,11 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       tenure.elected = false;
     }
     node.leadershipLost();
+    // The lease goes too: the timers that renewed it are cancelled, and onAcquire does nothing while a lease is
+    // held, so a restarted leader that kept it would never lead again (found by the failover lab: a settings
+    // write failing during a PostgreSQL outage restarted the leader, which then never took the fence again).
+    // The next incarnation takes the fence anew once this lease has expired.
+    tenure.lease = null;
     tenure.acquiring = false;
     tenure.renewing = false;
   }

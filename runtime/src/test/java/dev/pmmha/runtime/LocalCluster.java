@@ -77,6 +77,10 @@ final class LocalCluster implements AutoCloseable {
       env.put("PMM_HA_STORE_URL", jdbcUrl);
       env.put("PMM_POSTGRES_USERNAME", pg.user());
       env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
+      // Three nodes in one JVM pause together (GC, a busy test machine) and then all see each other's heartbeats
+      // late: the production pause (400 ms) would down them now and then. Separate processes (the *IT tests and
+      // the failover lab) run with the production settings.
+      env.put("PMM_HA_FAILURE_DETECTOR_PAUSE", "1s");
       env.putAll(extraEnv.apply("node-" + (i + 1)));
       PmmHaNode node = PmmHaNode.start(extraConfig.withFallback(PmmHaConfig.load(env)).resolve(),
           PmmHaNode.Formation.MANUAL);

@@ -1,0 +1,141 @@
+"""The faults. Each one is injected on the running, loaded cluster and then healed; it returns when it has healed.
+
+A fault function gets the lab and the run (a dict it fills): run["t_fault"] when the fault starts,
+run["t_heal"] when healing starts, run["t_leader_fault"] when the leader is hit (if not at t_fault), and what it
+did in run["notes"]. Roles are taken at injection time: "the leader" is the node that answers 200 then.
+"""
+import signal
+import time
+
+
+def _others(lab, leader):
+    return [n for n in lab.nodes if n != leader]
+
+
+def kill9_leader(lab, run):
+    leader = run["leader"]
+    run["t_fault"] = time.monotonic()
+    lab.nodes[leader].signal(signal.SIGKILL, hold=True)
+    lab.wait_new_leader_served(run, timeout=20)
+    time.sleep(1.0)
+    run["t_heal"] = time.monotonic()
+    lab.nodes[leader].start()
+
+
+def sigterm_leader(lab, run):
+    leader = run["leader"]
+    run["t_fault"] = time.monotonic()
+    lab.nodes[leader].signal(signal.SIGTERM, hold=True)
+    if not lab.nodes[leader].wait_exit(20):
+        run["notes"].append(f"{leader} still running 20 s after SIGTERM")
+    lab.wait_new_leader_served(run, timeout=20)
+    time.sleep(1.0)
+    run["t_heal"] = time.monotonic()
+    lab.nodes[leader].start()
+
+
+def sigstop_leader(lab, run):
+    leader = run["leader"]
+    run["t_fault"] = time.monotonic()
+    lab.nodes[leader].signal(signal.SIGSTOP)
+    time.sleep(10.0)
+    run["t_heal"] = time.monotonic()
+    lab.nodes[leader].signal(signal.SIGCONT)
+
+
+def isolate_leader(lab, run):
+    leader = run["leader"]
+    run["t_fault"] = time.monotonic()
+    for peer in _others(lab, leader):
+        lab.net.drop(leader, peer)
+    lab.wait_new_leader_served(run, timeout=10)
+    time.sleep(4.0)
+    run["t_heal"] = time.monotonic()
+    lab.net.heal()
+
+
+def isolate_follower(lab, run):
+    follower = _others(lab, run["leader"])[0]
+    run["notes"].append(f"isolated {follower}")
+    run["t_fault"] = time.monotonic()
+    for peer in _others(lab, follower):
+        lab.net.drop(follower, peer)
+    time.sleep(8.0)
+    run["t_heal"] = time.monotonic()
+    lab.net.heal()
+
+
+def bridge_partition(lab, run):
+    """The leader and one follower cut from each other; the other follower sees both (the "bridge")."""
+    leader = run["leader"]
+    cut, bridge = _others(lab, leader)
+    run["notes"].append(f"{leader} x {cut}, {bridge} sees both")
+    run["t_fault"] = time.monotonic()
+    lab.net.drop(leader, cut)
+    lab.net.drop(cut, leader)
+    time.sleep(8.0)
+    run["t_heal"] = time.monotonic()
+    lab.net.heal()
+
+
+def ring_drops(lab, run):
+    """One-way drops in a ring: a drops what it sends to b, b to c, c to a."""
+    names = sorted(lab.nodes)
+    run["t_fault"] = time.monotonic()
+    for i, n in enumerate(names):
+        lab.net.drop(n, names[(i + 1) % len(names)], direction="out")
+    time.sleep(8.0)
+    run["t_heal"] = time.monotonic()
+    lab.net.heal()
+
+
+def netem_leader(lab, run):
+    """50 ms +- 10 ms delay and 20 % loss on everything the leader sends."""
+    leader = run["leader"]
+    run["t_fault"] = time.monotonic()
+    how = lab.net.impair(leader, 50, 10, 0.2)
+    run["notes"].append(f"{how} on {leader}")
+    time.sleep(12.0)
+    run["t_heal"] = time.monotonic()
+    lab.net.heal()
+
+
+def postgres_stop(lab, run):
+    run["t_fault"] = time.monotonic()
+    lab.pg.stop("immediate")
+    time.sleep(20.0)
+    run["t_heal"] = time.monotonic()
+    lab.pg.start()
+
+
+def rolling_restart(lab, run):
+    """SIGTERM, start again, wait until healthy: the followers first, the leader last (one hand-over)."""
+    leader = run["leader"]
+    order = _others(lab, leader) + [leader]
+    run["t_fault"] = time.monotonic()
+    for n in order:
+        if n == leader:
+            run["t_leader_fault"] = time.monotonic()
+        lab.nodes[n].signal(signal.SIGTERM, hold=True)
+        if not lab.nodes[n].wait_exit(20):
+            run["notes"].append(f"{n} still running 20 s after SIGTERM")
+        lab.nodes[n].start()
+        if n != leader:
+            ok, why = lab.wait_healthy(60)
+            if not ok:
+                run["notes"].append(f"not healthy 60 s after restarting {n}: {why}")
+    run["t_heal"] = time.monotonic()
+
+
+FAULTS = {
+    "kill9-leader": ("kill -9 of the leader", kill9_leader),
+    "sigterm-leader": ("SIGTERM of the leader", sigterm_leader),
+    "sigstop-leader": ("SIGSTOP of the leader 10 s, then SIGCONT", sigstop_leader),
+    "isolate-leader": ("leader isolated from both peers", isolate_leader),
+    "isolate-follower": ("a follower isolated from both peers", isolate_follower),
+    "bridge-partition": ("bridge partition (leader x follower, third sees both)", bridge_partition),
+    "ring-drops": ("one-way drops in a ring", ring_drops),
+    "netem-leader": ("50 ms +- 10 ms delay, 20 % loss on the leader", netem_leader),
+    "postgres-stop": ("PostgreSQL stopped 20 s, then started", postgres_stop),
+    "rolling-restart": ("rolling restart of all three nodes", rolling_restart),
+}

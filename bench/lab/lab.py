@@ -1,0 +1,445 @@
+#!/usr/bin/env python3
+"""pmm-ha failover lab: three nodes in network namespaces behind a real HAProxy, on a real PostgreSQL, under a
+steady client load, with faults injected and healed while a prober and a checker watch. See bench/README.md.
+
+    bench/failover-lab                         # every fault 5 times, both HAProxy configs -> bench/results/
+    bench/failover-lab --runs 1 --configs pmm-ha-recommended --json out.json   # the short lab (the IT's)
+
+Needs root (namespaces, iptables); without it, says so and exits 0 (skipped).
+Exit code: 0 when every run was safe (no overlap, no epoch going backwards, no lost acknowledged write, healthy
+within --heal-timeout after each heal), 1 otherwise, 2 on a setup error.
+"""
+import argparse
+import datetime
+import fcntl
+import json
+import os
+import shutil
+import signal
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import checker  # noqa: E402
+import topology as topo  # noqa: E402
+from faults import FAULTS  # noqa: E402
+from traffic import Client, Prober, Recorder  # noqa: E402
+
+CONFIGS = ["pmm-ha-recommended", "haproxy"]
+
+
+class Lab:
+    def __init__(self, args):
+        self.args = args
+        os.makedirs(args.logdir, exist_ok=True)
+        self.logf = open(os.path.join(args.logdir, "lab.log"), "a")
+        self.t0 = time.monotonic()
+        self.events = []
+        self.net = topo.Net(self.log)
+        self.pg = topo.Postgres(self.log)
+        self.haproxy = topo.HAProxy(self.log, args.logdir)
+        extra = dict(kv.split("=", 1) for kv in args.env)
+        extra.setdefault("PMM_HA_WRITE_TIMEOUT", "3s")
+        self.nodes = {name: topo.Node(name, args.jar, topo.node_env(name, extra), args.logdir, self.events)
+                      for name in topo.NODES}
+        self.rec = Recorder()
+        self.client = None
+        self.prober = None
+        self.t_window = None
+
+    def log(self, msg):
+        line = f"[{time.monotonic() - self.t0:8.2f} {datetime.datetime.now().strftime('%H:%M:%S.%f')[:-3]}] {msg}"
+        print(line, flush=True)
+        self.logf.write(line + "\n")
+        self.logf.flush()
+
+    # --- set-up and tear-down ---
+
+    def cleanup_leftovers(self):
+        topo.kill_recorded_pids(self.log)
+        self.net.remove_leftovers()
+        self.pg.remove_leftover()
+        shutil.rmtree(topo.STATE_DIR, ignore_errors=True)
+        os.makedirs(topo.STATE_DIR, exist_ok=True)
+
+    def setup(self, config):
+        self.log("removing leftovers of earlier runs")
+        self.cleanup_leftovers()
+        self.log(f"network: bridge {topo.BRIDGE} {topo.BRIDGE_IP}/24, namespaces "
+                 + ", ".join(f"{ns} {ip}" for ns, ip, _ in topo.NODES.values()))
+        self.net.setup()
+        self.log(f"PostgreSQL on {topo.BRIDGE_IP}:{topo.PG_PORT}")
+        self.pg.init()
+        self.haproxy.start(config)
+        self.log(f"HAProxy ({config}) on {topo.BRIDGE_IP}:{topo.HAPROXY_PORT}")
+        for n in self.nodes.values():
+            n.start()
+        self.log("nodes started through deploy/docker/entrypoint.sh; waiting for a healthy cluster")
+        ok, why = self.wait_healthy(180)
+        if not ok:
+            raise RuntimeError(f"the cluster did not become healthy within 180 s: {why}")
+        self.log(f"cluster healthy, leader {why}")
+        self.prober = Prober(self.rec, {n: node.ip for n, node in self.nodes.items()}, period=0.02)
+        self.client = Client(self.rec, read_rate=self.args.rate, write_rate=self.args.write_rate,
+                             run_id=datetime.datetime.now().strftime("%Y%m%dT%H%M%S"))
+        self.prober.start()
+        self.client.start()
+        time.sleep(2.0)
+        self.t_window = time.monotonic()
+
+    def teardown(self):
+        self.log("tearing down")
+        for part in (self.client, self.prober):
+            if part:
+                try:
+                    part.stop()
+                except Exception as e:  # keep tearing down
+                    self.log(f"stop: {e}")
+        for n in self.nodes.values():
+            n.close()
+        self.haproxy.stop()
+        try:
+            self.net.heal()
+        except Exception:
+            pass
+        self.pg.teardown()
+        self.net.teardown()
+        shutil.rmtree(topo.STATE_DIR, ignore_errors=True)
+
+    # --- waiting ---
+
+    def wait_healthy(self, timeout):
+        deadline = time.monotonic() + timeout
+        why = ""
+        while time.monotonic() < deadline:
+            ok, why = topo.healthy(self.nodes, timeout=1.0)
+            if ok:
+                return True, why
+            time.sleep(0.25)
+        return False, why
+
+    def wait_new_leader_served(self, run, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.client.max_epoch > run["old_epoch"]:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def current_leader(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            leader, epoch = self.prober.leader()
+            if leader and epoch >= self.prober.max_epoch():
+                return leader, epoch
+            time.sleep(0.05)
+        raise RuntimeError("no single leader seen by the prober")
+
+    def node_settings(self):
+        """Each answering node's settings; a node that does not answer 200 (restarting after a false suspicion)
+        is left out, not counted as having lost anything."""
+        out = {}
+        for name, n in self.nodes.items():
+            st, _, body = topo.http("GET", n.url("/v1/ha/settings"), timeout=3)
+            if st == 200:
+                out[name] = json.loads(body).get("settings", {})
+        return out
+
+    def check_writes(self):
+        """Every acknowledged write, readable on every node; waits up to 30 s for every node to answer and for the
+        copies to catch up. Returns (acked, lost, nodes never read)."""
+        acked, _ = self.client.snapshot()
+        deadline = time.monotonic() + 30
+        while True:
+            settings = self.node_settings()
+            _, attempted = self.client.snapshot()  # after the reads: every value a node shows was sent by then
+            lost = checker.lost_writes(acked, attempted, settings)
+            unread = sorted(set(self.nodes) - set(settings))
+            if (not lost and not unread) or time.monotonic() > deadline:
+                return acked, lost, unread
+            time.sleep(0.5)
+
+    def recover(self):
+        """After a run that did not heal: start every node that is down and wait again."""
+        self.net.heal()
+        for n in self.nodes.values():
+            n.start()
+        return self.wait_healthy(120)
+
+    # --- one fault run ---
+
+    def run_fault(self, fault, config, index):
+        name, fn = FAULTS[fault]
+        ok, why = self.wait_healthy(60)
+        if not ok:
+            self.log(f"not healthy before {fault}: {why}; recovering")
+            ok, why = self.recover()
+            if not ok:
+                raise RuntimeError(f"cluster not healthy before {fault} #{index + 1}: {why}")
+        t_start = self.t_window
+        time.sleep(1.5)
+        leader, epoch = self.current_leader()
+        run = {"fault": fault, "config": config, "index": index + 1, "leader": leader, "old_epoch": epoch,
+               "notes": []}
+        self.log(f"{config} {fault} #{index + 1}: {name}; leader {leader} epoch {epoch}")
+        fn(self, run)
+        ok, why = self.wait_healthy(self.args.heal_timeout)
+        t_ok = time.monotonic()
+        run["healthy"] = ok
+        run["heal_s"] = round(t_ok - run["t_heal"], 2) if ok else None
+        if not ok:
+            run["notes"].append(f"not healthy {self.args.heal_timeout} s after the heal: {why}")
+            self.log(f"  NOT healthy within {self.args.heal_timeout} s: {why}")
+        time.sleep(1.0)
+        acked, lost, unread = self.check_writes()
+        if unread:
+            run["notes"].append(f"settings not readable on {', '.join(unread)} (not answering) at the check")
+        t_end = time.monotonic()
+        records = self.rec.window(t_start, t_end)
+        s = checker.summarize(records, run["t_fault"], run["t_heal"], t_end, epoch, run.get("t_leader_fault"))
+        run.update(s)
+        run["acked_writes_total"] = len(acked)
+        run["lost_writes"] = len(lost)
+        run["lost_examples"] = lost[:5]
+        run["events"] = [f"{t - run['t_fault']:+.2f}s {text}" for t, text in self.events if t_start <= t < t_end]
+        run["node_exits"] = sum(1 for t, text in list(self.events) if t_start <= t < t_end and "exited" in text)
+        for k in ("t_fault", "t_heal", "t_leader_fault"):
+            if k in run:
+                run[k] = round(run[k] - self.t0, 3)
+        self.rec.prune(t_end)
+        self.t_window = t_end
+        self.log(f"  failover {s['failover_s']} s, failed reads {s['failed_reads']}/{s['reads']}, failed writes "
+                 f"{s['failed_writes']}/{s['writes']}, HAProxy outage {s['haproxy_outage_ms']} ms, no-leader gap "
+                 f"{s['max_gap_ms']} ms, overlap {s['overlap_ms']} ms, epochs back {s['epoch_backwards']}, lost "
+                 f"writes {len(lost)}, heal {run['heal_s']} s, node exits {run['node_exits']}"
+                 + (f"; {'; '.join(run['notes'])}" if run["notes"] else ""))
+        return run
+
+
+def safe(run, heal_timeout):
+    return (run["overlap_ms"] == 0 and run["epoch_backwards"] == 0 and run["lost_writes"] == 0
+            and run["healthy"] and run["heal_s"] is not None and run["heal_s"] <= heal_timeout)
+
+
+def fmt_range(values, digits=2):
+    v = [x for x in values if x is not None]
+    if not v:
+        return "-"
+    return f"{min(v):.{digits}f} / {statistics.median(v):.{digits}f} / {max(v):.{digits}f}"
+
+
+def summary_table(results, config):
+    rows = ["| fault | runs | until HAProxy serves the new leader, s (min / median / max) | failed client reads "
+            "(total; worst run) | failed writes | longest HAProxy outage, ms | longest no-leader gap, ms | overlap, ms "
+            "| epochs backwards | lost acked writes | time to heal, s (min / median / max) | node restarts |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for fault, (label, _) in FAULTS.items():
+        rs = [r for r in results if r["config"] == config and r["fault"] == fault]
+        if not rs:
+            continue
+        fo = [r["failover_s"] for r in rs]
+        fo_txt = fmt_range(fo)
+        missing = sum(1 for x in fo if x is None)
+        if missing and missing < len(rs):
+            fo_txt += f" ({missing} runs kept their leader)"
+        elif missing == len(rs):
+            fo_txt = "- (leader kept)"
+        heal = [r["heal_s"] for r in rs]
+        unhealthy = sum(1 for r in rs if not r["healthy"])
+        rows.append(
+            f"| {label} | {len(rs)} | {fo_txt} | {sum(r['failed_reads'] for r in rs)}; "
+            f"{max(r['failed_reads'] for r in rs)} | {sum(r['failed_writes'] for r in rs)} | "
+            f"{max(r['haproxy_outage_ms'] for r in rs):.0f} | {max(r['max_gap_ms'] for r in rs):.0f} | "
+            f"{sum(r['overlap_ms'] for r in rs):.0f} | {sum(r['epoch_backwards'] for r in rs)} | "
+            f"{sum(r['lost_writes'] for r in rs)} | {fmt_range(heal, 1)}"
+            + (f" ({unhealthy} not healed)" if unhealthy else "") + f" | {sum(r['node_exits'] for r in rs)} |")
+    return "\n".join(rows)
+
+
+def targets(results):
+    rec = [r for r in results if r["config"] == "pmm-ha-recommended"]
+    if not rec:
+        return []
+
+    def of(f):
+        return [r for r in rec if r["fault"] == f]
+
+    out = []
+    k = [r["failover_s"] for r in of("kill9-leader")]
+    if k:
+        kv = [x for x in k if x is not None]
+        med = statistics.median(kv) if kv else None
+        ok = len(kv) == len(k) and med <= 2.0 and max(kv) <= 4.0
+        out.append(("kill -9 of the leader: median <= 2 s, max <= 4 s until HAProxy serves the new leader",
+                    ok, f"median {med:.2f} s, max {max(kv):.2f} s" if kv else "no new leader served"))
+    for f in ("sigterm-leader", "rolling-restart"):
+        rs = of(f)
+        if rs:
+            failed = sum(r["failed_reads"] + r["failed_writes"] for r in rs)
+            gap = max(r["max_gap_ms"] for r in rs)
+            out.append((f"{FAULTS[f][0]}: zero failed client requests, no-leader gap <= 300 ms",
+                        failed == 0 and gap <= 300,
+                        f"{failed} failed, longest gap {gap:.0f} ms, longest HAProxy outage "
+                        f"{max(r['haproxy_outage_ms'] for r in rs):.0f} ms"))
+    rs = of("isolate-leader")
+    if rs:
+        v = [r["failover_s"] for r in rs]
+        ok = all(x is not None and x <= 4.0 for x in v)
+        out.append(("leader isolated: new leader served through HAProxy within 4 s", ok,
+                    f"max {max(x for x in v if x is not None):.2f} s" if any(x is not None for x in v) else "none"))
+    ov = sum(r["overlap_ms"] for r in rec)
+    lost = sum(r["lost_writes"] for r in rec)
+    heal = [r["heal_s"] for r in rec]
+    ok = ov == 0 and lost == 0 and all(h is not None and h <= 30 for h in heal)
+    out.append(("every fault: overlap 0 ms, zero lost acknowledged writes, healthy within 30 s after healing", ok,
+                f"overlap {ov:.0f} ms, lost {lost}, slowest heal "
+                + (f"{max(h for h in heal if h is not None):.1f} s" if any(h is not None for h in heal) else "-")
+                + ("" if all(h is not None for h in heal) else " (some never healed)")))
+    return out
+
+
+def write_report(path, results, meta):
+    lines = [
+        "# Failover lab results",
+        "",
+        f"Generated by `bench/failover-lab` on {meta['date']} ({meta['runs']} runs of each fault, "
+        f"{meta['elapsed_min']:.0f} min). Machine: {meta['machine']}. Node settings: defaults of conf/ "
+        + (f"plus {', '.join(meta['env'])}" if meta['env'] else "") + f"; delay/loss by {meta['impair']}.",
+        "",
+        "Definitions are in bench/lab/checker.py: *until HAProxy serves the new leader* runs from the fault to the "
+        "first client read through HAProxy answered 200 with a higher epoch; *no-leader gap* is the longest time "
+        "without a 200 from any node to the direct prober (20 ms period); *HAProxy outage* is the longest run of "
+        "failed client reads (100/s); *overlap* is the time two nodes' 200 answers to the prober may have "
+        "coincided ([send, receive] intervals of different nodes intersecting); *time to heal* runs from the heal "
+        "to every node ready, seeing three alive members, exactly one leader, and HAProxy serving it.",
+        "",
+    ]
+    for cfg in meta["configs"]:
+        lines += [f"## HAProxy: deploy/haproxy/{cfg}.cfg", "", summary_table(results, cfg), ""]
+    t = targets(results)
+    if t:
+        lines += ["## Targets (recommended HAProxy config)", "", "| target | met | measured |", "|---|---|---|"]
+        lines += [f"| {a} | {'yes' if ok else 'NO'} | {m} |" for a, ok, m in t]
+        lines.append("")
+    lines += ["## Runs", "", "| config | fault | # | leader | failover s | failed reads | failed writes | outage ms "
+              "| gap ms | overlap ms | lost | heal s | notes |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['config']} | {r['fault']} | {r['index']} | {r['leader']} | {r['failover_s']} | "
+                     f"{r['failed_reads']} | {r['failed_writes']} | {r['haproxy_outage_ms']:.0f} | {r['max_gap_ms']:.0f} | "
+                     f"{r['overlap_ms']:.0f} | {r['lost_writes']} | {r['heal_s']} | {'; '.join(r['notes'])} |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser(description="pmm-ha failover lab")
+    p.add_argument("--runs", type=int, default=5, help="runs of each fault (default 5)")
+    p.add_argument("--configs", default=",".join(CONFIGS), help="HAProxy configs from deploy/haproxy/ (comma list)")
+    p.add_argument("--faults", default=",".join(FAULTS), help="comma list of: " + ", ".join(FAULTS))
+    p.add_argument("--jar", default=os.path.join(topo.REPO, "runtime", "target", "pmm-ha.jar"))
+    p.add_argument("--md", help="write the Markdown report here")
+    p.add_argument("--json", help="write every run's figures here (JSON)")
+    p.add_argument("--logdir", default=os.path.join(topo.REPO, "bench", "results", "tmp", "failover-lab"))
+    p.add_argument("--env", action="append", default=[], help="extra node variable KEY=VALUE (repeatable)")
+    p.add_argument("--rate", type=int, default=100, help="client reads per second through HAProxy")
+    p.add_argument("--write-rate", type=int, default=10, help="client settings writes per second")
+    p.add_argument("--heal-timeout", type=float, default=60.0, help="seconds after a heal to be healthy again")
+    p.add_argument("--report-from", metavar="JSON", help="only write --md from an earlier run's --json, and exit")
+    args = p.parse_args()
+
+    if args.report_from:
+        data = json.load(open(args.report_from))
+        meta = data.get("meta") or {"date": datetime.date.today().isoformat(), "runs": args.runs, "env": args.env,
+                                    "configs": sorted({r["config"] for r in data["results"]}, reverse=True),
+                                    "elapsed_min": 0.0, "machine": f"{os.cpu_count()} cores, {os.uname().release}",
+                                    "impair": "see the runs' notes"}
+        write_report(args.md, data["results"], meta)
+        return 0
+
+    if os.geteuid() != 0:
+        print("failover lab SKIPPED: it needs root (network namespaces, iptables, PostgreSQL as its own user); "
+              "run it as root (CI does)")
+        return 0
+    missing = [b for b in ("haproxy", "iptables", "ip", "runuser") if not shutil.which(b)]
+    if not os.path.exists(os.path.join(topo.PG_BIN, "initdb")):
+        missing.append(f"PostgreSQL server ({topo.PG_BIN}/initdb; or set PMM_HA_PG_BIN)")
+    if not os.path.exists(args.jar):
+        missing.append(f"{args.jar} (mvn -DskipTests package)")
+    if missing:
+        print("failover lab: missing " + ", ".join(missing) + " (scripts/test.sh installs the packages)", file=sys.stderr)
+        return 2
+    configs = [c for c in args.configs.split(",") if c]
+    faults = [f for f in args.faults.split(",") if f]
+    for f in faults:
+        if f not in FAULTS:
+            print(f"unknown fault {f}; known: {', '.join(FAULTS)}", file=sys.stderr)
+            return 2
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt()
+
+    signal.signal(signal.SIGTERM, on_term)
+    # One lab per machine: its names, addresses and ports are fixed (so that a leftover can be found and removed).
+    lock = open("/run/lock/pmm-ha-failover-lab.lock" if os.path.isdir("/run/lock") else "/tmp/pmm-ha-failover-lab.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("failover lab: another lab runs on this machine; waiting for it to end", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    lab = Lab(args)
+    results = []
+    started = time.monotonic()
+    error = None
+    try:
+        lab.setup(configs[0])
+        for ci, cfg in enumerate(configs):
+            if ci > 0:
+                lab.haproxy.start(cfg)
+                lab.log(f"HAProxy restarted with {cfg}")
+            for fault in faults:
+                for i in range(args.runs):
+                    results.append(lab.run_fault(fault, cfg, i))
+                    if args.json:
+                        with open(args.json, "w") as f:
+                            json.dump({"complete": False, "results": results}, f, indent=1)
+    except KeyboardInterrupt:
+        error = "interrupted"
+    except Exception as e:  # report what was measured, then fail
+        import traceback
+        traceback.print_exc()
+        error = f"{type(e).__name__}: {e}"
+    finally:
+        try:
+            lab.teardown()
+        except Exception as e:
+            print(f"teardown: {e}", file=sys.stderr)
+    meta = {
+        "date": datetime.date.today().isoformat(), "runs": args.runs, "configs": configs,
+        "elapsed_min": (time.monotonic() - started) / 60.0, "env": args.env,
+        "machine": f"{os.cpu_count()} cores, {os.uname().release}",
+        "impair": "tc netem" if lab.net.has_netem else "the NFQUEUE delayer bench/lab/impair.py (no netem in this kernel)",
+    }
+    unsafe = [f"{r['config']} {r['fault']} #{r['index']}" for r in results if not safe(r, args.heal_timeout)]
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"complete": error is None, "error": error, "meta": meta, "unsafe": unsafe,
+                       "results": results}, f, indent=1)
+    if args.md and results:
+        write_report(args.md, results, meta)
+        lab.log(f"report: {args.md}")
+    for a, ok, m in targets(results):
+        lab.log(f"target {'met' if ok else 'NOT met'}: {a}: {m}")
+    if error:
+        lab.log(f"lab ended early: {error}")
+        return 2
+    if unsafe:
+        lab.log("UNSAFE runs: " + ", ".join(unsafe))
+        return 1
+    lab.log(f"{len(results)} runs, all safe")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

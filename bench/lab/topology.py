@@ -1,0 +1,488 @@
+"""The lab's hosts and services: three network namespaces on a bridge, PostgreSQL and HAProxy on the bridge side,
+one pmm-ha node per namespace started through deploy/docker/entrypoint.sh, and the network faults (iptables in a
+namespace, delay and loss). Everything is found again by fixed names and PID files, so a crashed earlier run is
+cleaned up at the next start; processes are only ever signalled by the PIDs this lab started.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+# One private /24 of the lab's own; nothing here is routed anywhere else.
+SUBNET = "10.199.77"
+BRIDGE = "pmmlab0"
+BRIDGE_IP = f"{SUBNET}.1"
+NODES = {  # name -> (namespace, address, host-side veth)
+    "pmm-a": ("pmmlab-a", f"{SUBNET}.11", "pmmlab-a-h"),
+    "pmm-b": ("pmmlab-b", f"{SUBNET}.12", "pmmlab-b-h"),
+    "pmm-c": ("pmmlab-c", f"{SUBNET}.13", "pmmlab-c-h"),
+}
+NS_IFACE = "eth0"  # the node's end of its veth, inside its namespace
+HTTP_PORT = 8080
+PG_PORT = 55432
+HAPROXY_PORT = 80
+def _pg_bin():
+    if os.environ.get("PMM_HA_PG_BIN"):
+        return os.environ["PMM_HA_PG_BIN"]
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(re.sub(r"\D", "", p.split("/")[4]) or 0))
+    return os.path.dirname(found[-1]) if found else "/usr/lib/postgresql/15/bin"
+
+
+PG_BIN = _pg_bin()
+STATE_DIR = "/tmp/pmm-ha-lab"  # fixed: PID files and PostgreSQL data of the running lab, removed at the end
+IMPAIR_QUEUE = 7
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+
+
+def sh(*cmd, check=True, quiet=False, timeout=60):
+    r = subprocess.run(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stdout}")
+    return r.stdout if not quiet else r.returncode
+
+
+def ns_exec(ns, *cmd, check=True):
+    return sh("ip", "netns", "exec", ns, *cmd, check=check)
+
+
+def http(method, url, body=None, timeout=2.0, headers=None):
+    """(status, headers, body text); status -1 when there is no answer."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode(errors="replace")
+    except Exception:
+        return -1, {}, ""
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def kill_pid(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+class Net:
+    """Bridge, namespaces, veths; iptables rules and delay/loss inside the namespaces."""
+
+    def __init__(self, log):
+        self.log = log
+        self.impairers = {}  # node -> Popen of impair.py
+        self.has_netem = None
+
+    def check_routes(self):
+        routes = sh("ip", "-4", "route")
+        for line in routes.splitlines():
+            if line.startswith(SUBNET + ".") and BRIDGE not in line:
+                raise RuntimeError(f"{SUBNET}.0/24 is already routed on this host ({line}); the lab needs it to itself")
+
+    def remove_leftovers(self):
+        """Whatever an earlier run of the lab left (same fixed names): processes in its namespaces, namespaces,
+        bridge, veths."""
+        existing = sh("ip", "netns", "list").split()
+        for name, (ns, _, veth) in NODES.items():
+            if ns in existing:
+                for pid in sh("ip", "netns", "pids", ns, check=False).split():
+                    self.log(f"cleanup: killing leftover process {pid} in namespace {ns}")
+                    kill_pid(int(pid), signal.SIGCONT)
+                    kill_pid(int(pid))
+                sh("ip", "netns", "del", ns, check=False)
+            sh("ip", "link", "del", veth, check=False, quiet=True)
+        if sh("ip", "link", "show", BRIDGE, check=False, quiet=True) == 0:
+            sh("ip", "link", "del", BRIDGE)
+
+    def setup(self):
+        self.check_routes()
+        sh("ip", "link", "add", BRIDGE, "type", "bridge")
+        sh("ip", "addr", "add", f"{BRIDGE_IP}/24", "dev", BRIDGE)
+        sh("ip", "link", "set", BRIDGE, "up")
+        for name, (ns, ip, veth) in NODES.items():
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "add", veth, "type", "veth", "peer", "name", NS_IFACE, "netns", ns)
+            sh("ip", "link", "set", veth, "master", BRIDGE)
+            sh("ip", "link", "set", veth, "up")
+            sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", NS_IFACE)
+            sh("ip", "-n", ns, "link", "set", NS_IFACE, "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        # Bridged frames pass the host's iptables when br_netfilter is on; make sure the lab's own are let through.
+        if os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"):
+            with open("/proc/sys/net/bridge/bridge-nf-call-iptables") as f:
+                if f.read().strip() == "1" and shutil.which("iptables"):
+                    rc = sh("iptables", "-C", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT", check=False, quiet=True)
+                    if rc != 0:
+                        sh("iptables", "-I", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT")
+                        self.forward_rule = True
+
+    forward_rule = False
+
+    def teardown(self):
+        for node in list(self.impairers):
+            self.stop_impair(node)
+        for name, (ns, _, veth) in NODES.items():
+            sh("ip", "netns", "del", ns, check=False)
+            sh("ip", "link", "del", veth, check=False, quiet=True)
+        sh("ip", "link", "del", BRIDGE, check=False, quiet=True)
+        if self.forward_rule:
+            sh("iptables", "-D", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT", check=False, quiet=True)
+            self.forward_rule = False
+
+    # --- faults ---
+
+    def drop(self, node, peer, direction="both"):
+        """Drops packets between node and peer, inside node's namespace: out (to peer), in (from peer) or both."""
+        ns = NODES[node][0]
+        pip = NODES[peer][1]
+        if direction in ("out", "both"):
+            ns_exec(ns, "iptables", "-A", "OUTPUT", "-d", pip, "-j", "DROP")
+        if direction in ("in", "both"):
+            ns_exec(ns, "iptables", "-A", "INPUT", "-s", pip, "-j", "DROP")
+
+    def impair(self, node, delay_ms, jitter_ms, loss):
+        """Delay and loss on everything node sends (its interface's egress, as netem on it would)."""
+        ns = NODES[node][0]
+        if self.has_netem is None:
+            rc = sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", NS_IFACE, "root", "netem", "delay",
+                    f"{delay_ms}ms", f"{jitter_ms}ms", "loss", f"{loss * 100:g}%", check=False, quiet=True)
+            self.has_netem = rc == 0
+            if self.has_netem:
+                return "netem"
+            self.log("tc netem is not in this kernel (CONFIG_NET_SCH_NETEM): using an NFQUEUE delayer (impair.py)")
+        elif self.has_netem:
+            sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", NS_IFACE, "root", "netem", "delay",
+               f"{delay_ms}ms", f"{jitter_ms}ms", "loss", f"{loss * 100:g}%")
+            return "netem"
+        log = open(os.path.join(STATE_DIR, f"impair-{node}.log"), "a")
+        p = subprocess.Popen(["ip", "netns", "exec", ns, "python3", os.path.join(HERE, "impair.py"), "--queue",
+                              str(IMPAIR_QUEUE), "--delay", str(delay_ms), "--jitter", str(jitter_ms), "--loss",
+                              str(loss)], stdout=log, stderr=subprocess.STDOUT)
+        self.impairers[node] = p
+        write_pid("impair-" + node, p.pid)
+        time.sleep(0.3)  # bound to the queue before packets are sent to it
+        ns_exec(ns, "iptables", "-A", "OUTPUT", "-o", NS_IFACE, "-j", "NFQUEUE", "--queue-num", str(IMPAIR_QUEUE),
+                "--queue-bypass")
+        return "nfqueue"
+
+    def stop_impair(self, node):
+        p = self.impairers.pop(node, None)
+        if p:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            remove_pid("impair-" + node)
+
+    def heal(self):
+        """Removes every fault: iptables rules, qdiscs and delayers in all namespaces."""
+        for node, (ns, _, _) in NODES.items():
+            ns_exec(ns, "iptables", "-F", check=False)
+            if self.has_netem:
+                sh("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", NS_IFACE, "root", check=False, quiet=True)
+            self.stop_impair(node)
+
+
+def write_pid(name, pid):
+    os.makedirs(os.path.join(STATE_DIR, "pids"), exist_ok=True)
+    with open(os.path.join(STATE_DIR, "pids", name), "w") as f:
+        f.write(str(pid))
+
+
+def remove_pid(name):
+    try:
+        os.remove(os.path.join(STATE_DIR, "pids", name))
+    except FileNotFoundError:
+        pass
+
+
+def kill_recorded_pids(log):
+    """Processes of a crashed earlier run that live outside the namespaces (HAProxy), by their recorded PIDs."""
+    d = os.path.join(STATE_DIR, "pids")
+    if not os.path.isdir(d):
+        return
+    for name in os.listdir(d):
+        try:
+            pid = int(open(os.path.join(d, name)).read().strip())
+        except (ValueError, OSError):
+            continue
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            cmdline = ""
+        if ("haproxy" in cmdline and STATE_DIR in cmdline) or "impair.py" in cmdline:
+            log(f"cleanup: killing leftover {name} (PID {pid})")
+            kill_pid(pid)
+        os.remove(os.path.join(d, name))
+
+
+class Postgres:
+    """PostgreSQL on the bridge address, data in STATE_DIR/pg, run as the postgres user when root."""
+
+    def __init__(self, log):
+        self.log = log
+        self.dir = os.path.join(STATE_DIR, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.as_postgres = os.geteuid() == 0
+
+    def cmd(self, *args):
+        base = ["runuser", "-u", "postgres", "--"] if self.as_postgres else []
+        return base + list(args)
+
+    def remove_leftover(self):
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            self.log("cleanup: stopping a leftover lab PostgreSQL")
+            subprocess.run(self.cmd(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def init(self):
+        os.makedirs(self.dir, exist_ok=True)
+        if self.as_postgres:
+            sh("chown", "postgres:postgres", self.dir)
+        subprocess.run(self.cmd(f"{PG_BIN}/initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                                "--no-sync"), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        with open(os.path.join(self.data, "pg_hba.conf"), "a") as f:
+            f.write(f"host all all {SUBNET}.0/24 trust\n")
+        self.start()
+        self.psql("CREATE ROLE \"pmm-managed\" LOGIN PASSWORD 'pmm-managed'")
+        self.psql("CREATE DATABASE \"pmm-managed\" OWNER \"pmm-managed\"")
+
+    def start(self):
+        # fsync off: the lab never crashes the kernel, only the server, so the page cache keeps every commit;
+        # synchronous_commit stays on, so an acknowledged commit is in the WAL before the client hears of it.
+        opts = (f"-p {PG_PORT} -c listen_addresses={BRIDGE_IP} -k {self.dir} -c fsync=off -c full_page_writes=off "
+                "-c max_connections=100")
+        subprocess.run(self.cmd(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"),
+                                "-o", opts, "-w", "-t", "60", "start"), check=True, stdout=subprocess.DEVNULL)
+
+    def stop(self, mode="immediate"):
+        subprocess.run(self.cmd(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", mode, "-w", "stop"), check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def psql(self, sql, db="postgres"):
+        return sh(*self.cmd(f"{PG_BIN}/psql", "-h", self.dir, "-p", str(PG_PORT), "-U", "postgres", "-d", db,
+                            "-v", "ON_ERROR_STOP=1", "-Atqc", sql))
+
+    def teardown(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def haproxy_config(name):
+    """The repo's deploy/haproxy/<name>.cfg with only the lab's addresses put in: the compose addresses of the three
+    nodes become the namespaces', the HTTP frontend binds the bridge address, files mounted next to the config in
+    the container (/usr/local/etc/haproxy/) are read from deploy/haproxy/, and the HTTPS frontend and backend
+    (which need a certificate the lab has no use for) are left out. Everything else is used as written."""
+    src = open(os.path.join(REPO, "deploy", "haproxy", name + ".cfg")).read()
+    src = src.replace("/usr/local/etc/haproxy/", os.path.join(REPO, "deploy", "haproxy") + "/")
+    for old, node in (("172.20.0.5", "pmm-a"), ("172.20.0.6", "pmm-b"), ("172.20.0.7", "pmm-c")):
+        src = src.replace(old, NODES[node][1])
+    sections = re.split(r"(?m)^(?=\S)", src)
+    out = []
+    for s in sections:
+        head = s.split("\n", 1)[0].strip()
+        if head.startswith("frontend https_front") or head.startswith("backend https_back"):
+            continue
+        if head.startswith("global"):
+            s = re.sub(r"(?m)^\s*daemon\s*$\n?", "", s)
+        s = s.replace("bind *:80", f"bind {BRIDGE_IP}:{HAPROXY_PORT}")
+        out.append(s)
+    cfg = "".join(out)
+    if f"bind {BRIDGE_IP}:{HAPROXY_PORT}" not in cfg or "backend http_back" not in cfg:
+        raise RuntimeError(f"deploy/haproxy/{name}.cfg: no 'bind *:80' frontend or no http_back backend to use")
+    return cfg
+
+
+class HAProxy:
+    def __init__(self, log, logdir):
+        self.log = log
+        self.logdir = logdir
+        self.proc = None
+        self.config = None
+
+    def start(self, name):
+        self.stop()
+        self.config = name
+        path = os.path.join(STATE_DIR, f"haproxy-{name}.cfg")
+        with open(path, "w") as f:
+            f.write(haproxy_config(name))
+        sh("haproxy", "-c", "-q", "-f", path)
+        out = open(os.path.join(self.logdir, f"haproxy-{name}.log"), "a")
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", path], stdout=out, stderr=subprocess.STDOUT)
+        write_pid("haproxy", self.proc.pid)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection((BRIDGE_IP, HAPROXY_PORT), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("HAProxy did not start; see " + out.name)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+            remove_pid("haproxy")
+
+
+class Node:
+    """One pmm-ha node in its namespace, started by the image's entrypoint. A supervisor thread restarts it when it
+    exits on its own (as Docker's restart policy or Kubernetes would: codes 3 to 5 mean "restart me"), unless the
+    lab holds it down (kill -9 or SIGTERM as a fault, until the heal)."""
+
+    RESTART_DELAY = 0.5
+
+    def __init__(self, name, jar, env, logdir, events):
+        self.name = name
+        self.ns, self.ip, _ = NODES[name]
+        self.jar = jar
+        self.env = env
+        self.logfile = os.path.join(logdir, f"{name}.log")
+        self.events = events  # list of (monotonic time, text)
+        self.proc = None
+        self.held = False
+        self.closed = False
+        self.starts = 0
+        self.lock = threading.Lock()
+        self.exited = threading.Condition(self.lock)
+        self.exits = []  # (time, code)
+
+    def url(self, path):
+        return f"http://{self.ip}:{HTTP_PORT}{path}"
+
+    def start(self):
+        with self.lock:
+            self.held = False
+            if self.proc and self.proc.poll() is None:
+                return
+            self._spawn()
+
+    def _spawn(self):
+        self.starts += 1
+        with open(self.logfile, "a") as f:
+            f.write(f"=== lab: start {self.starts}\n")
+        out = open(self.logfile, "a")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PMM_HA_JAR": self.jar, **self.env}
+        # `ip netns exec` and the entrypoint both exec: the PID we hold is the JVM's.
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, os.path.join(REPO, "deploy", "docker", "entrypoint.sh")],
+                                     stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        out.close()
+        self.events.append((time.monotonic(), f"{self.name} started (PID {self.proc.pid})"))
+        threading.Thread(target=self._watch, args=(self.proc,), daemon=True, name=f"watch-{self.name}").start()
+
+    def _watch(self, proc):
+        code = proc.wait()
+        now = time.monotonic()
+        with self.lock:
+            self.exits.append((now, code))
+            self.events.append((now, f"{self.name} exited with {code}"))
+            self.exited.notify_all()
+            if self.closed or self.held or proc is not self.proc:
+                return
+        time.sleep(self.RESTART_DELAY)
+        with self.lock:
+            if not (self.closed or self.held) and proc is self.proc:
+                self.events.append((time.monotonic(), f"{self.name} restarted by the supervisor"))
+                self._spawn()
+
+    def signal(self, sig, hold=False):
+        with self.lock:
+            if hold:
+                self.held = True
+            if self.proc and self.proc.poll() is None:
+                os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout):
+        with self.lock:
+            deadline = time.monotonic() + timeout
+            while self.proc and self.proc.poll() is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.exited.wait(left)
+            return True
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self):
+        with self.lock:
+            self.closed = True
+            p = self.proc
+        if p and p.poll() is None:
+            kill_pid(p.pid, signal.SIGCONT)
+            kill_pid(p.pid, signal.SIGKILL)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def node_env(name, extra):
+    _, ip, _ = NODES[name]
+    env = {
+        "PMM_HA_ENABLE": "1",
+        "PMM_HA_NODE_ID": name,
+        "PMM_HA_ADVERTISE_ADDRESS": ip,
+        "PMM_HA_BIND_ADDRESS": ip,
+        "PMM_HA_PEERS": ",".join(v[1] for v in NODES.values()),
+        "PMM_HA_HTTP_PORT": str(HTTP_PORT),
+        "PMM_POSTGRES_ADDR": f"{BRIDGE_IP}:{PG_PORT}",
+        "PMM_POSTGRES_USERNAME": "pmm-managed",
+        "PMM_POSTGRES_DBPASSWORD": "pmm-managed",
+        "PMM_POSTGRES_DBNAME": "pmm-managed",
+        # Small heaps: three JVMs, PostgreSQL and HAProxy share the machine.
+        "JAVA_OPTS": "-Xms96m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError",
+    }
+    env.update(extra)
+    return env
+
+
+def healthy(nodes, timeout=1.0):
+    """(ok, why): every node ready and seeing three alive members, exactly one leader, HAProxy serving it."""
+    leaders = []
+    for n in nodes.values():
+        st, _, _ = http("GET", n.url("/v1/readyz"), timeout=timeout)
+        if st != 200:
+            return False, f"{n.name} not ready ({st})"
+        st, _, body = http("GET", n.url("/v1/ha/nodes"), timeout=timeout)
+        if st != 200:
+            return False, f"{n.name} /v1/ha/nodes {st}"
+        alive = [x for x in json.loads(body).get("nodes", []) if x.get("status") == "alive"]
+        if len(alive) != len(nodes):
+            return False, f"{n.name} sees {len(alive)} alive members"
+        st, h, _ = http("POST", n.url("/v1/leaderHealthCheck"), timeout=timeout)
+        if st == 200:
+            leaders.append(n.name)
+    if len(leaders) != 1:
+        return False, f"leaders: {leaders}"
+    st, _, _ = http("GET", f"http://{BRIDGE_IP}:{HAPROXY_PORT}/v1/server/leaderHealthCheck", timeout=timeout)
+    if st != 200:
+        return False, f"HAProxy answers {st}"
+    return True, leaders[0]
