@@ -66,8 +66,10 @@ class HostileInputTest extends WithPostgres {
 
       AtomicLong probes = new AtomicLong();
       AtomicLong misses = new AtomicLong();
+      // a flag, not an interrupt: the HTTP client swallows an interrupt that arrives while a probe is in flight
+      java.util.concurrent.atomic.AtomicBoolean probing = new java.util.concurrent.atomic.AtomicBoolean(true);
       Thread prober = new Thread(() -> {
-        while (!Thread.currentThread().isInterrupted()) {
+        while (probing.get()) {
           probes.incrementAndGet();
           if (LocalCluster.status(leader, "POST", "/v1/leaderHealthCheck") != 200) {
             misses.incrementAndGet();
@@ -119,8 +121,8 @@ class HostileInputTest extends WithPostgres {
       }
       pool.shutdown();
       assertTrue(pool.awaitTermination(5, TimeUnit.MINUTES), "the bad requests finish");
-      prober.interrupt();
-      prober.join();
+      probing.set(false);
+      prober.join(30_000);
       for (Socket s : slow) {
         s.close();
       }
