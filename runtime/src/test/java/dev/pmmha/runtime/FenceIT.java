@@ -90,6 +90,9 @@ class FenceIT extends WithPostgres {
       List<NodeProcess> l = nodes.stream().filter(NodeProcess::isLeader).toList();
       return l.size() == 1 ? l.get(0) : null;
     }, "one leader");
+    for (NodeProcess n : nodes) { // all three Up: a pause while one is still joining is another scenario
+      ProcessClusterIT.waitForMember(n, 3, Duration.ofSeconds(90));
+    }
     ObjectMapper json = new ObjectMapper();
     long oldEpoch = json.readTree(old.body("/v1/ha/leader")).get("epoch").asLong();
     HttpClient client = HttpClient.newHttpClient();
@@ -105,7 +108,7 @@ class FenceIT extends WithPostgres {
         HttpRequest.newBuilder(URI.create(old.url("/v1/ha/settings/while-paused"))).timeout(Duration.ofSeconds(60))
             .PUT(HttpRequest.BodyPublishers.ofString("2")).build(), HttpResponse.BodyHandlers.ofString());
 
-    NodeProcess next = LocalCluster.eventually(Duration.ofSeconds(60), () -> {
+    NodeProcess next = LocalCluster.eventually(Duration.ofSeconds(120), () -> {
       List<NodeProcess> l = nodes.stream().filter(n -> n != old).filter(NodeProcess::isLeader).toList();
       return l.size() == 1 ? l.get(0) : null;
     }, "another node to lead while the old leader is paused");

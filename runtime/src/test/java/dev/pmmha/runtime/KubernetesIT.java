@@ -182,7 +182,7 @@ class KubernetesIT {
         "the label on exactly " + leader.name + "'s pod: " + leaderPods());
 
     leader.kill9(); // its pod keeps the label: the next leader must take it off
-    NodeProcess next = LocalCluster.eventually(Duration.ofSeconds(60), () -> {
+    NodeProcess next = LocalCluster.eventually(Duration.ofSeconds(120), () -> {
       List<NodeProcess> l = nodes.stream().filter(NodeProcess::alive).filter(NodeProcess::isLeader).toList();
       return l.size() == 1 ? l.get(0) : null;
     }, "a new leader");

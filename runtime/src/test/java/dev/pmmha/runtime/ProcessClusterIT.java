@@ -108,7 +108,7 @@ class ProcessClusterIT extends WithPostgres {
     long epoch = epoch(leader);
 
     leader.kill9();
-    NodeProcess next = waitForSingleLeader(Duration.ofSeconds(60));
+    NodeProcess next = waitForSingleLeader(Duration.ofSeconds(120));
     assertNotEquals(leader, next);
     long nextEpoch = epoch(next);
     assertTrue(nextEpoch > epoch, nextEpoch + " > " + epoch);
@@ -152,7 +152,7 @@ class ProcessClusterIT extends WithPostgres {
     // SIGTERM of the leader: a graceful hand-over, and the process exits on its own
     int code = leader.term(Duration.ofSeconds(30));
     assertEquals(0, code, "a graceful stop exits 0");
-    NodeProcess next = waitForSingleLeader(Duration.ofSeconds(60));
+    NodeProcess next = waitForSingleLeader(Duration.ofSeconds(120));
     assertNotEquals(leader, next);
     assertTrue(epoch(next) > epoch);
   }
