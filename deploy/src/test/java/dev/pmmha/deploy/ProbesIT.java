@@ -50,6 +50,9 @@ class ProbesIT {
     // no Kubernetes API here: the same cluster formation from a one-node peer list
     env.put("PMM_HA_DISCOVERY", "config");
     env.put("PMM_HA_PEERS", "127.0.0.1");
+    // and the cluster this list forms has one node: the manifest's 3 would wait for two pods that never come
+    assertEquals("3", env.get("PMM_HA_EXPECTED_NODES"), "the manifest forms a cluster of three");
+    env.put("PMM_HA_EXPECTED_NODES", "1");
     env.put("PMM_HA_BIND_ADDRESS", "127.0.0.1");
     env.put("PMM_HA_JAR", EntrypointRun.jar().toString());
 
