@@ -78,9 +78,17 @@ final class LocalCluster implements AutoCloseable {
       env.put("PMM_POSTGRES_USERNAME", pg.user());
       env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
       // Three nodes in one JVM pause together (GC, a busy test machine) and then all see each other's heartbeats
-      // late: the production pause (400 ms) would down them now and then. Separate processes (the *IT tests and
-      // the failover lab) run with the production settings.
-      env.put("PMM_HA_FAILURE_DETECTOR_PAUSE", "1s");
+      // late: with the production timing (heartbeat 100 ms, pause 400 ms, stable-after 300 ms, lease 1 s) they
+      // down each other and step down now and then on a loaded two-core machine. These tests are about what
+      // happens, not how fast, so they run with slower timing; separate processes (the *IT tests and the failover
+      // lab) run with the production settings.
+      env.put("PMM_HA_FAILURE_DETECTOR_INTERVAL", "200ms");
+      env.put("PMM_HA_FAILURE_DETECTOR_PAUSE", "2s");
+      env.put("PMM_HA_SBR_STABLE_AFTER", "1s");
+      env.put("PMM_HA_DOWN_REMOVAL_MARGIN", "300ms");
+      env.put("PMM_HA_LEASE_TTL", "3s");
+      env.put("PMM_HA_LEASE_RENEW_INTERVAL", "500ms");
+      env.put("PMM_HA_LEASE_SAFETY_MARGIN", "1s");
       env.putAll(extraEnv.apply("node-" + (i + 1)));
       PmmHaNode node = PmmHaNode.start(extraConfig.withFallback(PmmHaConfig.load(env)).resolve(),
           PmmHaNode.Formation.MANUAL);
