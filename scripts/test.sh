@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine of this kind (Debian, Java 17, Maven): installs what the tests
-# need and is missing (PostgreSQL server binaries: the tests start their own throwaway server; as root, HAProxy,
-# iptables, python3 and iproute2 for the failover lab), then builds and runs unit tests, in-JVM cluster tests and
-# real-process tests (the short failover lab among them) with one `mvn verify`.
+# need and is missing (PostgreSQL server binaries: the tests start their own throwaway server; HAProxy;
+# Chromium; as root, iptables, python3 and iproute2 for the failover lab), then builds and runs unit tests,
+# in-JVM cluster tests and real-process tests (the short failover lab among them) with one `mvn verify`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,10 +10,12 @@ need_apt=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${PMM_HA_TEST_PG_URL:-}" ] && [ -z "${PMM_HA_PG_BIN:-}" ]; then
   need_apt+=(postgresql)
 fi
+# haproxy: generated configs are checked with `haproxy -c`; chromium: the status page is loaded in a real browser
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # The failover lab (FailoverLabIT, bench/failover-lab) runs as root only (network namespaces, iptables) and skips
 # otherwise; as root it needs HAProxy, iptables and python3.
 if [ "$(id -u)" = 0 ]; then
-  command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
   command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)

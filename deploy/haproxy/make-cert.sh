@@ -2,7 +2,7 @@
 # Makes HAProxy's self-signed certificate the way the PMM HA guide does (Step 7), in one step:
 #   openssl req -x509 -nodes -days 365 -newkey rsa:2048 -keyout pmm.key -out pmm.crt
 #   cat pmm.crt pmm.key > pmm.pem
-# Usage: make-cert.sh [DIR]   (default: ./certs). Writes DIR/pmm.key, DIR/pmm.crt and DIR/pmm.pem, the file
+# Usage: make-cert.sh [DIR]   (default: ./certs; deploy/haproxy/certs is ignored by git). Writes DIR/pmm.key, DIR/pmm.crt and DIR/pmm.pem, the file
 # HAProxy loads (bind *:443 ssl crt /etc/haproxy/certs/pmm.pem).
 # An existing pmm.pem is kept, so that a real certificate put there is never overwritten; delete it to renew.
 # Environment:

@@ -44,18 +44,60 @@ public final class HaRoutes extends AllDirectives {
   private final LeaderView leader;
   private final ClusterView cluster;
   private final SettingsApi settings;
+  private final Observability observability;
+  private final Auth auth;
+  private final NodeControl control;
 
   public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings) {
+    this(leader, cluster, settings, Observability.NONE, Auth.open(), NodeControl.NONE);
+  }
+
+  public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings, Observability observability,
+      Auth auth, NodeControl control) {
     this.leader = leader;
     this.cluster = cluster;
     this.settings = settings;
+    this.observability = observability;
+    this.auth = auth;
+    this.control = control;
+  }
+
+  /** Runs {@code inner} only for a request with valid credentials (when credentials are configured). */
+  private Route authenticated(java.util.function.Supplier<Route> inner) {
+    return optionalHeaderValueByName("Authorization", header -> auth.check(header)
+        .<Route>map(problem -> complete(Json.response(StatusCodes.UNAUTHORIZED, Json.ErrorBody.of(16, problem))
+            .addHeader(RawHeader.create("WWW-Authenticate", "Basic realm=\"pmm-ha\", charset=\"UTF-8\""))))
+        .orElseGet(inner));
+  }
+
+  /** Reads that may be protected too (PMM_HA_AUTH_READS); health checks and readiness never are. */
+  private Route readable(java.util.function.Supplier<Route> inner) {
+    return auth.protectReads() ? authenticated(inner) : inner.get();
   }
 
   /** All routes, with PMM-shaped JSON errors for unknown paths, wrong methods and failures. */
   public Route route() {
-    return handleExceptions(
-        exceptionHandler(),
-        () -> handleRejections(rejectionHandler(), this::routes));
+    return extractRequest(req -> {
+      long start = System.nanoTime();
+      String template = routeTemplate(req.getUri().path());
+      return mapResponse(resp -> {
+        observability.requestServed(template, resp.status().intValue(), System.nanoTime() - start);
+        return resp;
+      }, () -> handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), this::routes)));
+    });
+  }
+
+  /** A bounded label for request metrics: the route's template, never the raw path. */
+  static String routeTemplate(String path) {
+    if (path.startsWith("/v1/ha/settings/")) {
+      return "/v1/ha/settings/{key}";
+    }
+    return switch (path) {
+      case "/", "/metrics", "/v1/leaderHealthCheck", "/v1/server/leaderHealthCheck", "/v1/readyz",
+          "/v1/server/readyz", "/v1/ha/status", "/v1/ha/nodes", "/v1/ha/leader", "/v1/ha/history",
+          "/v1/ha/settings" -> path;
+      default -> "other";
+    };
   }
 
   private Route routes() {
@@ -64,14 +106,26 @@ public final class HaRoutes extends AllDirectives {
         path(segment("v1").slash("server").slash("leaderHealthCheck"), () -> get(this::leaderHealth)),
         path(segment("v1").slash("readyz"), () -> get(this::readyz)),
         path(segment("v1").slash("server").slash("readyz"), () -> get(this::readyz)),
+        path(segment("v1").slash("ha").slash("leave"), () -> post(() -> authenticated(this::leave))),
+        readable(this::haReads));
+  }
+
+  private Route haReads() {
+    return concat(
         path(segment("v1").slash("ha").slash("status"), () -> get(this::haStatus)),
         path(segment("v1").slash("ha").slash("nodes"), () -> get(this::haNodes)),
         path(segment("v1").slash("ha").slash("leader"), () -> get(this::haLeader)),
         path(segment("v1").slash("ha").slash("settings"), () -> get(this::allSettings)),
+        path(segment("v1").slash("ha").slash("history"), () -> get(this::history)),
+        path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
+            org.apache.pekko.http.javadsl.model.ContentTypes.parse(observability.metricsContentType()),
+            observability.scrapeMetrics().getBytes(java.nio.charset.StandardCharsets.UTF_8))))),
+        pathSingleSlash(() -> get(() -> getFromResource("pmm-ha/web/status.html",
+            org.apache.pekko.http.javadsl.model.ContentTypes.TEXT_HTML_UTF8))),
         path(segment("v1").slash("ha").slash("settings").slash(segment()), key -> concat(
             get(() -> oneSetting(key)),
-            put(() -> putSetting(key)),
-            delete(() -> deleteSetting(key)))));
+            put(() -> authenticated(() -> putSetting(key))),
+            delete(() -> authenticated(() -> deleteSetting(key))))));
   }
 
   private Route leaderHealth() {
@@ -129,6 +183,27 @@ public final class HaRoutes extends AllDirectives {
     if (!KEY.matcher(key).matches()) {
       return complete(badKey(key));
     }
+    return extractRequestEntity(entity -> {
+      String type = entity.getContentType().mediaType().toString();
+      if (!ACCEPTED_TYPES.contains(type)) {
+        return complete(Json.response(StatusCodes.UNSUPPORTED_MEDIA_TYPE, Json.ErrorBody.of(3,
+            "send the value as application/json (got " + type + ")")));
+      }
+      return putJson(key);
+    });
+  }
+
+  /** JSON, or what {@code curl -d} sends by default; anything else is refused with 415. */
+  private static final java.util.Set<String> ACCEPTED_TYPES = java.util.Set.of(
+      "application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream");
+
+  private Route leave() {
+    return onComplete(control.leave(), r -> r.isSuccess()
+        ? complete(Json.response(StatusCodes.ACCEPTED, Map.of("status", "leaving")))
+        : complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "cannot leave: " + r.failed().get().getMessage()))));
+  }
+
+  private Route putJson(String key) {
     return withSizeLimit(MAX_SETTING_BYTES, () -> entity(Unmarshaller.entityToString(), text -> {
       JsonNode value;
       try {
@@ -171,6 +246,12 @@ public final class HaRoutes extends AllDirectives {
       log.error("Settings write of {} failed", key, t);
       return complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "internal error")));
     });
+  }
+
+  record HistoryBody(List<Observability.HistoryEntry> history) {}
+
+  private Route history() {
+    return onSuccess(observability.history(50), h -> complete(Json.response(StatusCodes.OK, new HistoryBody(h))));
   }
 
   private Route readyz() {

@@ -14,6 +14,25 @@ import org.slf4j.LoggerFactory;
 /** Binds the routes and unbinds them in coordinated shutdown's {@code service-unbind} phase. */
 public final class HttpServer {
 
+  /** The same routes with HTTPS, beside the plain port (HAProxy's https backend of the PMM guide probes it). */
+  public static CompletionStage<ServerBinding> startHttps(
+      ActorSystem<?> system, String host, int port, javax.net.ssl.SSLContext ssl, Route route) {
+    return Http.get(system)
+        .newServerAt(host, port)
+        .enableHttps(org.apache.pekko.http.javadsl.ConnectionContext.httpsServer(ssl))
+        .bind(route)
+        .whenComplete((binding, failure) -> {
+          if (failure != null) {
+            log.error("Cannot listen for HTTPS on {}:{} (PMM_HA_HTTPS_PORT): {}", host, port, failure.getMessage());
+            return;
+          }
+          log.info("HTTPS API listening on {}", binding.localAddress());
+          CoordinatedShutdown.get(system)
+              .addTask(CoordinatedShutdown.PhaseServiceUnbind(), "pmm-ha-https-unbind", () ->
+                  binding.terminate(Duration.ofSeconds(2)).thenApply(t -> Done.getInstance()));
+        });
+  }
+
   private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
 
   private HttpServer() {}

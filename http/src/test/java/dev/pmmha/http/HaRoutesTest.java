@@ -202,4 +202,84 @@ class HaRoutesTest {
       views.noLeader = false;
     }
   }
+
+  @Test
+  void wrongContentTypesAreRefusedWith415() throws Exception {
+    HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(base + "/v1/ha/settings/k"))
+        .header("Content-Type", "application/xml").PUT(HttpRequest.BodyPublishers.ofString("<a/>")).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(415, r.statusCode(), r.body());
+    assertTrue(json(r).get("message").asText().contains("application/json"));
+  }
+
+  @Test
+  void withCredentialsConfiguredWritesNeedThemAndHealthStaysOpen() throws Exception {
+    Auth auth = new Auth("admin", "s3cret", "tok-123", true);
+    FakeViews v = new FakeViews();
+    v.leader = true;
+    ServerBinding b = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0),
+        new HaRoutes(v, v, v, Observability.NONE, auth, NodeControl.NONE).route()).toCompletableFuture().get();
+    String url = "http://127.0.0.1:" + b.localAddress().getPort();
+    try {
+      java.util.function.BiFunction<String, String, Integer> put = (path, authorization) -> {
+        try {
+          HttpRequest.Builder rb = HttpRequest.newBuilder(URI.create(url + path)).header("Content-Type", "application/json")
+              .PUT(HttpRequest.BodyPublishers.ofString("1"));
+          if (authorization != null) {
+            rb.header("Authorization", authorization);
+          }
+          return client.send(rb.build(), HttpResponse.BodyHandlers.ofString()).statusCode();
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      };
+      HttpResponse<String> none = client.send(HttpRequest.newBuilder(URI.create(url + "/v1/ha/settings/a"))
+          .PUT(HttpRequest.BodyPublishers.ofString("1")).build(), HttpResponse.BodyHandlers.ofString());
+      assertEquals(401, none.statusCode());
+      assertEquals(16, json(none).get("code").asInt());
+      assertTrue(none.headers().firstValue("WWW-Authenticate").orElse("").startsWith("Basic"));
+      String basic = "Basic " + java.util.Base64.getEncoder().encodeToString("admin:s3cret".getBytes());
+      String wrong = "Basic " + java.util.Base64.getEncoder().encodeToString("admin:s3cres".getBytes());
+      assertEquals(401, put.apply("/v1/ha/settings/a", wrong));
+      assertEquals(401, put.apply("/v1/ha/settings/a", "Bearer tok-124"));
+      assertEquals(401, put.apply("/v1/ha/settings/a", "Basic !!!notbase64"));
+      assertEquals(200, put.apply("/v1/ha/settings/a", basic));
+      assertEquals(200, put.apply("/v1/ha/settings/a", "Bearer tok-123"));
+      // probes stay open; HA reads are protected when auth-reads is on
+      for (String open : List.of("/v1/leaderHealthCheck", "/v1/server/leaderHealthCheck")) {
+        assertEquals(200, client.send(HttpRequest.newBuilder(URI.create(url + open)).build(),
+            HttpResponse.BodyHandlers.discarding()).statusCode(), open);
+      }
+      assertEquals(503, client.send(HttpRequest.newBuilder(URI.create(url + "/v1/readyz")).build(),
+          HttpResponse.BodyHandlers.discarding()).statusCode(), "readiness answers without credentials");
+      assertEquals(401, client.send(HttpRequest.newBuilder(URI.create(url + "/v1/ha/nodes")).build(),
+          HttpResponse.BodyHandlers.discarding()).statusCode());
+      assertEquals(200, client.send(HttpRequest.newBuilder(URI.create(url + "/v1/ha/nodes")).header("Authorization", basic).build(),
+          HttpResponse.BodyHandlers.discarding()).statusCode());
+      assertEquals(401, client.send(HttpRequest.newBuilder(URI.create(url + "/v1/ha/leave"))
+          .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.discarding()).statusCode());
+    } finally {
+      b.unbind().toCompletableFuture().get();
+    }
+  }
+
+  /** Seeded random bodies and keys: every answer is a 2xx or a 4xx with a JSON body, never a 5xx. */
+  @Test
+  void fuzzedSettingsWritesNeverFailTheServer() throws Exception {
+    java.util.Random rnd = new java.util.Random(20261124);
+    String[] fragments = {"{", "}", "[", "]", "\"", ":", ",", "1", "-", "e9", "null", "true", "\\u00", "\u0000",
+        "x", " ", "\n", "{\"a\":", "1e999999", "\ud800", "NaN", "//", "/*"};
+    for (int i = 0; i < 400; i++) {
+      StringBuilder body = new StringBuilder();
+      int parts = rnd.nextInt(12);
+      for (int j = 0; j < parts; j++) {
+        body.append(fragments[rnd.nextInt(fragments.length)]);
+      }
+      String key = rnd.nextInt(5) == 0 ? "bad%20key" + i : "k" + rnd.nextInt(20);
+      HttpResponse<String> r = send("PUT", "/v1/ha/settings/" + key, body.toString());
+      assertTrue(r.statusCode() == 200 || r.statusCode() == 400, "PUT " + key + " " + body + " -> " + r.statusCode() + " " + r.body());
+      json(r); // always JSON
+    }
+    assertEquals(200, send("GET", "/v1/ha/settings").statusCode());
+  }
 }

@@ -81,8 +81,9 @@ public final class StoreSettings {
             "PMM_HA_STORE_URL", explicitUrl, "a JDBC URL starting with jdbc:postgresql: or jdbc:h2:");
       }
       String u = kind == Kind.H2 && user.isEmpty() ? "sa" : user;
+      String url = kind == Kind.POSTGRES ? withSessionLimits(explicitUrl) : explicitUrl;
       return new StoreSettings(
-          kind, explicitUrl, u, password, poolSize, connectionTimeout, startupWait, redact(explicitUrl));
+          kind, url, u, password, poolSize, connectionTimeout, startupWait, redact(explicitUrl));
     }
     if (!addr.isEmpty()) {
       HostPort hp = HostPort.parse(addr, 5432, "PMM_POSTGRES_ADDR");
@@ -114,7 +115,7 @@ public final class StoreSettings {
       }
       return new StoreSettings(
           Kind.POSTGRES,
-          jdbc.toString(),
+          withSessionLimits(jdbc.toString()),
           user,
           password,
           poolSize,
@@ -126,6 +127,18 @@ public final class StoreSettings {
     String h2 = "jdbc:h2:file:" + dir.resolve("pmm-ha") + ";DB_CLOSE_ON_EXIT=FALSE";
     return new StoreSettings(
         Kind.H2, h2, "sa", "", poolSize, connectionTimeout, startupWait, "embedded H2 in " + dir);
+  }
+
+  /**
+   * A node paused (SIGSTOP, a VM freeze) in the middle of a transaction keeps its row locks, the fence row's
+   * among them, and would block the next leader's take-over until it resumes. PostgreSQL ends such a session
+   * after 5 s idle in a transaction, releasing its locks.
+   */
+  static String withSessionLimits(String url) {
+    if (url.contains("options=")) {
+      return url;
+    }
+    return url + (url.contains("?") ? "&" : "?") + "options=-c%20idle_in_transaction_session_timeout%3D5000";
   }
 
   private static String redact(String url) {

@@ -23,8 +23,11 @@ final class ClusterSettings implements SettingsApi {
   private final ActorRef<Leader.Command> leader;
   private final ActorSystem<?> system;
   private final Duration timeout;
+  private final PmmHaMetrics metrics;
 
-  ClusterSettings(NodeState node, ActorRef<Leader.Command> leader, ActorSystem<?> system, Duration timeout) {
+  ClusterSettings(
+      NodeState node, ActorRef<Leader.Command> leader, ActorSystem<?> system, Duration timeout, PmmHaMetrics metrics) {
+    this.metrics = metrics;
     this.node = node;
     this.leader = leader;
     this.system = system;
@@ -56,6 +59,9 @@ final class ClusterSettings implements SettingsApi {
 
   private CompletionStage<WriteAck> write(CompletionStage<StatusReply<Leader.SettingWritten>> reply) {
     return reply.handle((r, failure) -> {
+      metrics.settingsWrite(failure == null && !r.isError() ? "ok"
+          : failure instanceof TimeoutException || (failure != null && failure.getCause() instanceof TimeoutException)
+              || (r != null && r.isError()) ? "no_leader" : "error");
       if (failure != null) {
         Throwable t = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
         if (t instanceof TimeoutException) {

@@ -34,6 +34,11 @@ public final class Guardian {
     INSTANCE
   }
 
+  /** Coordinated shutdown reason when another member already uses this node's id. */
+  public enum DuplicateNodeId implements CoordinatedShutdown.Reason {
+    INSTANCE
+  }
+
   private enum JoinDeadline {
     INSTANCE
   }
@@ -44,6 +49,7 @@ public final class Guardian {
       NodeSettings settings,
       StoreSettings store,
       HttpSettings http,
+      TlsSettings tls,
       NodeState node,
       LeaderSettings leaderSettings,
       List<LeaderServices.Entry> services,
@@ -62,11 +68,14 @@ public final class Guardian {
         return CompletableFuture.completedFuture(Done.getInstance());
       });
 
+      PmmHaMetrics metrics = new PmmHaMetrics(node);
+      metrics.attach(system);
       FenceClient fence = new FenceClient(new Fence(store, leaderSettings.leaseTtl()));
       LeaderServices leaderServices = new LeaderServices(
           services, leaderSettings.serviceMinBackoff(), leaderSettings.serviceMaxBackoff());
       RoleChangeHook hook = new RoleChangeHook(
-          leaderSettings.onRoleChange(), settings.nodeId(), leaderSettings.onRoleChangeTimeout());
+          leaderSettings.onRoleChange(), settings.nodeId(), leaderSettings.onRoleChangeTimeout(),
+          KubernetesLeaderLabel.create(system.settings().config(), settings));
       shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-leader-resources", () -> {
         fence.close();
         leaderServices.close();
@@ -78,15 +87,25 @@ public final class Guardian {
           ctx.spawn(Topic.create(Leader.News.class, Leader.TOPIC), "leader-topic");
       ActorRef<Leader.Command> leaderProxy = ClusterSingleton.get(system).init(
           SingletonActor.of(
-                  Leader.create(new Leader.Deps(node, topic, fence, leaderServices, hook, leaderSettings)),
+                  Leader.create(new Leader.Deps(node, topic, fence, leaderServices, hook, leaderSettings, metrics)),
                   Leader.SINGLETON_NAME)
               .withStopMessage(Leader.Stop.INSTANCE));
-      ctx.spawn(Membership.create(node, topic, leaderProxy), "membership");
+      ctx.spawn(Membership.create(node, topic, leaderProxy, metrics), "membership");
       hook.roleChanged("follower", 0);
       Warmup.run(system, fence);
 
-      SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout());
-      HttpServer.start(system, http, new HaRoutes(node, node, settingsApi).route())
+      SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout(), metrics);
+      if (!http.auth().enabled()) {
+        ctx.getLog().warn("Settings writes and /v1/ha/leave are not authenticated: set PMM_HA_ADMIN_PASSWORD or "
+            + "PMM_HA_API_TOKEN");
+      }
+      dev.pmmha.http.NodeControl control = () -> shutdown.runAll(CoordinatedShutdown.clusterLeavingReason())
+          .thenApply(done -> (Void) null);
+      var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).route();
+      if (tls.enabled()) {
+        HttpServer.startHttps(system, http.bindAddress(), tls.httpsPort(), tls.sslContext(), route);
+      }
+      HttpServer.start(system, http, route)
           .exceptionally(failure -> {
             shutdown.run(CoordinatedShutdown.unknownReason());
             return null;
@@ -105,13 +124,16 @@ public final class Guardian {
         ctx.getLog().info("HA is off (PMM_HA_ENABLE): single node, always leader");
       }
 
+      java.util.concurrent.atomic.AtomicBoolean wasUp = new java.util.concurrent.atomic.AtomicBoolean();
+      org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system))
+          .registerOnMemberUp(() -> wasUp.set(true));
       return Behaviors.withTimers(timers -> {
         timers.startSingleTimer(JoinDeadline.INSTANCE, settings.joinTimeout());
         return Behaviors.receive(Object.class)
             .onMessageEquals(JoinDeadline.INSTANCE, () -> {
               MemberStatus st = cluster.selfMember().status();
-              if (st == MemberStatus.up() || st == MemberStatus.weaklyUp() || st == MemberStatus.leaving()) {
-                return Behaviors.same();
+              if (wasUp.get() || st == MemberStatus.up() || st == MemberStatus.weaklyUp()) {
+                return Behaviors.same(); // joined (and may be leaving by now): nothing to do
               }
               ctx.getLog().error(
                   "Could not join a cluster within {} (PMM_HA_JOIN_TIMEOUT): a majority of PMM_HA_PEERS must be "

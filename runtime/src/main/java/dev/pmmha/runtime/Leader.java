@@ -130,10 +130,12 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       FenceClient fence,
       LeaderServices services,
       RoleChangeHook hook,
-      LeaderSettings settings) {}
+      LeaderSettings settings,
+      PmmHaMetrics metrics) {}
 
   public static Behavior<Command> create(Deps deps) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+      ctx.getLog().info("Leader singleton starting on {}: recovering the leader's journal", deps.node().nodeId());
       Tenure tenure = new Tenure(deps.node().nodeId());
       return new Leader(ctx, timers, deps, tenure);
     }));
@@ -168,6 +170,9 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   @Override
   public Set<String> tagsFor(LeaderEvent event) {
+    if (event instanceof LeaderElected || event instanceof LeaderReleased) {
+      return Set.of(Fence.epochTag(event.epoch()), PmmHaMetrics.LEADERSHIP_TAG);
+    }
     return Set.of(Fence.epochTag(event.epoch()));
   }
 
@@ -335,6 +340,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       tenure.lastWait = "";
     }
     tenure.lease = done.lease().get();
+    deps.metrics().fenceRenewed(System.nanoTime() - tenure.lease.sentNanos());
     node.leaseRenewed(tenure.lease.actUntilNanos(deps.settings().safetyMargin()));
     return Effect().noReply();
   }

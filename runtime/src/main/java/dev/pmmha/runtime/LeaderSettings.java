@@ -36,14 +36,14 @@ public record LeaderSettings(
     Duration renew = NodeSettings.duration(c, "lease-renew-interval", "PMM_HA_LEASE_RENEW_INTERVAL");
     Duration margin = NodeSettings.duration(c, "lease-safety-margin", "PMM_HA_LEASE_SAFETY_MARGIN");
     if (ttl.toMillis() < 100) {
-      throw new SettingsException("PMM_HA_LEASE_TTL", ttl.toString(), "at least 100ms");
+      throw new SettingsException("PMM_HA_LEASE_TTL", raw(c, "lease-ttl"), "at least 100ms");
     }
     if (margin.isNegative() || margin.compareTo(ttl) >= 0) {
-      throw new SettingsException("PMM_HA_LEASE_SAFETY_MARGIN", margin.toString(),
+      throw new SettingsException("PMM_HA_LEASE_SAFETY_MARGIN", raw(c, "lease-safety-margin"),
           "a duration from 0 to less than PMM_HA_LEASE_TTL (" + ttl.toMillis() + "ms)");
     }
     if (renew.toMillis() <= 0 || renew.compareTo(ttl.minus(margin)) >= 0) {
-      throw new SettingsException("PMM_HA_LEASE_RENEW_INTERVAL", renew.toString(),
+      throw new SettingsException("PMM_HA_LEASE_RENEW_INTERVAL", raw(c, "lease-renew-interval"),
           "a positive duration below PMM_HA_LEASE_TTL - PMM_HA_LEASE_SAFETY_MARGIN (" + ttl.minus(margin).toMillis() + "ms)");
     }
     String hook = c.getString("on-role-change").trim();
@@ -79,6 +79,10 @@ public record LeaderSettings(
         NodeSettings.duration(c, "service-min-backoff", "pmm-ha.leader.service-min-backoff"),
         NodeSettings.duration(c, "service-max-backoff", "pmm-ha.leader.service-max-backoff"),
         List.copyOf(services));
+  }
+
+  private static String raw(Config c, String key) {
+    return String.valueOf(c.getValue(key).unwrapped());
   }
 
   /** Instantiates the configured services, in order; a class that cannot be loaded is a configuration error. */

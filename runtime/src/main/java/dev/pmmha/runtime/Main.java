@@ -28,21 +28,17 @@ public final class Main {
 
   public static void main(String[] args) {
     if (args.length > 0 && (args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help"))) {
-      System.out.println(usage());
+      System.out.print(dev.pmmha.runtime.cli.Cli.HELP);
       return;
     }
     if (args.length > 0 && !args[0].equals("node")) {
-      System.err.println("pmm-ha: unknown command \"" + args[0] + "\"\n" + usage());
+      System.exit(dev.pmmha.runtime.cli.Cli.run(args, System.getenv(), System.out, System.err));
+    }
+    if (args.length > 1) {
+      System.err.println("pmm-ha node: takes no arguments; it is configured by environment (see README.md)");
       System.exit(EXIT_CONFIG);
     }
     System.exit(run());
-  }
-
-  static String usage() {
-    return """
-        usage: java -jar pmm-ha.jar [node]
-          Runs one pmm-ha node configured by environment (PMM_HA_*, PMM_TEST_HA_*, PMM_POSTGRES_*).
-          See README.md for the variables and the endpoints.""";
   }
 
   static int run() {
@@ -54,7 +50,14 @@ public final class Main {
       StoreSettings.create(config);
       HttpSettings.create(config);
       LeaderSettings.create(config);
+      TlsSettings.create(config);
       System.setProperty("PMM_HA_NODE", node.nodeId());
+      String format = config.getString("pmm-ha.log-format").trim().toLowerCase(java.util.Locale.ROOT);
+      if (format.equals("json")) {
+        System.setProperty("logback.configurationFile", "logback-json.xml");
+      } else if (!format.equals("text")) {
+        throw new SettingsException("PMM_HA_LOG_FORMAT", format, "text or json");
+      }
     } catch (SettingsException | IllegalArgumentException | ConfigException e) {
       System.err.println("pmm-ha: configuration error: " + e.getMessage());
       return EXIT_CONFIG;
@@ -71,9 +74,25 @@ public final class Main {
       return 1;
     }
     ActorSystem<Object> system = node.system();
+    stopGracefullyOn(system, "TERM");
+    stopGracefullyOn(system, "INT");
     system.getWhenTerminated().toCompletableFuture().join();
     Optional<CoordinatedShutdown.Reason> reason = CoordinatedShutdown.get(system).getShutdownReason();
     return exitCode(reason.orElse(null), log);
+  }
+
+  /**
+   * SIGTERM/SIGINT run the graceful leave and then let {@code main} exit with its own code (0), instead of the
+   * JVM's default handler that would end the process with 143 whatever the shutdown did.
+   */
+  @SuppressWarnings("sunapi")
+  private static void stopGracefullyOn(ActorSystem<?> system, String signal) {
+    try {
+      sun.misc.Signal.handle(new sun.misc.Signal(signal), s ->
+          CoordinatedShutdown.get(system).runAll(CoordinatedShutdown.jvmExitReason()));
+    } catch (IllegalArgumentException e) {
+      // the signal is not available here: the JVM's shutdown hook still runs the graceful leave
+    }
   }
 
   static int exitCode(CoordinatedShutdown.Reason reason, Logger log) {
@@ -86,6 +105,9 @@ public final class Main {
       log.warn("This node was downed by the cluster (crash detection or split brain resolver); exiting with {} so "
           + "that its supervisor restarts it", EXIT_DOWNED);
       return EXIT_DOWNED;
+    }
+    if (reason == Guardian.DuplicateNodeId.INSTANCE) {
+      return EXIT_CONFIG;
     }
     if (reason == Guardian.JoinTimeout.INSTANCE || reason == CoordinatedShutdown.clusterJoinUnsuccessfulReason()) {
       return EXIT_JOIN_TIMEOUT;

@@ -42,10 +42,13 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
   }
 
   public static Behavior<Command> create(
-      NodeState node, ActorRef<Topic.Command<Leader.News>> topic, ActorRef<Leader.Command> leaderProxy) {
+      NodeState node,
+      ActorRef<Topic.Command<Leader.News>> topic,
+      ActorRef<Leader.Command> leaderProxy,
+      PmmHaMetrics metrics) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
       timers.startTimerWithFixedDelay(Refresh.INSTANCE, Duration.ofMillis(500));
-      return new Membership(ctx, node, topic, leaderProxy);
+      return new Membership(ctx, node, topic, leaderProxy, metrics);
     }));
   }
 
@@ -56,13 +59,18 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
 
   private final ActorRef<Leader.Command> leaderProxy;
   private final ActorRef<Leader.SettingsSnapshot> snapshotAdapter;
+  private final PmmHaMetrics metrics;
+  /** When this node lost sight of the leader it knew (its member went unreachable, left or was removed). */
+  private long leaderLostAtNanos;
 
   private Membership(
       ActorContext<Command> ctx,
       NodeState node,
       ActorRef<Topic.Command<Leader.News>> topic,
-      ActorRef<Leader.Command> leaderProxy) {
+      ActorRef<Leader.Command> leaderProxy,
+      PmmHaMetrics metrics) {
     super(ctx);
+    this.metrics = metrics;
     this.leaderProxy = leaderProxy;
     this.snapshotAdapter = ctx.messageAdapter(Leader.SettingsSnapshot.class, NewsReceived::new);
     ctx.setLoggerName(Membership.class);
@@ -89,6 +97,8 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
   private Behavior<Command> onClusterChanged(ClusterChanged msg) {
     var log = getContext().getLog();
     ClusterEvent.ClusterDomainEvent e = msg.event();
+    noteLeaderLoss(e);
+
     if (e instanceof ClusterEvent.MemberUp up) {
       log.info("MEMBER up: {} ({})", nodeName(up.member()), up.member().address());
       gone.remove(nodeName(up.member()));
@@ -112,6 +122,41 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     return this;
   }
 
+  /**
+   * Two members with one node id would make every per-node answer ambiguous. The younger of the two is refused:
+   * if that is this node, it stops (exit code 2); otherwise this node downs the newcomer.
+   */
+  private final java.util.Set<org.apache.pekko.cluster.UniqueAddress> refused = new java.util.HashSet<>();
+
+  private void refuseDuplicateNodeId(Member other) {
+    Member self = cluster.selfMember();
+    if (other.uniqueAddress().equals(self.uniqueAddress()) || !nodeName(other).equals(node.nodeId())
+        || other.status() == MemberStatus.down() || other.status() == MemberStatus.removed()
+        || !refused.add(other.uniqueAddress())) {
+      return;
+    }
+    var log = getContext().getLog();
+    if (other.isOlderThan(self)) {
+      log.error("PMM_HA_NODE_ID={} is already used by the member at {}: this node refuses to join; give every node "
+          + "its own PMM_HA_NODE_ID", node.nodeId(), other.address());
+      org.apache.pekko.actor.CoordinatedShutdown.get(getContext().getSystem()).runAll(Guardian.DuplicateNodeId.INSTANCE);
+    } else {
+      log.warn("A second node with PMM_HA_NODE_ID={} tried to join from {}: downing it", node.nodeId(), other.address());
+      cluster.manager().tell(new org.apache.pekko.cluster.typed.Down(other.address()));
+    }
+  }
+
+  private void noteLeaderLoss(ClusterEvent.ClusterDomainEvent e) {
+    Member m = e instanceof ClusterEvent.UnreachableMember u ? u.member()
+        : e instanceof ClusterEvent.MemberLeft l ? l.member()
+        : e instanceof ClusterEvent.MemberRemoved r ? r.member()
+        : e instanceof ClusterEvent.MemberDowned d ? d.member() : null;
+    if (m != null && leaderLostAtNanos == 0
+        && node.currentLeader().map(l -> l.nodeId().equals(nodeName(m))).orElse(false)) {
+      leaderLostAtNanos = System.nanoTime();
+    }
+  }
+
   private Behavior<Command> onNews(NewsReceived msg) {
     if (msg.news() instanceof Leader.SettingsSnapshot s) {
       node.settingsUpdated(s);
@@ -126,6 +171,11 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     node.leaderAnnounced(new LeaderInfo(a.nodeId(), a.epoch(), a.since()));
     if (before.isEmpty() || before.get().epoch() < a.epoch()) {
       getContext().getLog().info("LEADER is {} with epoch {} (as seen by {})", a.nodeId(), a.epoch(), node.nodeId());
+      metrics.leadershipChanged();
+      if (leaderLostAtNanos != 0) {
+        metrics.timeToNewLeader(Duration.ofNanos(System.nanoTime() - leaderLostAtNanos));
+        leaderLostAtNanos = 0;
+      }
       refresh();
     }
     return this;
@@ -144,6 +194,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
         .sorted(Comparator.comparing(m -> m.address().toString()))
         .collect(Collectors.toList())) {
       String name = nodeName(m);
+      refuseDuplicateNodeId(m);
       MemberStatus st = m.status();
       boolean isUnreachable = unreachable.contains(m);
       String status;

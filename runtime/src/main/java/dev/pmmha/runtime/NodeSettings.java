@@ -32,7 +32,8 @@ public record NodeSettings(
     int grafanaGossipPort,
     String discovery,
     Duration joinTimeout,
-    boolean bootstrapGiven) {
+    boolean bootstrapGiven,
+    int expectedNodesSetting) {
 
   public static NodeSettings create(Config root) {
     Config c = root.getConfig("pmm-ha.cluster");
@@ -88,18 +89,43 @@ public record NodeSettings(
       throw new SettingsException("PMM_HA_JOIN_TIMEOUT", joinTimeout.toString(), "a positive duration such as 60s");
     }
     boolean bootstrapGiven = !c.getString("bootstrap").trim().isEmpty();
+    String expectedText = c.getString("expected-nodes").trim();
+    int expected = 0;
+    if (!expectedText.isEmpty()) {
+      try {
+        expected = Integer.parseInt(expectedText);
+      } catch (NumberFormatException e) {
+        expected = -1;
+      }
+      if (expected < 1 || expected > 99) {
+        throw new SettingsException("PMM_HA_EXPECTED_NODES", expectedText, "the number of nodes, from 1 to 99");
+      }
+    }
+    if (enabled && discovery.equals("kubernetes") && expected == 0) {
+      throw new SettingsException("PMM_HA_EXPECTED_NODES", expectedText,
+          "the replica count (needed with PMM_HA_DISCOVERY=kubernetes, where there is no peer list)");
+    }
     return new NodeSettings(
         enabled, nodeId, advertise, bind, List.copyOf(peers), gossipPort, raftPort, grafanaPort, discovery,
-        joinTimeout, bootstrapGiven);
+        joinTimeout, bootstrapGiven, expected);
   }
 
-  /** Nodes needed before a new cluster may form: a majority of the peers. */
+  /**
+   * Nodes needed before a new cluster may form: a majority of the peers; with Kubernetes discovery every replica
+   * (PMM_HA_EXPECTED_NODES), as Pekko Management recommends, since pods come and go.
+   */
   public int requiredContactPoints() {
-    return haEnabled ? peers.size() / 2 + 1 : 1;
+    if (!haEnabled) {
+      return 1;
+    }
+    return discovery.equals("kubernetes") ? expectedNodes() : expectedNodes() / 2 + 1;
   }
 
   public int expectedNodes() {
-    return haEnabled ? Math.max(1, peers.size()) : 1;
+    if (!haEnabled) {
+      return 1;
+    }
+    return expectedNodesSetting > 0 ? expectedNodesSetting : Math.max(1, peers.size());
   }
 
   /**

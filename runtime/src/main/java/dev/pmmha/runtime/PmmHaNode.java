@@ -45,6 +45,7 @@ public final class PmmHaNode {
     StoreSettings store = StoreSettings.create(config);
     HttpSettings http = HttpSettings.create(config);
     LeaderSettings leader = LeaderSettings.create(config);
+    TlsSettings tls = TlsSettings.create(config);
     List<LeaderServices.Entry> services =
         leader.instantiateServices(config.getConfig("pmm-ha.leader.service-defaults"));
     Logger log = LoggerFactory.getLogger(PmmHaNode.class);
@@ -55,10 +56,14 @@ public final class PmmHaNode {
         node.nodeId(), node.haEnabled() ? "on" : "off", node.advertiseAddress(), node.gossipPort(),
         node.raftPort(), http.port(), store.description());
     Schema.ensure(store);
-    Config full = ClusterConfig.overlay(node).withFallback(store.pluginConfig()).withFallback(config).resolve();
+    if (node.haEnabled() && !tls.enabled()) {
+      log.warn("The cluster transport is neither encrypted nor authenticated: anyone who reaches PMM_HA_GOSSIP_PORT "
+          + "can join. Set PMM_HA_TLS_CERT, PMM_HA_TLS_KEY and PMM_HA_TLS_CA (deploy/tls/make-certs.sh makes them)");
+    }
+    Config full = ClusterConfig.overlay(node, tls).withFallback(store.pluginConfig()).withFallback(config).resolve();
     NodeState state = new NodeState(node.haEnabled(), node.expectedNodes(), node.nodeId());
     ActorSystem<Object> system = ActorSystem.create(
-        Guardian.create(node, store, http, state, leader, services, formation),
+        Guardian.create(node, store, http, tls, state, leader, services, formation),
         "pmm-ha", full);
     return new PmmHaNode(node, store, http, state, system);
   }

@@ -23,12 +23,14 @@ final class RoleChangeHook implements AutoCloseable {
   private final String nodeId;
   private final Duration timeout;
   private final ExecutorService queue = Executors.newSingleThreadExecutor(LeaderServices.daemon("pmm-ha-role-hook"));
+  private final KubernetesLeaderLabel label;
   private String lastRole = "";
 
-  RoleChangeHook(Path script, String nodeId, Duration timeout) {
+  RoleChangeHook(Path script, String nodeId, Duration timeout, KubernetesLeaderLabel label) {
     this.script = script;
     this.nodeId = nodeId;
     this.timeout = timeout;
+    this.label = label;
   }
 
   /** Queues a call unless the role is the one last reported. */
@@ -38,6 +40,9 @@ final class RoleChangeHook implements AutoCloseable {
     }
     lastRole = role;
     log.info("ROLE {}: node {} epoch {}", role, nodeId, epoch);
+    if (label != null) {
+      queue.submit(() -> label.roleChanged(role));
+    }
     if (script == null) {
       return;
     }

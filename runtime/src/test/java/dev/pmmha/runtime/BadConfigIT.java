@@ -32,7 +32,12 @@ class BadConfigIT {
         Arguments.of(Map.of("PMM_HA_NODE_ID", "bad id"), "PMM_HA_NODE_ID=\"bad id\""),
         Arguments.of(Map.of("PMM_HA_JOIN_TIMEOUT", "later"), "PMM_HA_JOIN_TIMEOUT=\"later\""),
         Arguments.of(Map.of("PMM_POSTGRES_ADDR", "db:port"), "PMM_POSTGRES_ADDR=\"db:port\""),
-        Arguments.of(Map.of("PMM_HA_STORE_URL", "postgres://x"), "PMM_HA_STORE_URL=\"postgres://x\""));
+        Arguments.of(Map.of("PMM_HA_STORE_URL", "postgres://x"), "PMM_HA_STORE_URL=\"postgres://x\""),
+        Arguments.of(Map.of("PMM_HA_LOG_FORMAT", "xml"), "PMM_HA_LOG_FORMAT=\"xml\""),
+        Arguments.of(Map.of("PMM_HA_LEASE_TTL", "2s", "PMM_HA_LEASE_RENEW_INTERVAL", "1500ms"),
+            "PMM_HA_LEASE_RENEW_INTERVAL=\"1500ms\""),
+        Arguments.of(Map.of("PMM_HA_LEADER_COMMAND", "true", "PMM_HA_LEASE_SAFETY_MARGIN", "5s"),
+            "PMM_HA_LEASE_SAFETY_MARGIN=\"5s\""));
   }
 
   @ParameterizedTest

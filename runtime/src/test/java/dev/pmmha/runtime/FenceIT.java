@@ -32,22 +32,12 @@ import org.junit.jupiter.api.Test;
  * nothing of its old epoch reaches the database after the take-over, and it never answers 200 again in that
  * epoch. Asserted on the endpoints and on the database rows.
  */
-class FenceIT {
+class FenceIT extends WithPostgres {
 
   static final String[] IPS = {"127.0.0.24", "127.0.0.25", "127.0.0.26"};
-  static PostgresServer pg;
   final List<NodeProcess> nodes = new ArrayList<>();
   String db;
 
-  @BeforeAll
-  static void startPostgres() {
-    pg = PostgresServer.start();
-  }
-
-  @AfterAll
-  static void stopPostgres() {
-    pg.close();
-  }
 
   @AfterEach
   void stopNodes() {
@@ -94,24 +84,16 @@ class FenceIT {
     int raft = PostgresServer.freePort();
     int http = PostgresServer.freePort();
     for (int i = 0; i < 3; i++) {
-      Map<String, String> env = new HashMap<>();
-      env.put("PMM_HA_ENABLE", "1");
-      env.put("PMM_HA_NODE_ID", "fence-" + (i + 1));
-      env.put("PMM_HA_ADVERTISE_ADDRESS", IPS[i]);
-      env.put("PMM_HA_BIND_ADDRESS", IPS[i]);
-      env.put("PMM_HA_PEERS", String.join(",", IPS));
-      env.put("PMM_HA_GOSSIP_PORT", String.valueOf(gossip));
-      env.put("PMM_HA_RAFT_PORT", String.valueOf(raft));
-      env.put("PMM_HA_HTTP_PORT", String.valueOf(http));
-      env.put("PMM_HA_STORE_URL", db);
-      env.put("PMM_POSTGRES_USERNAME", pg.user());
-      env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
+      Map<String, String> env = nodeEnv("fence-" + (i + 1), IPS[i], IPS, gossip, raft, http, db);
       nodes.add(new NodeProcess("fence-" + (i + 1), IPS[i], http, env, Path.of("target", "it-logs", "fence")).start());
     }
     NodeProcess old = LocalCluster.eventually(Duration.ofSeconds(90), () -> {
       List<NodeProcess> l = nodes.stream().filter(NodeProcess::isLeader).toList();
       return l.size() == 1 ? l.get(0) : null;
     }, "one leader");
+    for (NodeProcess n : nodes) { // all three Up: a pause while one is still joining is another scenario
+      ProcessClusterIT.waitForMember(n, 3, Duration.ofSeconds(90));
+    }
     ObjectMapper json = new ObjectMapper();
     // The cluster must be formed before its leader is paused: a node may lead while the others are still Joining,
     // and joining members cannot become Up (nor take over) while the only Up member is unreachable; the split
@@ -141,7 +123,7 @@ class FenceIT {
         HttpRequest.newBuilder(URI.create(old.url("/v1/ha/settings/while-paused"))).timeout(Duration.ofSeconds(60))
             .PUT(HttpRequest.BodyPublishers.ofString("2")).build(), HttpResponse.BodyHandlers.ofString());
 
-    NodeProcess next = LocalCluster.eventually(Duration.ofSeconds(60), () -> {
+    NodeProcess next = LocalCluster.eventually(Duration.ofSeconds(120), () -> {
       List<NodeProcess> l = nodes.stream().filter(n -> n != old).filter(NodeProcess::isLeader).toList();
       return l.size() == 1 ? l.get(0) : null;
     }, "another node to lead while the old leader is paused");

@@ -23,19 +23,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Leader services, the role-change hook and cluster-wide settings, on three in-JVM nodes and real PostgreSQL. */
-class LeaderDutiesTest {
+class LeaderDutiesTest extends WithPostgres {
 
-  static PostgresServer pg;
-
-  @BeforeAll
-  static void startPostgres() {
-    pg = PostgresServer.start();
-  }
-
-  @AfterAll
-  static void stopPostgres() {
-    pg.close();
-  }
 
   static final Config SERVICES = ConfigFactory.parseString("""
       pmm-ha.leader {

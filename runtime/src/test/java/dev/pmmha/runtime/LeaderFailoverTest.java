@@ -16,19 +16,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Three in-JVM nodes on a real PostgreSQL: one leader, and where leadership goes when its node leaves. */
-class LeaderFailoverTest {
+class LeaderFailoverTest extends WithPostgres {
 
-  static PostgresServer pg;
-
-  @BeforeAll
-  static void startPostgres() {
-    pg = PostgresServer.start();
-  }
-
-  @AfterAll
-  static void stopPostgres() {
-    pg.close();
-  }
 
   static long epochOf(LocalCluster c, LocalCluster.Node n) {
     return c.json(n, "/v1/ha/leader").get("epoch").asLong();

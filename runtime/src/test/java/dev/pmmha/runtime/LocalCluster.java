@@ -78,10 +78,9 @@ final class LocalCluster implements AutoCloseable {
       env.put("PMM_POSTGRES_USERNAME", pg.user());
       env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
       // Three nodes in one JVM pause together (GC, a busy test machine) and then all see each other's heartbeats
-      // late: with the production timing (heartbeat 100 ms, pause 400 ms, stable-after 300 ms, lease 1 s) they
-      // down each other and step down now and then on a loaded two-core machine. These tests are about what
-      // happens, not how fast, so they run with slower timing; separate processes (the *IT tests and the failover
-      // lab) run with the production settings.
+      // late: with the production timing they down each other and step down now and then on a loaded two-core
+      // machine. These tests are about what happens, not how fast, so they run with slower timing; separate
+      // processes (the *IT tests and the failover lab) run with the production settings.
       env.put("PMM_HA_FAILURE_DETECTOR_INTERVAL", "200ms");
       env.put("PMM_HA_FAILURE_DETECTOR_PAUSE", "2s");
       env.put("PMM_HA_SBR_STABLE_AFTER", "1s");

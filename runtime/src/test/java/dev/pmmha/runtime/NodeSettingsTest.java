@@ -103,7 +103,7 @@ class NodeSettingsTest {
 
   @Test
   void clusterConfigPointsBootstrapAtEveryPeersManagementPort() {
-    Config c = ClusterConfig.overlay(settings(GUIDE));
+    Config c = ClusterConfig.overlay(settings(GUIDE), TlsSettings.create(PmmHaConfig.load(GUIDE)));
     assertEquals("172.20.0.5", c.getString("pekko.remote.artery.canonical.hostname"));
     assertEquals(9096, c.getInt("pekko.remote.artery.canonical.port"));
     assertEquals(9097, c.getInt("pekko.management.http.port"));
@@ -123,8 +123,8 @@ class NodeSettingsTest {
     assertEquals("jdbc-journal", c.getString("pekko.persistence.journal.plugin"));
     assertEquals("pmm-ha", c.getString("jdbc-journal.use-shared-db"));
     assertEquals("pmm-ha", c.getString("jdbc-read-journal.use-shared-db"));
-    assertEquals(Duration.ofMillis(300), c.getDuration("pekko.cluster.split-brain-resolver.stable-after"));
-    assertEquals("dev.pmmha.runtime.impl.QuickSplitBrainResolverProvider", c.getString("pekko.cluster.downing-provider-class"));
+    assertEquals(Duration.ofSeconds(1), c.getDuration("pekko.cluster.split-brain-resolver.stable-after"));
+    assertEquals("org.apache.pekko.cluster.sbr.SplitBrainResolverProvider", c.getString("pekko.cluster.downing-provider-class"));
     assertEquals(Duration.ofMillis(500), PmmHaConfig.load(Map.of("PMM_HA_SBR_STABLE_AFTER", "500ms"))
         .getDuration("pekko.cluster.split-brain-resolver.stable-after"));
   }

@@ -1,0 +1,103 @@
+package dev.pmmha.deploy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Every HAProxy configuration in deploy/ passes {@code haproxy -c} (with a certificate from make-cert.sh where
+ * the config loads one). Skipped, with a message, where HAProxy is not installed.
+ */
+class HaproxyConfigTest {
+
+  @TempDir
+  static Path tmp;
+  static Path haproxy;
+  static Path certs;
+
+  @BeforeAll
+  static void setUp() {
+    var found = Tools.find("haproxy");
+    assumeTrue(found.isPresent(), "haproxy is not installed: the HAProxy configurations were not checked with "
+        + "haproxy -c (apt-get install haproxy to run this test)");
+    haproxy = found.get();
+    certs = tmp.resolve("certs");
+    Tools.Result r = MakeCertTest.makeCert(certs, Map.of());
+    assertEquals(0, r.exitCode(), r.stderr());
+  }
+
+  /** haproxy -c on the file, its certificate path pointed at the test's certificate. */
+  static Tools.Result check(String config) throws Exception {
+    assertTrue(config.contains("/etc/haproxy/certs/pmm.pem"), "loads the certificate where compose and the "
+        + "Kubernetes Deployment mount it");
+    Path file = Files.createTempFile(tmp, "haproxy-", ".cfg");
+    Files.writeString(file, config.replace("/etc/haproxy/certs/", certs + "/"));
+    return Tools.run(Tools.cmd(haproxy, "-c", "-f", file),
+        Map.of("POD_NAMESPACE", "pmm", "CLUSTER_DOMAIN", "cluster.local"), null, 30);
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"haproxy/haproxy.cfg", "haproxy/pmm-ha-recommended.cfg", "k8s/base/haproxy.cfg"})
+  void configurationIsValid(String file) throws Exception {
+    Tools.Result r = check(Repo.read(Repo.DEPLOY.resolve(file)));
+    assertEquals(0, r.exitCode(), file + ":\n" + r.stdout() + r.stderr());
+    assertTrue((r.stdout() + r.stderr()).contains("Configuration file is valid"), r.stdout() + r.stderr());
+  }
+
+  @Test
+  void aBrokenConfigurationFailsTheCheck() throws Exception {
+    String broken = Repo.read(Repo.HAPROXY.resolve("haproxy.cfg"))
+        .replace("172.20.0.6:8080 check backup", "172.20.0.6:8080 chek backup");
+    Tools.Result r = check(broken);
+    assertNotEquals(0, r.exitCode(), "haproxy -c accepts a misspelt keyword: the check above would prove nothing");
+  }
+
+  @Test
+  void recommendedSettingsAreThereEachWithItsReason() {
+    String text = Repo.read(Repo.HAPROXY.resolve("pmm-ha-recommended.cfg"));
+    HaproxyConfig cfg = HaproxyConfig.parse(text);
+    List<String> defaults = cfg.section("defaults");
+    for (String setting : List.of(
+        "default-server inter 500ms fastinter 200ms downinter 1s fall 2 rise 1 on-marked-down shutdown-sessions",
+        "option redispatch", "retry-on all-retryable-errors", "retries 3")) {
+      assertTrue(defaults.contains(setting), "defaults: " + setting);
+    }
+    for (String backend : cfg.names("backend")) {
+      assertTrue(cfg.section("backend " + backend)
+          .contains("http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS"),
+          backend + ": requests that change state are not replayed after they reached a server");
+    }
+    // a comment right above every setting of the defaults section beyond the guide's
+    List<String> lines = text.lines().toList();
+    List<String> guide = List.of("log global", "mode http", "option httplog", "option dontlognull");
+    boolean inDefaults = false;
+    for (int i = 0; i < lines.size(); i++) {
+      String l = lines.get(i);
+      if (!l.isBlank() && !Character.isWhitespace(l.charAt(0))) {
+        inDefaults = l.startsWith("defaults");
+        continue;
+      }
+      String setting = l.strip().replaceAll("\\s+", " ");
+      if (!inDefaults || setting.isEmpty() || setting.startsWith("#") || guide.contains(setting)) {
+        continue;
+      }
+      int j = i - 1;
+      while (j >= 0 && !lines.get(j).strip().startsWith("#") && !lines.get(j).isBlank()
+          && !guide.contains(lines.get(j).strip().replaceAll("\\s+", " "))) {
+        j--; // settings that share one comment (timeouts)
+      }
+      assertTrue(j >= 0 && lines.get(j).strip().startsWith("#"), "no comment explains: " + setting);
+    }
+  }
+}

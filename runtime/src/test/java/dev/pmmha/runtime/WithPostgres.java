@@ -1,0 +1,39 @@
+package dev.pmmha.runtime;
+
+import dev.pmmha.testkit.PostgresServer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+
+/** A throwaway PostgreSQL for the whole test class: {@code pg.createDatabase()} gives each test its own. */
+abstract class WithPostgres {
+
+  static PostgresServer pg;
+
+  @BeforeAll
+  static void startPostgres() {
+    pg = PostgresServer.start();
+  }
+
+  @AfterAll
+  static void stopPostgres() {
+    pg.close();
+  }
+
+  /** The environment of one real node process on {@code ip}, in a cluster of {@code ips} on {@code db}. */
+  static java.util.Map<String, String> nodeEnv(
+      String id, String ip, String[] ips, int gossip, int raft, int http, String db) {
+    java.util.Map<String, String> env = new java.util.HashMap<>();
+    env.put("PMM_HA_ENABLE", "1");
+    env.put("PMM_HA_NODE_ID", id);
+    env.put("PMM_HA_ADVERTISE_ADDRESS", ip);
+    env.put("PMM_HA_BIND_ADDRESS", ip);
+    env.put("PMM_HA_PEERS", String.join(",", ips));
+    env.put("PMM_HA_GOSSIP_PORT", String.valueOf(gossip));
+    env.put("PMM_HA_RAFT_PORT", String.valueOf(raft));
+    env.put("PMM_HA_HTTP_PORT", String.valueOf(http));
+    env.put("PMM_HA_STORE_URL", db);
+    env.put("PMM_POSTGRES_USERNAME", pg.user());
+    env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
+    return env;
+  }
+}
