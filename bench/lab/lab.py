@@ -275,7 +275,7 @@ def summary_table(results, config):
 
 
 def targets(results):
-    rec = [r for r in results if r["config"] == "pmm-ha-recommended"]
+    rec = [r for r in results if "recommended" in r["config"]]
     if not rec:
         return []
 
@@ -333,7 +333,8 @@ def write_report(path, results, meta):
         "",
     ]
     for cfg in meta["configs"]:
-        lines += [f"## HAProxy: deploy/haproxy/{cfg}.cfg", "", summary_table(results, cfg), ""]
+        shown = cfg if cfg.endswith(".cfg") else f"deploy/haproxy/{cfg}.cfg"
+        lines += [f"## HAProxy: {shown}", "", summary_table(results, cfg), ""]
     t = targets(results)
     if t:
         lines += ["## Targets (recommended HAProxy config)", "", "| target | met | measured |", "|---|---|---|"]
