@@ -29,6 +29,19 @@ from traffic import Client, Prober, Recorder  # noqa: E402
 
 CONFIGS = ["pmm-ha-recommended", "haproxy"]
 
+# --profile fast: the settings bench/results/failover-lab.md was measured with (the lab branch's defaults then).
+FAST_ENV = {
+    "PMM_HA_FAILURE_DETECTOR_INTERVAL": "100ms", "PMM_HA_FAILURE_DETECTOR_PAUSE": "400ms",
+    "PMM_HA_SBR_STABLE_AFTER": "300ms", "PMM_HA_DOWN_REMOVAL_MARGIN": "100ms",
+    "PMM_HA_LEASE_TTL": "1s", "PMM_HA_LEASE_RENEW_INTERVAL": "200ms", "PMM_HA_LEASE_SAFETY_MARGIN": "300ms",
+}
+# ... and what has no variable, as system properties (they override application.conf)
+FAST_JAVA_PROPS = (
+    "-Dpekko.cluster.downing-provider-class=dev.pmmha.runtime.impl.QuickSplitBrainResolverProvider "
+    "-Dpekko.cluster.gossip-interval=100ms -Dpekko.cluster.leader-actions-interval=100ms "
+    "-Dpekko.cluster.unreachable-nodes-reaper-interval=100ms -Dpekko.cluster.failure-detector.min-std-deviation=50ms"
+)
+
 
 class Lab:
     def __init__(self, args):
@@ -40,8 +53,11 @@ class Lab:
         self.net = topo.Net(self.log)
         self.pg = topo.Postgres(self.log)
         self.haproxy = topo.HAProxy(self.log, args.logdir)
-        extra = dict(kv.split("=", 1) for kv in args.env)
+        extra = dict(FAST_ENV) if args.profile == "fast" else {}
+        extra.update(dict(kv.split("=", 1) for kv in args.env))
         extra.setdefault("PMM_HA_WRITE_TIMEOUT", "3s")
+        if args.profile == "fast":
+            extra["JAVA_OPTS"] = topo.node_env("pmm-a", {})["JAVA_OPTS"] + " " + FAST_JAVA_PROPS
         self.nodes = {name: topo.Node(name, args.jar, topo.node_env(name, extra), args.logdir, self.events)
                       for name in topo.NODES}
         self.rec = Recorder()
@@ -259,7 +275,7 @@ def summary_table(results, config):
 
 
 def targets(results):
-    rec = [r for r in results if r["config"] == "pmm-ha-recommended"]
+    rec = [r for r in results if "recommended" in r["config"]]
     if not rec:
         return []
 
@@ -317,7 +333,8 @@ def write_report(path, results, meta):
         "",
     ]
     for cfg in meta["configs"]:
-        lines += [f"## HAProxy: deploy/haproxy/{cfg}.cfg", "", summary_table(results, cfg), ""]
+        shown = cfg if cfg.endswith(".cfg") else f"deploy/haproxy/{cfg}.cfg"
+        lines += [f"## HAProxy: {shown}", "", summary_table(results, cfg), ""]
     t = targets(results)
     if t:
         lines += ["## Targets (recommended HAProxy config)", "", "| target | met | measured |", "|---|---|---|"]
@@ -343,6 +360,8 @@ def main():
     p.add_argument("--json", help="write every run's figures here (JSON)")
     p.add_argument("--logdir", default=os.path.join(topo.REPO, "bench", "results", "tmp", "failover-lab"))
     p.add_argument("--env", action="append", default=[], help="extra node variable KEY=VALUE (repeatable)")
+    p.add_argument("--profile", choices=["default", "fast"], default="default",
+                   help="node timing: conf/ defaults, or the fast profile bench/results/failover-lab.md was measured with")
     p.add_argument("--rate", type=int, default=100, help="client reads per second through HAProxy")
     p.add_argument("--write-rate", type=int, default=10, help="client settings writes per second")
     p.add_argument("--heal-timeout", type=float, default=60.0, help="seconds after a heal to be healthy again")
@@ -417,7 +436,8 @@ def main():
             print(f"teardown: {e}", file=sys.stderr)
     meta = {
         "date": datetime.date.today().isoformat(), "runs": args.runs, "configs": configs,
-        "elapsed_min": (time.monotonic() - started) / 60.0, "env": args.env,
+        "elapsed_min": (time.monotonic() - started) / 60.0,
+        "env": args.env + ([f"{k}={v}" for k, v in FAST_ENV.items()] + [FAST_JAVA_PROPS] if args.profile == "fast" else []),
         "machine": f"{os.cpu_count()} cores, {os.uname().release}",
         "impair": "tc netem" if lab.net.has_netem else "the NFQUEUE delayer bench/lab/impair.py (no netem in this kernel)",
     }

@@ -293,7 +293,8 @@ def haproxy_config(name):
     nodes become the namespaces', the HTTP frontend binds the bridge address, files mounted next to the config in
     the container (/usr/local/etc/haproxy/) are read from deploy/haproxy/, and the HTTPS frontend and backend
     (which need a certificate the lab has no use for) are left out. Everything else is used as written."""
-    src = open(os.path.join(REPO, "deploy", "haproxy", name + ".cfg")).read()
+    path = name if name.endswith(".cfg") else os.path.join(REPO, "deploy", "haproxy", name + ".cfg")
+    src = open(path if os.path.isabs(path) else os.path.join(REPO, path)).read()
     src = src.replace("/usr/local/etc/haproxy/", os.path.join(REPO, "deploy", "haproxy") + "/")
     for old, node in (("172.20.0.5", "pmm-a"), ("172.20.0.6", "pmm-b"), ("172.20.0.7", "pmm-c")):
         src = src.replace(old, NODES[node][1])
@@ -323,11 +324,11 @@ class HAProxy:
     def start(self, name):
         self.stop()
         self.config = name
-        path = os.path.join(STATE_DIR, f"haproxy-{name}.cfg")
+        path = os.path.join(STATE_DIR, f"haproxy-{os.path.basename(name).removesuffix('.cfg')}.cfg")
         with open(path, "w") as f:
             f.write(haproxy_config(name))
         sh("haproxy", "-c", "-q", "-f", path)
-        out = open(os.path.join(self.logdir, f"haproxy-{name}.log"), "a")
+        out = open(os.path.join(self.logdir, f"haproxy-{os.path.basename(name).removesuffix('.cfg')}.log"), "a")
         self.proc = subprocess.Popen(["haproxy", "-db", "-f", path], stdout=out, stderr=subprocess.STDOUT)
         write_pid("haproxy", self.proc.pid)
         deadline = time.time() + 10

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pmmha.testkit.PostgresServer;
 import java.net.URI;
@@ -94,6 +95,20 @@ class FenceIT extends WithPostgres {
       ProcessClusterIT.waitForMember(n, 3, Duration.ofSeconds(90));
     }
     ObjectMapper json = new ObjectMapper();
+    // The cluster must be formed before its leader is paused: a node may lead while the others are still Joining,
+    // and joining members cannot become Up (nor take over) while the only Up member is unreachable; the split
+    // brain resolver then downs them all (found by the failover lab's timing, where the leader is elected sooner).
+    LocalCluster.eventually(Duration.ofSeconds(60), () -> {
+      try {
+        long alive = 0;
+        for (JsonNode n : json.readTree(old.body("/v1/ha/nodes")).get("nodes")) {
+          alive += n.get("status").asText().equals("alive") ? 1 : 0;
+        }
+        return alive == 3 ? true : null;
+      } catch (Exception e) {
+        return null;
+      }
+    }, "three alive members");
     long oldEpoch = json.readTree(old.body("/v1/ha/leader")).get("epoch").asLong();
     HttpClient client = HttpClient.newHttpClient();
     HttpResponse<String> first = client.send(HttpRequest.newBuilder(URI.create(old.url("/v1/ha/settings/before")))
