@@ -208,6 +208,11 @@ class Lab:
         if not ok:
             run["notes"].append(f"not healthy {self.args.heal_timeout} s after the heal: {why}")
             self.log(f"  NOT healthy within {self.args.heal_timeout} s: {why}")
+            # a thread dump of every running node (SIGQUIT: the JVM prints it to its log and goes on)
+            for n in self.nodes.values():
+                if n.alive():
+                    n.signal(signal.SIGQUIT)
+                    self.log(f"  thread dump of {n.name} (PID {n.proc.pid}) in its log")
         time.sleep(1.0)
         acked, lost, unread = self.check_writes()
         if unread:

@@ -223,7 +223,13 @@ class ComposeTest {
     List<HaproxyConfig.Server> http = cfg.servers("http_back");
     assertEquals("172.20.0.5:8080", http.get(0).address(), "the active first");
     assertFalse(http.get(0).backup());
-    assertTrue(http.get(1).backup() && http.get(2).backup(), "the passives as backup, as in the guide");
+    if (file.equals("haproxy.cfg")) {
+      assertTrue(http.get(1).backup() && http.get(2).backup(), "the passives as backup, as in the guide");
+    } else {
+      // only the fenced leader passes the check, so backups add nothing but a detour: with them a request retried
+      // after the old leader refused it waits for the first backup instead of going to the new leader
+      assertTrue(http.stream().noneMatch(HaproxyConfig.Server::backup), file + ": every node a primary server");
+    }
     assertEquals(List.of("bind *:80"), cfg.lines("frontend http_front", "bind"));
     assertEquals(List.of("bind *:443 ssl crt /etc/haproxy/certs/pmm.pem"), cfg.lines("frontend https_front", "bind"));
     assertEquals(List.of("default_backend http_back"), cfg.lines("frontend http_front", "default_backend"));

@@ -42,7 +42,9 @@ class HaproxyConfigTest {
     assertTrue(config.contains("/etc/haproxy/certs/pmm.pem"), "loads the certificate where compose and the "
         + "Kubernetes Deployment mount it");
     Path file = Files.createTempFile(tmp, "haproxy-", ".cfg");
-    Files.writeString(file, config.replace("/etc/haproxy/certs/", certs + "/"));
+    // files mounted next to the config in the HAProxy container (the Lua action) are read from deploy/haproxy/
+    Files.writeString(file, config.replace("/etc/haproxy/certs/", certs + "/")
+        .replace("/usr/local/etc/haproxy/", Repo.HAPROXY.toAbsolutePath() + "/"));
     return Tools.run(Tools.cmd(haproxy, "-c", "-f", file),
         Map.of("POD_NAMESPACE", "pmm", "CLUSTER_DOMAIN", "cluster.local"), null, 30);
   }
@@ -69,7 +71,8 @@ class HaproxyConfigTest {
     HaproxyConfig cfg = HaproxyConfig.parse(text);
     List<String> defaults = cfg.section("defaults");
     for (String setting : List.of(
-        "default-server inter 500ms fastinter 200ms downinter 1s fall 2 rise 1 on-marked-down shutdown-sessions",
+        "default-server inter 500ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions "
+            + "observe layer7 error-limit 1 on-error mark-down",
         "option redispatch", "retry-on all-retryable-errors", "retries 3")) {
       assertTrue(defaults.contains(setting), "defaults: " + setting);
     }
@@ -78,6 +81,13 @@ class HaproxyConfigTest {
           .contains("http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS"),
           backend + ": requests that change state are not replayed after they reached a server");
     }
+    // while no leader is in service a request waits for one (the Lua action compose mounts next to the config)
+    assertEquals(List.of("lua-load /usr/local/etc/haproxy/pmm-ha-wait-for-leader.lua"), cfg.lines("global", "lua-load"));
+    assertTrue(Files.isRegularFile(Repo.HAPROXY.resolve("pmm-ha-wait-for-leader.lua")));
+    assertEquals(List.of("http-request lua.pmm-ha-wait-for-leader http_back 5000 if { nbsrv(http_back) eq 0 }"),
+        cfg.section("frontend http_front").stream().filter(l -> l.startsWith("http-request lua.")).toList());
+    assertEquals(List.of("http-request lua.pmm-ha-wait-for-leader https_back 5000 if { nbsrv(https_back) eq 0 }"),
+        cfg.section("frontend https_front").stream().filter(l -> l.startsWith("http-request lua.")).toList());
     // a comment right above every setting of the defaults section beyond the guide's
     List<String> lines = text.lines().toList();
     List<String> guide = List.of("log global", "mode http", "option httplog", "option dontlognull");

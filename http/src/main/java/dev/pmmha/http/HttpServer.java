@@ -11,7 +11,12 @@ import org.apache.pekko.http.javadsl.server.Route;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Binds the routes and unbinds them in coordinated shutdown's {@code service-unbind} phase. */
+/**
+ * Binds the routes and unbinds them in coordinated shutdown's {@code cluster-exiting-done} phase: after the
+ * node has left the cluster and handed its singleton over, not at {@code service-unbind}. Until then a stopping
+ * leader answers its health check (200 while it holds its lease, then 503) instead of refusing connections, and
+ * the others hear from it until the hand-over is done; /v1/readyz says "shutting down" from the first phase on.
+ */
 public final class HttpServer {
 
   /** The same routes with HTTPS, beside the plain port (HAProxy's https backend of the PMM guide probes it). */
@@ -28,12 +33,13 @@ public final class HttpServer {
           }
           log.info("HTTPS API listening on {}", binding.localAddress());
           CoordinatedShutdown.get(system)
-              .addTask(CoordinatedShutdown.PhaseServiceUnbind(), "pmm-ha-https-unbind", () ->
+              .addTask(UNBIND_PHASE, "pmm-ha-https-unbind", () ->
                   binding.terminate(Duration.ofSeconds(2)).thenApply(t -> Done.getInstance()));
         });
   }
 
   private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
+  private static final String UNBIND_PHASE = CoordinatedShutdown.PhaseClusterExitingDone();
 
   private HttpServer() {}
 
@@ -49,7 +55,7 @@ public final class HttpServer {
           }
           log.info("HTTP API listening on {}", binding.localAddress());
           CoordinatedShutdown.get(system)
-              .addTask(CoordinatedShutdown.PhaseServiceUnbind(), "pmm-ha-http-unbind", () ->
+              .addTask(UNBIND_PHASE, "pmm-ha-http-unbind", () ->
                   binding.terminate(Duration.ofSeconds(2)).thenApply(t -> Done.getInstance()));
         });
   }

@@ -92,7 +92,7 @@ public final class Guardian {
               .withStopMessage(Leader.Stop.INSTANCE));
       ctx.spawn(Membership.create(node, topic, leaderProxy, metrics), "membership");
       hook.roleChanged("follower", 0);
-      Warmup.run(system, fence);
+      Warmup.run(system, fence, settings.nodeId());
 
       SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout(), metrics);
       if (!http.auth().enabled()) {

@@ -168,6 +168,12 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return RetentionCriteria.snapshotEvery(100, 2);
   }
 
+  /** A hand-over also snapshots, so that the next leader recovers from the snapshot alone. */
+  @Override
+  public boolean shouldSnapshot(LeaderState state, LeaderEvent event, long sequenceNr) {
+    return event instanceof LeaderReleased;
+  }
+
   @Override
   public Set<String> tagsFor(LeaderEvent event) {
     if (event instanceof LeaderElected || event instanceof LeaderReleased) {

@@ -221,9 +221,10 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     gone.values().stream().filter(g -> !present.contains(g.nodeName())).forEach(nodes::add);
 
     MemberStatus selfStatus = self.status();
-    boolean selfUp = selfStatus == MemberStatus.up() || selfStatus == MemberStatus.leaving();
-    boolean selfDown = selfStatus == MemberStatus.down() || selfStatus == MemberStatus.removed()
+    // a leaving member is still in service until its singleton is handed over, which happens once it is Exiting
+    boolean selfUp = selfStatus == MemberStatus.up() || selfStatus == MemberStatus.leaving()
         || selfStatus == MemberStatus.exiting();
+    boolean selfDown = selfStatus == MemberStatus.down() || selfStatus == MemberStatus.removed();
     boolean majority = counted > 0 && reachable * 2 > counted;
     node.membersChanged(new NodeState.Members(List.copyOf(nodes), selfUp, selfDown, majority, selfStatus.toString()));
   }

@@ -100,7 +100,10 @@ public final class NodeState implements LeaderView, ClusterView {
   @Override
   public boolean isLeader() {
     Members m = members;
-    return mayAct() && !shuttingDown && m.selfUp() && !m.selfDown() && m.majorityReachable();
+    // Not gated on shuttingDown: a leader that was asked to stop keeps answering 200 while it still holds its
+    // lease and the leave is gossiped; it stops when the hand-over begins (Leader.Stop), so the next leader's
+    // first 200 follows the last one by the hand-over itself, not by the whole leave.
+    return mayAct() && m.selfUp() && !m.selfDown() && m.majorityReachable();
   }
 
   @Override

@@ -3,10 +3,20 @@ package dev.pmmha.runtime;
 import dev.pmmha.persistence.LeaderState;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import dev.pmmha.persistence.LeaderEvent;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal;
-import org.apache.pekko.persistence.query.PersistenceQuery;
-import org.apache.pekko.stream.javadsl.Sink;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.persistence.typed.PersistenceId;
+import org.apache.pekko.persistence.typed.RecoveryCompleted;
+import org.apache.pekko.persistence.typed.DeleteEventsCompleted;
+import org.apache.pekko.persistence.typed.RecoveryFailed;
+import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandler;
+import org.apache.pekko.persistence.typed.javadsl.EventHandler;
+import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehavior;
+import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,24 +31,131 @@ final class Warmup {
 
   private Warmup() {}
 
-  static void run(ActorSystem<?> system, FenceClient fence) {
+  static void run(ActorSystem<?> system, FenceClient fence, String nodeId) {
     long t0 = System.nanoTime();
     CompletableFuture<?> fenceRead = fence.current().toCompletableFuture()
         .thenAccept(s -> log.info("Fence: epoch {} held by {} ({})", s.epoch(), s.holder().isEmpty() ? "nobody" : s.holder(),
             s.free() ? "free" : s.remainingMillis() + " ms left"));
-    var journal = PersistenceQuery.get(system)
-        .getReadJournalFor(org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal.class, JdbcReadJournal.Identifier());
-    CompletableFuture<?> replay = journal.currentEventsByPersistenceId(LeaderState.PERSISTENCE_ID, 0, 50)
-        .runWith(Sink.ignore(), system).toCompletableFuture();
-    CompletableFuture.allOf(fenceRead, replay)
+    CompletableFuture<Long> replay = new CompletableFuture<>();
+    system.systemActorOf(Behaviors.<ReadOnlyRecovery.Done>setup(ctx -> new ReadOnlyRecovery(ctx.getSelf(), replay)),
+        "pmm-ha-warmup-recovery", Props.empty());
+    CompletableFuture<Long> write = new CompletableFuture<>();
+    system.systemActorOf(Behaviors.<WriteWarmup.Command>setup(ctx -> new WriteWarmup(ctx.getSelf(), nodeId, write)),
+        "pmm-ha-warmup-write", Props.empty());
+    CompletableFuture.allOf(fenceRead, replay, write)
         .orTimeout(Duration.ofSeconds(30).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
         .whenComplete((ok, failure) -> {
           if (failure != null) {
             log.warn("Warm-up incomplete (the first leadership of this node may be slower): {}",
                 FenceClient.firstLine(failure));
           } else {
-            log.info("Ready to lead: store paths warmed in {} ms", (System.nanoTime() - t0) / 1_000_000);
+            log.info("Ready to lead: store paths warmed in {} ms (the leader's journal recovered in {} ms, "
+                + "a first event written in {} ms)", (System.nanoTime() - t0) / 1_000_000, replay.join(), write.join());
           }
         });
+  }
+
+  /**
+   * Recovers the leader's journal exactly as the singleton does when this node becomes leader (snapshot load,
+   * event replay, highest sequence number, deserialization), then stops. It never persists anything and takes
+   * no commands, so it cannot disturb the journal of the running leader; it only pays the cold start (class
+   * loading, first queries, serializers) that would otherwise sit in the middle of a hand-over (about 0.5 s).
+   */
+  private static final class ReadOnlyRecovery extends EventSourcedBehavior<ReadOnlyRecovery.Done, LeaderEvent, LeaderState> {
+    enum Done { INSTANCE }
+
+    private final CompletableFuture<Long> recovered;
+    private final long startNanos = System.nanoTime();
+    private final ActorRef<Done> self;
+
+    ReadOnlyRecovery(ActorRef<Done> self, CompletableFuture<Long> recovered) {
+      super(PersistenceId.ofUniqueId(LeaderState.PERSISTENCE_ID));
+      this.self = self;
+      this.recovered = recovered;
+    }
+
+    @Override
+    public LeaderState emptyState() {
+      return LeaderState.empty();
+    }
+
+    @Override
+    public CommandHandler<Done, LeaderEvent, LeaderState> commandHandler() {
+      return newCommandHandlerBuilder().forAnyState().onAnyCommand(done -> Effect().stop());
+    }
+
+    @Override
+    public EventHandler<LeaderState, LeaderEvent> eventHandler() {
+      return newEventHandlerBuilder().forAnyState().onAnyEvent(LeaderState::apply);
+    }
+
+    @Override
+    public SignalHandler<LeaderState> signalHandler() {
+      return newSignalHandlerBuilder()
+          .onSignal(RecoveryCompleted.instance(), state -> {
+            recovered.complete((System.nanoTime() - startNanos) / 1_000_000);
+            self.tell(Done.INSTANCE);
+          })
+          .onSignal(RecoveryFailed.class, (state, failed) -> recovered.completeExceptionally(failed.getFailure()))
+          .build();
+    }
+  }
+
+  /**
+   * Writes one event, a snapshot, and deletes what came before, under this node's own persistence id
+   * ({@code pmm-ha-warmup-<node>}, untagged, so the fence does not apply): the write path that a new leader
+   * uses for its {@code LeaderElected} is then warm too (about 0.1 s of a hand-over otherwise). The journal
+   * keeps at most one such event and one snapshot per node.
+   */
+  private static final class WriteWarmup extends EventSourcedBehavior<WriteWarmup.Command, LeaderEvent, LeaderState> {
+    enum Command { WRITE, STOP }
+
+    private final ActorRef<Command> self;
+    private final String nodeId;
+    private final CompletableFuture<Long> written;
+
+    WriteWarmup(ActorRef<Command> self, String nodeId, CompletableFuture<Long> written) {
+      super(PersistenceId.ofUniqueId("pmm-ha-warmup-" + nodeId));
+      this.self = self;
+      this.nodeId = nodeId;
+      this.written = written;
+    }
+
+    @Override
+    public LeaderState emptyState() {
+      return LeaderState.empty();
+    }
+
+    @Override
+    public RetentionCriteria retentionCriteria() {
+      return RetentionCriteria.snapshotEvery(1, 1).withDeleteEventsOnSnapshot();
+    }
+
+    @Override
+    public CommandHandler<Command, LeaderEvent, LeaderState> commandHandler() {
+      return newCommandHandlerBuilder().forAnyState().onAnyCommand(cmd -> {
+        if (cmd == Command.STOP) {
+          return Effect().stop();
+        }
+        long start = System.nanoTime();
+        return Effect().persist(new LeaderEvent.LeaderReleased(0, nodeId, java.time.Instant.now()))
+            .thenRun(state -> written.complete((System.nanoTime() - start) / 1_000_000));
+      });
+    }
+
+    @Override
+    public EventHandler<LeaderState, LeaderEvent> eventHandler() {
+      return newEventHandlerBuilder().forAnyState().onAnyEvent(LeaderState::apply);
+    }
+
+    @Override
+    public SignalHandler<LeaderState> signalHandler() {
+      return newSignalHandlerBuilder()
+          .onSignal(RecoveryCompleted.instance(), state -> self.tell(Command.WRITE))
+          .onSignal(RecoveryFailed.class, (state, failed) -> written.completeExceptionally(failed.getFailure()))
+          // the snapshot is written and the event before it deleted: nothing left to warm
+          .onSignal(DeleteEventsCompleted.class, (state, done) -> self.tell(Command.STOP))
+          .build();
+    }
   }
 }
