@@ -181,14 +181,7 @@ public final class Fence implements AutoCloseable {
   }
 
   private void drop() {
-    if (connection != null) {
-      try {
-        connection.close();
-      } catch (SQLException ignored) {
-        // already broken
-      }
-      connection = null;
-    }
+    connection = Connections.closeQuietly(connection);
   }
 
   @Override

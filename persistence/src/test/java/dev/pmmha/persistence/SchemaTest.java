@@ -13,23 +13,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import dev.pmmha.testkit.WithPostgres;
 import org.junit.jupiter.api.Test;
 
-class SchemaTest {
-
-  static PostgresServer pg;
-
-  @BeforeAll
-  static void startPostgres() {
-    pg = PostgresServer.start();
-  }
-
-  @AfterAll
-  static void stopPostgres() {
-    pg.close();
-  }
+class SchemaTest extends WithPostgres {
 
   static StoreSettings settings(String url, String user, String password) {
     return StoreSettings.create(ConfigFactory.parseString(

@@ -64,14 +64,7 @@ final class StoreProbe implements AutoCloseable {
   }
 
   private void closeQuietly() {
-    if (connection != null) {
-      try {
-        connection.close();
-      } catch (SQLException ignored) {
-        // already broken
-      }
-      connection = null;
-    }
+    connection = dev.pmmha.persistence.Connections.closeQuietly(connection);
   }
 
   @Override

@@ -55,23 +55,10 @@ final class Warmup {
         });
   }
 
-  /**
-   * Recovers the leader's journal exactly as the singleton does when this node becomes leader (snapshot load,
-   * event replay, highest sequence number, deserialization), then stops. It never persists anything and takes
-   * no commands, so it cannot disturb the journal of the running leader; it only pays the cold start (class
-   * loading, first queries, serializers) that would otherwise sit in the middle of a hand-over (about 0.5 s).
-   */
-  private static final class ReadOnlyRecovery extends EventSourcedBehavior<ReadOnlyRecovery.Done, LeaderEvent, LeaderState> {
-    enum Done { INSTANCE }
-
-    private final CompletableFuture<Long> recovered;
-    private final long startNanos = System.nanoTime();
-    private final ActorRef<Done> self;
-
-    ReadOnlyRecovery(ActorRef<Done> self, CompletableFuture<Long> recovered) {
-      super(PersistenceId.ofUniqueId(LeaderState.PERSISTENCE_ID));
-      this.self = self;
-      this.recovered = recovered;
+  /** A journal of leader events and the leader's state, as the singleton keeps them. */
+  private abstract static class OnLeaderEvents<C> extends EventSourcedBehavior<C, LeaderEvent, LeaderState> {
+    OnLeaderEvents(String persistenceId) {
+      super(PersistenceId.ofUniqueId(persistenceId));
     }
 
     @Override
@@ -80,13 +67,33 @@ final class Warmup {
     }
 
     @Override
-    public CommandHandler<Done, LeaderEvent, LeaderState> commandHandler() {
-      return newCommandHandlerBuilder().forAnyState().onAnyCommand(done -> Effect().stop());
+    public EventHandler<LeaderState, LeaderEvent> eventHandler() {
+      return newEventHandlerBuilder().forAnyState().onAnyEvent(LeaderState::apply);
+    }
+  }
+
+  /**
+   * Recovers the leader's journal exactly as the singleton does when this node becomes leader (snapshot load,
+   * event replay, highest sequence number, deserialization), then stops. It never persists anything and takes
+   * no commands, so it cannot disturb the journal of the running leader; it only pays the cold start (class
+   * loading, first queries, serializers) that would otherwise sit in the middle of a hand-over (about 0.5 s).
+   */
+  private static final class ReadOnlyRecovery extends OnLeaderEvents<ReadOnlyRecovery.Done> {
+    enum Done { INSTANCE }
+
+    private final CompletableFuture<Long> recovered;
+    private final long startNanos = System.nanoTime();
+    private final ActorRef<Done> self;
+
+    ReadOnlyRecovery(ActorRef<Done> self, CompletableFuture<Long> recovered) {
+      super(LeaderState.PERSISTENCE_ID);
+      this.self = self;
+      this.recovered = recovered;
     }
 
     @Override
-    public EventHandler<LeaderState, LeaderEvent> eventHandler() {
-      return newEventHandlerBuilder().forAnyState().onAnyEvent(LeaderState::apply);
+    public CommandHandler<Done, LeaderEvent, LeaderState> commandHandler() {
+      return newCommandHandlerBuilder().forAnyState().onAnyCommand(done -> Effect().stop());
     }
 
     @Override
@@ -107,7 +114,7 @@ final class Warmup {
    * uses for its {@code LeaderElected} is then warm too (about 0.1 s of a hand-over otherwise). The journal
    * keeps at most one such event and one snapshot per node.
    */
-  private static final class WriteWarmup extends EventSourcedBehavior<WriteWarmup.Command, LeaderEvent, LeaderState> {
+  private static final class WriteWarmup extends OnLeaderEvents<WriteWarmup.Command> {
     enum Command { WRITE, STOP }
 
     private final ActorRef<Command> self;
@@ -115,15 +122,10 @@ final class Warmup {
     private final CompletableFuture<Long> written;
 
     WriteWarmup(ActorRef<Command> self, String nodeId, CompletableFuture<Long> written) {
-      super(PersistenceId.ofUniqueId("pmm-ha-warmup-" + nodeId));
+      super("pmm-ha-warmup-" + nodeId);
       this.self = self;
       this.nodeId = nodeId;
       this.written = written;
-    }
-
-    @Override
-    public LeaderState emptyState() {
-      return LeaderState.empty();
     }
 
     @Override
@@ -141,11 +143,6 @@ final class Warmup {
         return Effect().persist(new LeaderEvent.LeaderReleased(0, nodeId, java.time.Instant.now()))
             .thenRun(state -> written.complete((System.nanoTime() - start) / 1_000_000));
       });
-    }
-
-    @Override
-    public EventHandler<LeaderState, LeaderEvent> eventHandler() {
-      return newEventHandlerBuilder().forAnyState().onAnyEvent(LeaderState::apply);
     }
 
     @Override

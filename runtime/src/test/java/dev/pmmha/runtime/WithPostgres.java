@@ -1,23 +1,7 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.testkit.PostgresServer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-
-/** A throwaway PostgreSQL for the whole test class: {@code pg.createDatabase()} gives each test its own. */
-abstract class WithPostgres {
-
-  static PostgresServer pg;
-
-  @BeforeAll
-  static void startPostgres() {
-    pg = PostgresServer.start();
-  }
-
-  @AfterAll
-  static void stopPostgres() {
-    pg.close();
-  }
+/** The testkit's throwaway PostgreSQL per test class, and the environment of node processes that use it. */
+abstract class WithPostgres extends dev.pmmha.testkit.WithPostgres {
 
   /** The environment of one real node process on {@code ip}, in a cluster of {@code ips} on {@code db}. */
   static java.util.Map<String, String> nodeEnv(
