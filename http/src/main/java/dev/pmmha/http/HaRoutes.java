@@ -133,7 +133,8 @@ public final class HaRoutes extends AllDirectives {
       return complete(LEADER);
     }
     if (!leader.isLeader()) {
-      return complete(NOT_LEADER);
+      var settled = leader.handOverSettled().toCompletableFuture();
+      return settled.isDone() ? complete(NOT_LEADER) : completeWithFuture(settled.handle((v, e) -> NOT_LEADER));
     }
     return complete(LEADER.addHeader(RawHeader.create(EPOCH_HEADER, Long.toString(leader.ownEpoch()))));
   }

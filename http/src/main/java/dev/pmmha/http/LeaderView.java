@@ -18,5 +18,14 @@ public interface LeaderView {
   /** The leader as this node last saw it: its own leadership, or the leader's latest announcement. */
   Optional<LeaderInfo> currentLeader();
 
+  /**
+   * Completed, except while this node hands its leadership over: then it completes once the next leader has
+   * announced itself and a load balancer had time to put it in service (or after a bounded wait). The leader
+   * check answers 503 only then, so that a load balancer's retry of that answer finds the new leader.
+   */
+  default java.util.concurrent.CompletionStage<Void> handOverSettled() {
+    return java.util.concurrent.CompletableFuture.completedFuture(null);
+  }
+
   record LeaderInfo(String nodeId, long epoch, Instant since) {}
 }

@@ -1,6 +1,7 @@
 package dev.pmmha.http;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -45,7 +46,10 @@ class HaRoutesTest {
     volatile LeaderInfo known;
     volatile Readiness readiness = Readiness.notReady("not Up in the cluster (status Joining)");
 
+    volatile java.util.concurrent.CompletableFuture<Void> settled = java.util.concurrent.CompletableFuture.completedFuture(null);
+
     @Override public boolean isLeader() { return leader; }
+    @Override public java.util.concurrent.CompletionStage<Void> handOverSettled() { return settled; }
     @Override public Optional<LeaderInfo> currentLeader() { return Optional.ofNullable(known); }
     @Override public boolean haEnabled() { return ha; }
     @Override public List<NodeStatus> nodes() {
@@ -96,6 +100,24 @@ class HaRoutesTest {
       assertEquals("{}", r.body());
       assertEquals("application/json", r.headers().firstValue("content-type").orElse(""));
       assertEquals("7", r.headers().firstValue("X-PMM-HA-Epoch").orElse(""), "leader answers carry the epoch");
+    }
+  }
+
+  @Test
+  void aSteppingDownLeaderHoldsIts503UntilTheHandOverSettles() throws Exception {
+    views.leader = false;
+    views.settled = new java.util.concurrent.CompletableFuture<>();
+    try {
+      var pending = client.sendAsync(HttpRequest.newBuilder(URI.create(base + "/v1/leaderHealthCheck"))
+          .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+      Thread.sleep(300);
+      assertFalse(pending.isDone(), "held while the next leader is not known yet");
+      views.settled.complete(null);
+      HttpResponse<String> r = pending.get(10, java.util.concurrent.TimeUnit.SECONDS);
+      assertEquals(503, r.statusCode());
+      assertTrue(r.body().contains("isn't the leader"), r.body());
+    } finally {
+      views.settled = java.util.concurrent.CompletableFuture.completedFuture(null);
     }
   }
 

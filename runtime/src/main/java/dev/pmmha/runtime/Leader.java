@@ -433,6 +433,10 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       return Effect().noReply();
     }
     tenure.stopping = true;
+    if (tenure.elected && tenure.lease != null && node.isShuttingDown()) {
+      // a graceful hand-over: the 503s that replace this node's 200s wait for the next leader (see NodeState)
+      node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
+    }
     node.leadershipLost(); // stop answering 200 before anything else
     timers.cancel(Announce.INSTANCE);
     timers.cancel(Acquire.INSTANCE);

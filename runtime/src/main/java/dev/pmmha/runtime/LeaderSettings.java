@@ -28,6 +28,8 @@ public record LeaderSettings(
     Duration writeTimeout,
     Duration serviceMinBackoff,
     Duration serviceMaxBackoff,
+    Duration handOverHoldTail,
+    Duration handOverHoldMax,
     List<Config> services) {
 
   public static LeaderSettings create(Config root) {
@@ -78,6 +80,8 @@ public record LeaderSettings(
         NodeSettings.duration(c, "write-timeout", "PMM_HA_WRITE_TIMEOUT"),
         NodeSettings.duration(c, "service-min-backoff", "pmm-ha.leader.service-min-backoff"),
         NodeSettings.duration(c, "service-max-backoff", "pmm-ha.leader.service-max-backoff"),
+        NodeSettings.duration(c, "hand-over-hold.after-next-leader", "pmm-ha.leader.hand-over-hold.after-next-leader"),
+        NodeSettings.duration(c, "hand-over-hold.max", "pmm-ha.leader.hand-over-hold.max"),
         List.copyOf(services));
   }
 

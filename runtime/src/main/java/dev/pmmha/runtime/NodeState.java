@@ -2,9 +2,13 @@ package dev.pmmha.runtime;
 
 import dev.pmmha.http.ClusterView;
 import dev.pmmha.http.LeaderView;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -81,6 +85,31 @@ public final class NodeState implements LeaderView, ClusterView {
   /** Keeps the announcement with the highest epoch: a late message from an old leader never wins. */
   void leaderAnnounced(LeaderInfo info) {
     knownLeader.accumulateAndGet(info, (cur, next) -> cur == null || next.epoch() >= cur.epoch() ? next : cur);
+    HandOver h = handOver;
+    if (h != null && info.epoch() > h.epoch()) {
+      CompletableFuture.delayedExecutor(h.tail().toMillis(), TimeUnit.MILLISECONDS).execute(() -> h.settled().complete(null));
+    }
+  }
+
+  /** A hand-over of this node's epoch in progress: answers to the leader check wait for {@code settled}. */
+  private record HandOver(long epoch, Duration tail, CompletableFuture<Void> settled) {}
+
+  private volatile HandOver handOver;
+
+  /**
+   * This node, leader of {@code epoch}, starts to hand over. Until the next leader is announced plus {@code tail}
+   * (a load balancer's check interval), at most {@code max}, its leader check holds its 503: a request that
+   * reached it as it stepped down is then retried when the new leader is already in service.
+   */
+  void handOverStarted(long epoch, Duration tail, Duration max) {
+    CompletableFuture<Void> settled = new CompletableFuture<Void>().completeOnTimeout(null, max.toMillis(), TimeUnit.MILLISECONDS);
+    handOver = new HandOver(epoch, tail, settled);
+  }
+
+  @Override
+  public CompletionStage<Void> handOverSettled() {
+    HandOver h = handOver;
+    return h == null ? CompletableFuture.completedFuture(null) : h.settled();
   }
 
   void membersChanged(Members m) {
@@ -89,6 +118,10 @@ public final class NodeState implements LeaderView, ClusterView {
 
   void shuttingDown() {
     shuttingDown = true;
+  }
+
+  boolean isShuttingDown() {
+    return shuttingDown;
   }
 
   void storeChecked(String problemOrNull) {

@@ -98,9 +98,10 @@ public final class HaproxyConfig {
         """);
     if (!guide) {
       b.append("""
-              # check every 500 ms, every 200 ms while a server's state is changing, every 1 s while it is down;
-              # 2 failed checks mark the leader down (within about 0.5 to 1 s), 1 good check marks the new one up
-              default-server inter 500ms fastinter 200ms downinter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+              # check every 500 ms, every 100 ms while a server's state is changing or it is down; 2 failed checks
+              # or one 5xx answer to a request (observe layer7) take the leader out, 1 good check puts the new one in
+              # (deploy/haproxy/pmm-ha-recommended.cfg also holds requests while no leader is in service, with Lua)
+              default-server inter 500ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions observe layer7 error-limit 1 on-error mark-down
           """);
     }
     for (int i = 0; i < peers.size(); i++) {
