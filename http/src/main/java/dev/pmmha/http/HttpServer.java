@@ -2,6 +2,7 @@ package dev.pmmha.http;
 
 import java.time.Duration;
 import java.util.concurrent.CompletionStage;
+import java.util.function.Supplier;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -21,7 +22,8 @@ public final class HttpServer {
 
   /** The same routes with HTTPS, beside the plain port (HAProxy's https backend of the PMM guide probes it). */
   public static CompletionStage<ServerBinding> startHttps(
-      ActorSystem<?> system, String host, int port, javax.net.ssl.SSLContext ssl, Route route) {
+      ActorSystem<?> system, String host, int port, javax.net.ssl.SSLContext ssl, Route route,
+      Supplier<CompletionStage<Void>> beforeUnbind) {
     return Http.get(system)
         .newServerAt(host, port)
         .enableHttps(org.apache.pekko.http.javadsl.ConnectionContext.httpsServer(ssl))
@@ -33,8 +35,8 @@ public final class HttpServer {
           }
           log.info("HTTPS API listening on {}", binding.localAddress());
           CoordinatedShutdown.get(system)
-              .addTask(UNBIND_PHASE, "pmm-ha-https-unbind", () ->
-                  binding.terminate(Duration.ofSeconds(2)).thenApply(t -> Done.getInstance()));
+              .addTask(UNBIND_PHASE, "pmm-ha-https-unbind", () -> beforeUnbind.get()
+                  .thenCompose(v -> binding.terminate(Duration.ofSeconds(2))).thenApply(t -> Done.getInstance()));
         });
   }
 
@@ -44,6 +46,12 @@ public final class HttpServer {
   private HttpServer() {}
 
   public static CompletionStage<ServerBinding> start(ActorSystem<?> system, HttpSettings settings, Route route) {
+    return start(system, settings, route, () -> java.util.concurrent.CompletableFuture.completedFuture(null));
+  }
+
+  /** {@code beforeUnbind}: what the listener waits for before it closes (a stepping-down leader's hold). */
+  public static CompletionStage<ServerBinding> start(
+      ActorSystem<?> system, HttpSettings settings, Route route, Supplier<CompletionStage<Void>> beforeUnbind) {
     return Http.get(system)
         .newServerAt(settings.bindAddress(), settings.port())
         .bind(route)
@@ -55,8 +63,8 @@ public final class HttpServer {
           }
           log.info("HTTP API listening on {}", binding.localAddress());
           CoordinatedShutdown.get(system)
-              .addTask(UNBIND_PHASE, "pmm-ha-http-unbind", () ->
-                  binding.terminate(Duration.ofSeconds(2)).thenApply(t -> Done.getInstance()));
+              .addTask(UNBIND_PHASE, "pmm-ha-http-unbind", () -> beforeUnbind.get()
+                  .thenCompose(v -> binding.terminate(Duration.ofSeconds(2))).thenApply(t -> Done.getInstance()));
         });
   }
 }

@@ -47,14 +47,34 @@ final class ClusterSettings implements SettingsApi {
 
   @Override
   public CompletionStage<WriteAck> put(String key, String json) {
-    return write(AskPattern.<Leader.Command, StatusReply<Leader.SettingWritten>>ask(
-        leader, replyTo -> new Leader.PutSetting(key, json, replyTo), timeout, system.scheduler()));
+    return write(askLeader(replyTo -> new Leader.PutSetting(key, json, replyTo), System.nanoTime() + timeout.toNanos()));
   }
 
   @Override
   public CompletionStage<WriteAck> delete(String key) {
-    return write(AskPattern.<Leader.Command, StatusReply<Leader.SettingWritten>>ask(
-        leader, replyTo -> new Leader.DeleteSetting(key, replyTo), timeout, system.scheduler()));
+    return write(askLeader(replyTo -> new Leader.DeleteSetting(key, replyTo), System.nanoTime() + timeout.toNanos()));
+  }
+
+  private static final Duration RETRY_PAUSE = Duration.ofMillis(100);
+
+  /**
+   * Asks the leader singleton, and asks again while it answers that the leadership is changing (it wrote nothing
+   * then, so asking again is safe), until the write timeout: a write made during a hand-over waits for the next
+   * leader instead of failing at once. A timeout is not retried (the write may have happened).
+   */
+  private CompletionStage<StatusReply<Leader.SettingWritten>> askLeader(
+      java.util.function.Function<ActorRef<StatusReply<Leader.SettingWritten>>, Leader.Command> command, long deadline) {
+    Duration left = Duration.ofNanos(deadline - System.nanoTime());
+    return AskPattern.<Leader.Command, StatusReply<Leader.SettingWritten>>ask(leader, command::apply, left, system.scheduler())
+        .thenCompose(reply -> {
+          boolean changing = reply.isError() && Leader.NOT_LEADER.equals(reply.getError().getMessage());
+          if (!changing || deadline - System.nanoTime() < RETRY_PAUSE.multipliedBy(2).toNanos()) {
+            return java.util.concurrent.CompletableFuture.completedFuture(reply);
+          }
+          return java.util.concurrent.CompletableFuture.supplyAsync(() -> null,
+                  java.util.concurrent.CompletableFuture.delayedExecutor(RETRY_PAUSE.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS))
+              .thenCompose(v -> askLeader(command, deadline));
+        });
   }
 
   private CompletionStage<WriteAck> write(CompletionStage<StatusReply<Leader.SettingWritten>> reply) {

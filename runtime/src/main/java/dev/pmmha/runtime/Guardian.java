@@ -103,9 +103,9 @@ public final class Guardian {
           .thenApply(done -> (Void) null);
       var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).route();
       if (tls.enabled()) {
-        HttpServer.startHttps(system, http.bindAddress(), tls.httpsPort(), tls.sslContext(), route);
+        HttpServer.startHttps(system, http.bindAddress(), tls.httpsPort(), tls.sslContext(), route, node::handOverSettled);
       }
-      HttpServer.start(system, http, route)
+      HttpServer.start(system, http, route, node::handOverSettled)
           .exceptionally(failure -> {
             shutdown.run(CoordinatedShutdown.unknownReason());
             return null;

@@ -436,6 +436,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     if (tenure.elected && tenure.lease != null && node.isShuttingDown()) {
       // a graceful hand-over: the 503s that replace this node's 200s wait for the next leader (see NodeState)
       node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
+      // this node leaves the cluster before the next leader announces itself: it watches the fence instead
+      watchFenceForNextLeader(deps.fence(), node, tenure.lease.epoch());
     }
     node.leadershipLost(); // stop answering 200 before anything else
     timers.cancel(Announce.INSTANCE);
@@ -450,6 +452,21 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.lease.epoch());
     ctx.pipeToSelf(deps.services().stopAll(), (ok, failure) -> ServicesStopped.INSTANCE);
     return Effect().noReply();
+  }
+
+  /** Reads the fence every 50 ms until it holds a higher epoch than {@code epoch}, or the hold has settled. */
+  private static void watchFenceForNextLeader(FenceClient fence, NodeState node, long epoch) {
+    if (node.handingOverEpoch() != epoch) {
+      return;
+    }
+    fence.current().whenComplete((state, failure) -> {
+      if (state != null && state.epoch() > epoch) {
+        node.nextLeaderSeen(state.epoch());
+      } else {
+        java.util.concurrent.CompletableFuture.delayedExecutor(50, java.util.concurrent.TimeUnit.MILLISECONDS)
+            .execute(() -> watchFenceForNextLeader(fence, node, epoch));
+      }
+    });
   }
 
   private ReplyEffect<LeaderEvent, LeaderState> onServicesStopped(LeaderState state) {

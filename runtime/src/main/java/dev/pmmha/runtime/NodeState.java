@@ -85,10 +85,21 @@ public final class NodeState implements LeaderView, ClusterView {
   /** Keeps the announcement with the highest epoch: a late message from an old leader never wins. */
   void leaderAnnounced(LeaderInfo info) {
     knownLeader.accumulateAndGet(info, (cur, next) -> cur == null || next.epoch() >= cur.epoch() ? next : cur);
+    nextLeaderSeen(info.epoch());
+  }
+
+  /** A leader of {@code epoch} exists (announced over the cluster, or seen in the fence by a leaving node). */
+  void nextLeaderSeen(long epoch) {
     HandOver h = handOver;
-    if (h != null && info.epoch() > h.epoch()) {
+    if (h != null && epoch > h.epoch() && !h.settled().isDone()) {
       CompletableFuture.delayedExecutor(h.tail().toMillis(), TimeUnit.MILLISECONDS).execute(() -> h.settled().complete(null));
     }
+  }
+
+  /** The epoch this node is handing over while the hold lasts, or 0. */
+  long handingOverEpoch() {
+    HandOver h = handOver;
+    return h == null || h.settled().isDone() ? 0 : h.epoch();
   }
 
   /** A hand-over of this node's epoch in progress: answers to the leader check wait for {@code settled}. */
