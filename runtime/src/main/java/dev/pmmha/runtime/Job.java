@@ -73,7 +73,8 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     INSTANCE
   }
 
-  private record Started(List<Long> lost, Optional<JobStore.Run> lastRun) implements Command {}
+  /** {@code atMs}: when this incarnation took the job over, as written to the registry ({@code node_since_ms}). */
+  private record Started(long atMs, List<Long> lost, Optional<JobStore.Run> lastRun) implements Command {}
 
   private record StartFailed(String error) implements Command {}
 
@@ -334,7 +335,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
       s.saveDefinition(jobId, shardNumber, json, deps.nodeId(), now);
       List<Long> lost = s.markLost(jobId, incarnation, now);
       List<JobStore.Run> last = s.runs(jobId, 1);
-      return new Started(lost, last.isEmpty() ? Optional.empty() : Optional.of(last.get(0)));
+      return new Started(now, lost, last.isEmpty() ? Optional.empty() : Optional.of(last.get(0)));
     }), (ok, failure) -> failure == null ? ok : new StartFailed(JobView.describe(failure)));
     return Effect().noReply();
   }
@@ -365,7 +366,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     scheduled = spec;
     long phase = phase(jobId, spec.intervalMs());
     if (spec.catchUp() && last.isPresent()) {
-      long due = tickAtOrBefore(now, spec.intervalMs(), phase);
+      long due = tickAtOrBefore(cmd.atMs(), spec.intervalMs(), phase);
       if (due > last.get().tickMs()) {
         long missed = (due - last.get().tickMs()) / spec.intervalMs();
         ctx.getLog().info("Job {}: catching up tick {} once ({} tick(s) missed during the move)", jobId,
