@@ -22,8 +22,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * any node and at any time, fails on the key. A claim whose runner disappears stays {@code running} until the
  * job's next incarnation marks it {@code lost} ({@link #markLost}); it is never run again.
  *
- * <p>Blocking JDBC on a few connections of its own, each owned by one thread of this store's executor; the
- * {@code async} methods run there. Thread-safe.
+ * <p>Blocking JDBC on a few connections of its own (twice {@code connections}), each owned by one thread of this
+ * store's two executors; {@link #async} and {@link #background} run work there. Thread-safe.
  */
 public final class JobStore implements AutoCloseable {
 
@@ -48,6 +48,7 @@ public final class JobStore implements AutoCloseable {
 
   private final StoreSettings store;
   private final ExecutorService executor;
+  private final ExecutorService background;
   private final ThreadLocal<Connection> connection = new ThreadLocal<>();
   private final List<Connection> all = new ArrayList<>();
 
@@ -60,6 +61,11 @@ public final class JobStore implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    this.background = Executors.newFixedThreadPool(connections, r -> {
+      Thread t = new Thread(r, "pmm-ha-job-store-bg-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
   }
 
   @FunctionalInterface
@@ -67,8 +73,20 @@ public final class JobStore implements AutoCloseable {
     T run(JobStore store) throws SQLException;
   }
 
-  /** Runs blocking work on the store's own threads. */
+  /** Runs blocking work on the store's own threads: claims and take-overs, which a tick waits for. */
   public <T> CompletableFuture<T> async(SqlWork<T> work) {
+    return on(executor, work);
+  }
+
+  /**
+   * Runs blocking work on a second set of threads and connections, so that recording ends, pruning and the
+   * registry never delay a claim.
+   */
+  public <T> CompletableFuture<T> background(SqlWork<T> work) {
+    return on(background, work);
+  }
+
+  private <T> CompletableFuture<T> on(ExecutorService pool, SqlWork<T> work) {
     return CompletableFuture.supplyAsync(() -> {
       try {
         return work.run(this);
@@ -76,7 +94,7 @@ public final class JobStore implements AutoCloseable {
         drop();
         throw new java.util.concurrent.CompletionException(e);
       }
-    }, executor);
+    }, pool);
   }
 
   // --- the registry ---
@@ -305,6 +323,33 @@ public final class JobStore implements AutoCloseable {
     return ticks;
   }
 
+  /** What a new incarnation of a job finds: the ticks it recorded lost and the job's newest claim. */
+  public record TakeOver(List<Long> lost, Optional<Run> lastRun) {}
+
+  /**
+   * A new incarnation takes the job over: marks the unfinished claims of earlier incarnations among the job's
+   * newest claims lost (one run at a time per job leaves at most one such claim per earlier incarnation) and
+   * returns the newest claim. One query, and an update only when something was lost.
+   */
+  public TakeOver takeOver(String jobId, String incarnation, long nowMs) throws SQLException {
+    List<Run> newest = runs(jobId, 5);
+    List<Long> lost = new ArrayList<>();
+    for (Run r : newest) {
+      if (r.status().equals("running") && !r.incarnation().equals(incarnation)) {
+        lost.add(r.tickMs());
+      }
+    }
+    if (!lost.isEmpty()) {
+      lost = markLost(jobId, incarnation, nowMs);
+    }
+    Optional<Run> last = newest.isEmpty() ? Optional.empty() : Optional.of(newest.get(0));
+    if (last.isPresent() && lost.contains(last.get().tickMs())) {
+      Run r = last.get();
+      last = Optional.of(new Run(r.jobId(), r.tickMs(), r.node(), r.incarnation(), r.startedMs(), nowMs, null, "lost"));
+    }
+    return new TakeOver(lost, last);
+  }
+
   /** The job's most recent claims, newest first. */
   public List<Run> runs(String jobId, int limit) throws SQLException {
     List<Run> out = new ArrayList<>();
@@ -369,6 +414,7 @@ public final class JobStore implements AutoCloseable {
   @Override
   public void close() {
     executor.shutdownNow();
+    background.shutdownNow();
     synchronized (all) {
       for (Connection c : all) {
         try {

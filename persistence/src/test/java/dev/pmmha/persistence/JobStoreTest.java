@@ -130,6 +130,16 @@ class JobStoreTest {
       assertFalse(a.finish("j", 2000, "old", 4000, 0, "ok"), "a run cut off by a partition cannot overwrite lost");
       assertEquals(JobStore.Claim.TAKEN, a.claim("j", 2000, "n2", "new", 3600), "a lost tick is never claimed again");
       assertEquals(List.of(), a.markLost("j", "new", 3700));
+
+      a.claim("j", 4000, "n2", "new", 4001); // n2 dies during this run; a third incarnation takes over
+      JobStore.TakeOver t = a.takeOver("j", "third", 4500);
+      assertEquals(List.of(3000L, 4000L), t.lost().stream().sorted().toList());
+      assertEquals(4000L, t.lastRun().orElseThrow().tickMs());
+      assertEquals("lost", t.lastRun().orElseThrow().status());
+      assertEquals("lost", a.runs("j", 1).get(0).status());
+      JobStore.TakeOver again = a.takeOver("j", "fourth", 4600);
+      assertEquals(List.of(), again.lost(), "nothing left to lose");
+      assertEquals(4000L, again.lastRun().orElseThrow().tickMs());
     }
   }
 

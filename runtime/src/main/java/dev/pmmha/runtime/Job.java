@@ -270,7 +270,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   private void saveDefinition(Spec spec, ActorRef<StatusReply<Defined>> replyTo) {
     String json = JobView.specJson(spec);
-    ctx.pipeToSelf(deps.store().async(s -> {
+    ctx.pipeToSelf(deps.store().background(s -> {
       s.saveDefinition(jobId, shardNumber, json, deps.nodeId(), System.currentTimeMillis());
       return true;
     }), (ok, failure) -> new DefinitionSaved(spec, replyTo, failure == null ? null : JobView.describe(failure)));
@@ -333,9 +333,8 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     ctx.pipeToSelf(deps.store().async(s -> {
       long now = System.currentTimeMillis();
       s.saveDefinition(jobId, shardNumber, json, deps.nodeId(), now);
-      List<Long> lost = s.markLost(jobId, incarnation, now);
-      List<JobStore.Run> last = s.runs(jobId, 1);
-      return new Started(now, lost, last.isEmpty() ? Optional.empty() : Optional.of(last.get(0)));
+      JobStore.TakeOver t = s.takeOver(jobId, incarnation, now);
+      return new Started(now, t.lost(), t.lastRun());
     }), (ok, failure) -> failure == null ? ok : new StartFailed(JobView.describe(failure)));
     return Effect().noReply();
   }
@@ -457,7 +456,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
       runsSincePrune = 0;
     }
     long keepFrom = tick - (long) deps.settings().keepRuns() * Math.max(1, scheduled == null ? 1 : scheduled.intervalMs());
-    ctx.pipeToSelf(deps.store().async(s -> {
+    ctx.pipeToSelf(deps.store().background(s -> {
       boolean recorded = s.finish(jobId, tick, incarnation, System.currentTimeMillis(), o.exitCode(), o.status());
       if (prune) {
         s.prune(jobId, keepFrom);

@@ -122,12 +122,12 @@ final class Jobs implements JobsApi {
 
   @Override
   public CompletionStage<List<JobsApi.JobInfo>> list() {
-    return stored(store.async(s -> s.list().stream().map(JobView::job).toList()));
+    return stored(store.background(s -> s.list().stream().map(JobView::job).toList()));
   }
 
   @Override
   public CompletionStage<Optional<List<Run>>> runs(String id, int limit) {
-    return stored(store.async(s -> {
+    return stored(store.background(s -> {
       if (s.find(id).filter(r -> r.spec() != null).isEmpty()) {
         return Optional.<List<Run>>empty();
       }
