@@ -405,6 +405,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
       return Effect().noReply();
     }
     lastTickMs = due.tickMs();
+    deps.metrics().due(now - due.tickMs());
     scheduleAfter(now);
     if (running) {
       deps.metrics().skippedBusy();

@@ -19,6 +19,7 @@ final class JobMetrics {
   private final Counter skipped;
   private final Counter claims;
   private final Histogram delay;
+  private final Histogram timerDelay;
   private final Histogram duration;
   private final Histogram moved;
 
@@ -38,6 +39,9 @@ final class JobMetrics {
         .labelNames("reason").register(registry);
     delay = Histogram.builder().name("pmm_ha_job_schedule_delay_seconds")
         .help("From a tick's scheduled time to its claim, just before the action starts")
+        .classicUpperBounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10).register(registry);
+    timerDelay = Histogram.builder().name("pmm_ha_job_timer_delay_seconds")
+        .help("From a tick's scheduled time to the job actor handling it (before the claim): the node's own lag")
         .classicUpperBounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10).register(registry);
     duration = Histogram.builder().name("pmm_ha_job_run_seconds").help("Job run time, by result")
         .labelNames("result")
@@ -61,6 +65,10 @@ final class JobMetrics {
 
   void started(long delayMs) {
     delay.observe(Math.max(0, delayMs) / 1e3);
+  }
+
+  void due(long lateMs) {
+    timerDelay.observe(Math.max(0, lateMs) / 1e3);
   }
 
   void finished(String result, long ms) {
