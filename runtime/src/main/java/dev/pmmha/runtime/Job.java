@@ -10,6 +10,7 @@ import java.util.UUID;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.PreRestart;
 import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -217,12 +218,8 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
             timers.startSingleTimer(IdleCheck.INSTANCE, Duration.ofSeconds(5));
           }
         })
-        .onSignal(PostStop.instance(), state -> {
-          if (started) {
-            deps.metrics().jobStopped();
-            started = false;
-          }
-        })
+        .onSignal(PostStop.instance(), state -> ended())
+        .onSignal(PreRestart.instance(), state -> ended())
         .build();
   }
 
@@ -255,6 +252,14 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
         .onCommand(Finished.class, (state, cmd) -> onFinished())
         .onCommand(Stop.class, (state, cmd) -> onStop())
         .build();
+  }
+
+  /** This incarnation ends (stop, or a restart after a journal failure). */
+  private void ended() {
+    if (started) {
+      deps.metrics().jobStopped();
+      started = false;
+    }
   }
 
   // --- definition ---
