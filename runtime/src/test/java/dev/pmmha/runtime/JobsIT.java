@@ -39,7 +39,7 @@ class JobsIT extends WithPostgres {
   static final ObjectMapper JSON = new ObjectMapper();
   static final String[] IPS = {"127.0.0.71", "127.0.0.72", "127.0.0.73"};
   static final int JOBS = 60;
-  static final long INTERVAL_MS = 3000;
+  static final long INTERVAL_MS = 5000;
   static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
 
   final List<NodeProcess> nodes = new ArrayList<>();
@@ -67,7 +67,12 @@ class JobsIT extends WithPostgres {
     int http = PostgresServer.freePort();
     Path logs = Path.of("target", "it-logs", "JobsIT");
     for (int i = 0; i < 3; i++) {
-      Map<String, String> env = nodeEnv("pmm-" + (i + 1), IPS[i], IPS, gossip, raft, http, db);
+      Map<String, String> env = new HashMap<>(nodeEnv("pmm-" + (i + 1), IPS[i], IPS, gossip, raft, http, db));
+      // This test is about jobs, not failover speed: a 3 s failure-detector pause and SBR stable-after keep a
+      // loaded two-core machine from downing members while three JVMs start at once, and from downing all of them
+      // (down-all-when-unstable) after the kill -9; both seen at load average 15-30 with the 1 s defaults.
+      env.put("PMM_HA_FAILURE_DETECTOR_PAUSE", "3s");
+      env.put("PMM_HA_SBR_STABLE_AFTER", "3s");
       nodes.add(new NodeProcess("pmm-" + (i + 1), IPS[i], http, env, logs));
     }
     nodes.forEach(NodeProcess::start);
@@ -78,7 +83,7 @@ class JobsIT extends WithPostgres {
     // --- 60 jobs: each node runs at least 15 ---
     NodeProcess api = nodes.get(0);
     for (int i = 0; i < JOBS; i++) {
-      String body = "{\"interval\":\"3s\",\"timeout\":\"20s\",\"catch_up\":" + (i % 2 == 0) + ",\"command\":"
+      String body = "{\"interval\":\"5s\",\"timeout\":\"20s\",\"catch_up\":" + (i % 2 == 0) + ",\"command\":"
           + "[\"/bin/sh\",\"-c\",\"echo \\\"$PMM_HA_JOB_ID $PMM_HA_JOB_TICK $PMM_HA_NODE_ID\\\" >> " + ran + "\"]}";
       HttpResponse<String> r = put(api, "/v1/ha/jobs/job-" + i, body);
       for (int attempt = 1; r.statusCode() == 503 && attempt < 6; attempt++) {
@@ -212,7 +217,7 @@ class JobsIT extends WithPostgres {
     long lost = statusOf.values().stream().filter("lost"::equals).count();
     System.out.printf("JobsIT: %d runs in the file, %d claims, %d lost (claimed by the killed node)%n",
         lines.size(), claimed.size(), lost);
-    assertTrue(lines.size() > JOBS * 4, "jobs ran throughout: " + lines.size());
+    assertTrue(lines.size() > JOBS * 3, "jobs ran throughout: " + lines.size());
   }
 
   // --- helpers ---
@@ -282,7 +287,7 @@ class JobsIT extends WithPostgres {
   }
 
   static HttpResponse<String> put(NodeProcess n, String path, String body) throws Exception {
-    return HTTP.send(HttpRequest.newBuilder(URI.create(n.url(path))).timeout(Duration.ofSeconds(10))
+    return HTTP.send(HttpRequest.newBuilder(URI.create(n.url(path))).timeout(Duration.ofSeconds(30))
         .header("Content-Type", "application/json").PUT(HttpRequest.BodyPublishers.ofString(body)).build(),
         HttpResponse.BodyHandlers.ofString());
   }
