@@ -70,3 +70,24 @@ MERGE INTO PUBLIC."pmm_ha_fence" ("id", "epoch", "holder", "lease_until_ms", "re
   KEY ("id") SELECT 1, 0, '', 0, TRUE, 0 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM PUBLIC."pmm_ha_fence");
 CREATE TRIGGER IF NOT EXISTS "pmm_ha_fence_check" BEFORE INSERT ON PUBLIC."event_tag"
   FOR EACH ROW CALL 'dev.pmmha.persistence.H2FenceTrigger';
+
+-- pmm-ha jobs (see postgres.sql): the registry and the tick claims.
+CREATE TABLE IF NOT EXISTS PUBLIC."pmm_ha_jobs" (
+  "job_id" VARCHAR(255) PRIMARY KEY,
+  "shard" INT NOT NULL,
+  "spec" VARCHAR,
+  "node" VARCHAR(255),
+  "node_since_ms" BIGINT,
+  "updated_ms" BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS PUBLIC."pmm_ha_job_runs" (
+  "job_id" VARCHAR(255) NOT NULL,
+  "tick_ms" BIGINT NOT NULL,
+  "node" VARCHAR(255) NOT NULL,
+  "incarnation" VARCHAR(64) NOT NULL,
+  "started_ms" BIGINT NOT NULL,
+  "ended_ms" BIGINT,
+  "exit_code" INT,
+  "status" VARCHAR(16) NOT NULL,
+  PRIMARY KEY ("job_id", "tick_ms")
+);

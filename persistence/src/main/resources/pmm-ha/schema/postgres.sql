@@ -83,3 +83,25 @@ END
 $$ LANGUAGE plpgsql;
 CREATE OR REPLACE TRIGGER pmm_ha_fence_check BEFORE INSERT ON public.event_tag
   FOR EACH ROW EXECUTE FUNCTION pmm_ha_check_fence();
+
+-- pmm-ha jobs (README, "Jobs"): the registry of defined jobs (which shard, which node runs it now) and one row per
+-- claimed tick. The primary key on (job_id, tick_ms) is the claim: a tick runs only after its row was inserted.
+CREATE TABLE IF NOT EXISTS public.pmm_ha_jobs (
+  job_id VARCHAR(255) PRIMARY KEY,
+  shard INT NOT NULL,
+  spec TEXT,
+  node VARCHAR(255),
+  node_since_ms BIGINT,
+  updated_ms BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS public.pmm_ha_job_runs (
+  job_id VARCHAR(255) NOT NULL,
+  tick_ms BIGINT NOT NULL,
+  node VARCHAR(255) NOT NULL,
+  incarnation VARCHAR(64) NOT NULL,
+  started_ms BIGINT NOT NULL,
+  ended_ms BIGINT,
+  exit_code INT,
+  status VARCHAR(16) NOT NULL,
+  PRIMARY KEY (job_id, tick_ms)
+);

@@ -47,6 +47,7 @@ public final class HaRoutes extends AllDirectives {
   private final Observability observability;
   private final Auth auth;
   private final NodeControl control;
+  private JobsApi jobs = JobsApi.NONE;
 
   public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings) {
     this(leader, cluster, settings, Observability.NONE, Auth.open(), NodeControl.NONE);
@@ -60,6 +61,12 @@ public final class HaRoutes extends AllDirectives {
     this.observability = observability;
     this.auth = auth;
     this.control = control;
+  }
+
+  /** Serves {@code /v1/ha/jobs} from {@code jobs}; call before {@link #route()}. */
+  public HaRoutes withJobs(JobsApi jobs) {
+    this.jobs = jobs;
+    return this;
   }
 
   /** Runs {@code inner} only for a request with valid credentials (when credentials are configured). */
@@ -92,10 +99,13 @@ public final class HaRoutes extends AllDirectives {
     if (path.startsWith("/v1/ha/settings/")) {
       return "/v1/ha/settings/{key}";
     }
+    if (path.startsWith("/v1/ha/jobs/")) {
+      return path.endsWith("/runs") ? "/v1/ha/jobs/{id}/runs" : "/v1/ha/jobs/{id}";
+    }
     return switch (path) {
       case "/", "/metrics", "/v1/leaderHealthCheck", "/v1/server/leaderHealthCheck", "/v1/readyz",
           "/v1/server/readyz", "/v1/ha/status", "/v1/ha/nodes", "/v1/ha/leader", "/v1/ha/history",
-          "/v1/ha/settings" -> path;
+          "/v1/ha/settings", "/v1/ha/jobs" -> path;
       default -> "other";
     };
   }
@@ -117,6 +127,7 @@ public final class HaRoutes extends AllDirectives {
         path(segment("v1").slash("ha").slash("leader"), () -> get(this::haLeader)),
         path(segment("v1").slash("ha").slash("settings"), () -> get(this::allSettings)),
         path(segment("v1").slash("ha").slash("history"), () -> get(this::history)),
+        new JobRoutes(jobs, this::authenticated).route(),
         path("metrics", () -> get(() -> complete(HttpResponse.create().withEntity(
             org.apache.pekko.http.javadsl.model.ContentTypes.parse(observability.metricsContentType()),
             observability.scrapeMetrics().getBytes(java.nio.charset.StandardCharsets.UTF_8))))),

@@ -101,7 +101,10 @@ public final class Guardian {
       }
       dev.pmmha.http.NodeControl control = () -> shutdown.runAll(CoordinatedShutdown.clusterLeavingReason())
           .thenApply(done -> (Void) null);
-      var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).route();
+      JobSettings jobSettings = JobSettings.create(system.settings().config());
+      dev.pmmha.http.JobsApi jobs = jobSettings.enabled()
+          ? Jobs.start(system, jobSettings, store, settings.nodeId(), metrics) : dev.pmmha.http.JobsApi.NONE;
+      var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).withJobs(jobs).route();
       if (tls.enabled()) {
         HttpServer.startHttps(system, http.bindAddress(), tls.httpsPort(), tls.sslContext(), route, node::handOverSettled);
       }

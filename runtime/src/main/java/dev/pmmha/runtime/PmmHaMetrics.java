@@ -95,6 +95,11 @@ public final class PmmHaMetrics implements Observability {
     JvmMetrics.builder().register(registry);
   }
 
+  /** The registry other parts of the node add their metrics to (the jobs). */
+  PrometheusRegistry registry() {
+    return registry;
+  }
+
   /** The actor system whose journal the history is read from; set once it runs. */
   void attach(ActorSystem<?> system) {
     this.system = system;

@@ -46,6 +46,7 @@ public final class PmmHaNode {
     HttpSettings http = HttpSettings.create(config);
     LeaderSettings leader = LeaderSettings.create(config);
     TlsSettings tls = TlsSettings.create(config);
+    JobSettings.create(config); // validated here, with the others; the guardian reads it again
     List<LeaderServices.Entry> services =
         leader.instantiateServices(config.getConfig("pmm-ha.leader.service-defaults"));
     Logger log = LoggerFactory.getLogger(PmmHaNode.class);

@@ -49,4 +49,23 @@ class SerializationTest {
     verify(new LeaderState(4, "n2", t, false, 9, java.util.Map.of("k", new LeaderState.Setting("[1,2]", 9, t, "n2"))));
     verify(LeaderState.empty());
   }
+
+  @Test
+  void jobProtocolEventsAndState() {
+    Instant t = Instant.parse("2026-11-24T01:02:03.456Z");
+    Job.Spec command = new Job.Spec(10_000, java.util.List.of("/bin/sh", "-c", "echo $PMM_HA_JOB_ID"), null, 30_000, false);
+    Job.Spec action = new Job.Spec(1_500, null, "noop", 1_500, true);
+    verify(new Job.Define(command, kit.<org.apache.pekko.pattern.StatusReply<Job.Defined>>createTestProbe().ref()));
+    verify(new Job.Defined("j1", action, "n1"));
+    verify(new Job.Remove(kit.<org.apache.pekko.pattern.StatusReply<Job.Removed>>createTestProbe().ref()));
+    verify(new Job.Removed("j1", true));
+    verify(Job.Wake.INSTANCE);
+    verify(Job.Stop.INSTANCE);
+    verify(new Job.JobDefined(command, t, "n1"));
+    verify(new Job.JobDefined(action, t, "n2"));
+    verify(new Job.JobRemoved(t, "n1"));
+    verify(new Job.State(command, false));
+    verify(new Job.State(null, true));
+    verify(Job.State.empty());
+  }
 }

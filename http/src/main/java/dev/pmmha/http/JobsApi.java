@@ -1,0 +1,76 @@
+package dev.pmmha.http;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * The jobs as the routes need them: definitions written through the job's sharded entity (on whichever node runs
+ * it), the list and the runs read from the store.
+ */
+public interface JobsApi {
+
+  /**
+   * A validated job definition: run {@code command} (an argv list) or the built-in {@code action} every
+   * {@code interval}, each run ended after {@code timeout}; {@code catchUp} runs one missed tick after a move.
+   */
+  record Definition(Duration interval, List<String> command, String action, Duration timeout, boolean catchUp) {}
+
+  /** A listed job: the node that runs it now (empty before it first started) and its latest claimed tick. */
+  record JobInfo(String id, Definition definition, String node, Instant nodeSince, Optional<Run> lastRun) {}
+
+  /** One claimed tick: {@code status} is running, ok, failed, timeout, error or lost. */
+  record Run(Instant tick, String node, Instant start, Instant end, Integer exitCode, String status) {}
+
+  /** The built-in action names a definition may use. */
+  Set<String> actions();
+
+  /** Creates or replaces the job; completes once the definition is persisted. */
+  CompletionStage<JobInfo> put(String id, Definition definition);
+
+  /** Stops and removes the job; false when there was no such job. */
+  CompletionStage<Boolean> delete(String id);
+
+  CompletionStage<List<JobInfo>> list();
+
+  /** The newest runs first; empty when there is no such job. */
+  CompletionStage<Optional<List<Run>>> runs(String id, int limit);
+
+  /** The job's node or the store did not answer in time: retry later. */
+  final class UnavailableException extends RuntimeException {
+    public UnavailableException(String message) {
+      super(message);
+    }
+  }
+
+  /** No jobs on this node (tests of the other routes). */
+  JobsApi NONE = new JobsApi() {
+    @Override
+    public Set<String> actions() {
+      return Set.of();
+    }
+
+    @Override
+    public CompletionStage<JobInfo> put(String id, Definition definition) {
+      return java.util.concurrent.CompletableFuture.failedFuture(new UnavailableException("jobs are not enabled"));
+    }
+
+    @Override
+    public CompletionStage<Boolean> delete(String id) {
+      return java.util.concurrent.CompletableFuture.failedFuture(new UnavailableException("jobs are not enabled"));
+    }
+
+    @Override
+    public CompletionStage<List<JobInfo>> list() {
+      return java.util.concurrent.CompletableFuture.completedFuture(List.of());
+    }
+
+    @Override
+    public CompletionStage<Optional<List<Run>>> runs(String id, int limit) {
+      return java.util.concurrent.CompletableFuture.completedFuture(Optional.empty());
+    }
+  };
+}

@@ -1,0 +1,429 @@
+package dev.pmmha.persistence;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The jobs' rows in the store: the registry ({@code pmm_ha_jobs}: every defined job, its shard and the node that
+ * runs it now) and the tick claims ({@code pmm_ha_job_runs}, primary key {@code (job_id, tick_ms)}).
+ *
+ * <p>A tick is run only by the node whose {@link #claim} inserted its row: a second claim of the same tick, from
+ * any node and at any time, fails on the key. A claim whose runner disappears stays {@code running} until the
+ * job's next incarnation marks it {@code lost} ({@link #markLost}); it is never run again.
+ *
+ * <p>Blocking JDBC on a few connections of its own (twice {@code connections}), each owned by one thread of this
+ * store's two executors; {@link #async} and {@link #background} run work there. Thread-safe.
+ */
+public final class JobStore implements AutoCloseable {
+
+  /** What a claim attempt found. */
+  public enum Claim {
+    /** The row is ours: run the tick. */
+    CLAIMED,
+    /** Another incarnation (or node) claimed this tick already: do not run it. */
+    TAKEN
+  }
+
+  /** One claimed tick. {@code endedMs} and {@code exitCode} are null while it runs. */
+  public record Run(String jobId, long tickMs, String node, String incarnation, long startedMs, Long endedMs,
+      Integer exitCode, String status) {}
+
+  /** One registry row with the job's latest claimed tick (empty before its first run). */
+  public record Registered(String jobId, int shard, String spec, String node, Long nodeSinceMs, long updatedMs,
+      Optional<Run> lastRun) {}
+
+  private static final String RUN_COLUMNS =
+      "\"job_id\", \"tick_ms\", \"node\", \"incarnation\", \"started_ms\", \"ended_ms\", \"exit_code\", \"status\"";
+
+  private final StoreSettings store;
+  private final ExecutorService executor;
+  private final ExecutorService background;
+  private final ThreadLocal<Connection> connection = new ThreadLocal<>();
+  private final List<Connection> all = new ArrayList<>();
+
+  /** {@code connections}: how many statements may run at once (one thread and one connection each). */
+  public JobStore(StoreSettings store, int connections) {
+    this.store = store;
+    AtomicInteger n = new AtomicInteger();
+    this.executor = Executors.newFixedThreadPool(connections, r -> {
+      Thread t = new Thread(r, "pmm-ha-job-store-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    this.background = Executors.newFixedThreadPool(connections, r -> {
+      Thread t = new Thread(r, "pmm-ha-job-store-bg-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  @FunctionalInterface
+  public interface SqlWork<T> {
+    T run(JobStore store) throws SQLException;
+  }
+
+  /** Runs blocking work on the store's own threads: claims and take-overs, which a tick waits for. */
+  public <T> CompletableFuture<T> async(SqlWork<T> work) {
+    return on(executor, work);
+  }
+
+  /**
+   * Runs blocking work on a second set of threads and connections, so that recording ends, pruning and the
+   * registry never delay a claim.
+   */
+  public <T> CompletableFuture<T> background(SqlWork<T> work) {
+    return on(background, work);
+  }
+
+  private <T> CompletableFuture<T> on(ExecutorService pool, SqlWork<T> work) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return work.run(this);
+      } catch (SQLException e) {
+        drop();
+        throw new java.util.concurrent.CompletionException(e);
+      }
+    }, pool);
+  }
+
+  // --- the registry ---
+
+  /**
+   * The job's shard: the one it has, or for a new job the least used of {@code 0 .. shards-1}, so that jobs spread
+   * evenly over the shards (and least-shard allocation spreads the shards evenly over the nodes).
+   */
+  public int register(String jobId, int shards, long nowMs) throws SQLException {
+    Connection c = connection();
+    Optional<Integer> existing = shardOf(c, jobId);
+    if (existing.isPresent()) {
+      return existing.get();
+    }
+    int[] counts = new int[shards];
+    try (PreparedStatement st = c.prepareStatement(
+        "SELECT \"shard\", COUNT(*) FROM \"pmm_ha_jobs\" GROUP BY \"shard\"");
+        ResultSet rs = st.executeQuery()) {
+      while (rs.next()) {
+        int s = rs.getInt(1);
+        if (s >= 0 && s < shards) {
+          counts[s] = rs.getInt(2);
+        }
+      }
+    }
+    int best = 0;
+    for (int s = 1; s < shards; s++) {
+      if (counts[s] < counts[best]) {
+        best = s;
+      }
+    }
+    try (PreparedStatement st = c.prepareStatement(
+        "INSERT INTO \"pmm_ha_jobs\" (\"job_id\", \"shard\", \"updated_ms\") VALUES (?, ?, ?)")) {
+      st.setString(1, jobId);
+      st.setInt(2, best);
+      st.setLong(3, nowMs);
+      st.executeUpdate();
+      return best;
+    } catch (SQLException e) {
+      if (isDuplicate(e)) { // registered by another node at the same moment: use its shard
+        return shardOf(c, jobId).orElseThrow(() -> e);
+      }
+      throw e;
+    }
+  }
+
+  private static Optional<Integer> shardOf(Connection c, String jobId) throws SQLException {
+    try (PreparedStatement st = c.prepareStatement("SELECT \"shard\" FROM \"pmm_ha_jobs\" WHERE \"job_id\" = ?")) {
+      st.setString(1, jobId);
+      try (ResultSet rs = st.executeQuery()) {
+        return rs.next() ? Optional.of(rs.getInt(1)) : Optional.empty();
+      }
+    }
+  }
+
+  /** Stores the definition (as written to the job's journal) and, when {@code node} is set, who runs it now. */
+  public void saveDefinition(String jobId, int shard, String spec, String node, long nowMs) throws SQLException {
+    Connection c = connection();
+    String update = node == null
+        ? "UPDATE \"pmm_ha_jobs\" SET \"spec\" = ?, \"updated_ms\" = ? WHERE \"job_id\" = ?"
+        : "UPDATE \"pmm_ha_jobs\" SET \"spec\" = ?, \"updated_ms\" = ?, \"node\" = ?, \"node_since_ms\" = ? "
+            + "WHERE \"job_id\" = ?";
+    try (PreparedStatement st = c.prepareStatement(update)) {
+      st.setString(1, spec);
+      st.setLong(2, nowMs);
+      if (node == null) {
+        st.setString(3, jobId);
+      } else {
+        st.setString(3, node);
+        st.setLong(4, nowMs);
+        st.setString(5, jobId);
+      }
+      if (st.executeUpdate() == 1) {
+        return;
+      }
+    }
+    try (PreparedStatement st = c.prepareStatement("INSERT INTO \"pmm_ha_jobs\" (\"job_id\", \"shard\", \"spec\", "
+        + "\"node\", \"node_since_ms\", \"updated_ms\") VALUES (?, ?, ?, ?, ?, ?)")) {
+      st.setString(1, jobId);
+      st.setInt(2, shard);
+      st.setString(3, spec);
+      st.setString(4, node);
+      if (node == null) {
+        st.setNull(5, java.sql.Types.BIGINT);
+      } else {
+        st.setLong(5, nowMs);
+      }
+      st.setLong(6, nowMs);
+      st.executeUpdate();
+    } catch (SQLException e) {
+      if (!isDuplicate(e)) {
+        throw e;
+      }
+      saveDefinition(jobId, shard, spec, node, nowMs); // inserted concurrently: the update now finds it
+    }
+  }
+
+  /** Removes the job from the registry; its past runs stay until pruned. */
+  public boolean remove(String jobId) throws SQLException {
+    try (PreparedStatement st = connection().prepareStatement("DELETE FROM \"pmm_ha_jobs\" WHERE \"job_id\" = ?")) {
+      st.setString(1, jobId);
+      return st.executeUpdate() == 1;
+    }
+  }
+
+  public Optional<Registered> find(String jobId) throws SQLException {
+    List<Registered> l = query("WHERE j.\"job_id\" = ?", jobId);
+    return l.isEmpty() ? Optional.empty() : Optional.of(l.get(0));
+  }
+
+  /** Every defined job (a definition stored), by id, with its latest claimed tick. */
+  public List<Registered> list() throws SQLException {
+    return query("WHERE j.\"spec\" IS NOT NULL", null);
+  }
+
+  /** Ids and shards of every defined job. */
+  public Map<String, Integer> ids() throws SQLException {
+    Map<String, Integer> out = new HashMap<>();
+    try (PreparedStatement st = connection().prepareStatement(
+        "SELECT \"job_id\", \"shard\" FROM \"pmm_ha_jobs\" WHERE \"spec\" IS NOT NULL");
+        ResultSet rs = st.executeQuery()) {
+      while (rs.next()) {
+        out.put(rs.getString(1), rs.getInt(2));
+      }
+    }
+    return out;
+  }
+
+  private List<Registered> query(String where, String param) throws SQLException {
+    String sql = "SELECT j.\"job_id\", j.\"shard\", j.\"spec\", j.\"node\", j.\"node_since_ms\", j.\"updated_ms\", "
+        + "r.\"tick_ms\", r.\"node\", r.\"incarnation\", r.\"started_ms\", r.\"ended_ms\", r.\"exit_code\", r.\"status\" "
+        + "FROM \"pmm_ha_jobs\" j LEFT JOIN \"pmm_ha_job_runs\" r ON r.\"job_id\" = j.\"job_id\" AND r.\"tick_ms\" = "
+        + "(SELECT MAX(m.\"tick_ms\") FROM \"pmm_ha_job_runs\" m WHERE m.\"job_id\" = j.\"job_id\") "
+        + where + " ORDER BY j.\"job_id\"";
+    List<Registered> out = new ArrayList<>();
+    try (PreparedStatement st = connection().prepareStatement(sql)) {
+      if (param != null) {
+        st.setString(1, param);
+      }
+      try (ResultSet rs = st.executeQuery()) {
+        while (rs.next()) {
+          Optional<Run> last = Optional.empty();
+          long tick = rs.getLong(7);
+          if (!rs.wasNull()) {
+            last = Optional.of(new Run(rs.getString(1), tick, rs.getString(8), rs.getString(9), rs.getLong(10),
+                (Long) rs.getObject(11, Long.class), (Integer) rs.getObject(12, Integer.class), rs.getString(13)));
+          }
+          out.add(new Registered(rs.getString(1), rs.getInt(2), rs.getString(3), rs.getString(4),
+              (Long) rs.getObject(5, Long.class), rs.getLong(6), last));
+        }
+      }
+    }
+    return out;
+  }
+
+  // --- the claims ---
+
+  /** Claims {@code tickMs} of the job for this incarnation; only a {@link Claim#CLAIMED} tick may run. */
+  public Claim claim(String jobId, long tickMs, String node, String incarnation, long startedMs) throws SQLException {
+    try (PreparedStatement st = connection().prepareStatement("INSERT INTO \"pmm_ha_job_runs\" (" + RUN_COLUMNS
+        + ") VALUES (?, ?, ?, ?, ?, NULL, NULL, 'running')")) {
+      st.setString(1, jobId);
+      st.setLong(2, tickMs);
+      st.setString(3, node);
+      st.setString(4, incarnation);
+      st.setLong(5, startedMs);
+      st.executeUpdate();
+      return Claim.CLAIMED;
+    } catch (SQLException e) {
+      if (isDuplicate(e)) {
+        return Claim.TAKEN;
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Records the end of a claimed run. False when the row is no longer this incarnation's running claim (a newer
+   * incarnation marked it lost meanwhile, during a partition).
+   */
+  public boolean finish(String jobId, long tickMs, String incarnation, long endedMs, Integer exitCode, String status)
+      throws SQLException {
+    try (PreparedStatement st = connection().prepareStatement("UPDATE \"pmm_ha_job_runs\" SET \"ended_ms\" = ?, "
+        + "\"exit_code\" = ?, \"status\" = ? WHERE \"job_id\" = ? AND \"tick_ms\" = ? AND \"incarnation\" = ? "
+        + "AND \"status\" = 'running'")) {
+      st.setLong(1, endedMs);
+      if (exitCode == null) {
+        st.setNull(2, java.sql.Types.INTEGER);
+      } else {
+        st.setInt(2, exitCode);
+      }
+      st.setString(3, status);
+      st.setString(4, jobId);
+      st.setLong(5, tickMs);
+      st.setString(6, incarnation);
+      return st.executeUpdate() == 1;
+    }
+  }
+
+  /**
+   * Marks the job's unfinished claims of other incarnations {@code lost}: their runner died (or was cut off) before
+   * it recorded an end. They are not run again. Returns the lost ticks.
+   */
+  public List<Long> markLost(String jobId, String incarnation, long nowMs) throws SQLException {
+    Connection c = connection();
+    List<Long> ticks = new ArrayList<>();
+    try (PreparedStatement st = c.prepareStatement("SELECT \"tick_ms\" FROM \"pmm_ha_job_runs\" WHERE \"job_id\" = ? "
+        + "AND \"status\" = 'running' AND \"incarnation\" <> ?")) {
+      st.setString(1, jobId);
+      st.setString(2, incarnation);
+      try (ResultSet rs = st.executeQuery()) {
+        while (rs.next()) {
+          ticks.add(rs.getLong(1));
+        }
+      }
+    }
+    if (!ticks.isEmpty()) {
+      try (PreparedStatement st = c.prepareStatement("UPDATE \"pmm_ha_job_runs\" SET \"status\" = 'lost', "
+          + "\"ended_ms\" = ? WHERE \"job_id\" = ? AND \"status\" = 'running' AND \"incarnation\" <> ?")) {
+        st.setLong(1, nowMs);
+        st.setString(2, jobId);
+        st.setString(3, incarnation);
+        st.executeUpdate();
+      }
+    }
+    return ticks;
+  }
+
+  /** What a new incarnation of a job finds: the ticks it recorded lost and the job's newest claim. */
+  public record TakeOver(List<Long> lost, Optional<Run> lastRun) {}
+
+  /**
+   * A new incarnation takes the job over: marks the unfinished claims of earlier incarnations among the job's
+   * newest claims lost (one run at a time per job leaves at most one such claim per earlier incarnation) and
+   * returns the newest claim. One query, and an update only when something was lost.
+   */
+  public TakeOver takeOver(String jobId, String incarnation, long nowMs) throws SQLException {
+    List<Run> newest = runs(jobId, 5);
+    List<Long> lost = new ArrayList<>();
+    for (Run r : newest) {
+      if (r.status().equals("running") && !r.incarnation().equals(incarnation)) {
+        lost.add(r.tickMs());
+      }
+    }
+    if (!lost.isEmpty()) {
+      lost = markLost(jobId, incarnation, nowMs);
+    }
+    Optional<Run> last = newest.isEmpty() ? Optional.empty() : Optional.of(newest.get(0));
+    if (last.isPresent() && lost.contains(last.get().tickMs())) {
+      Run r = last.get();
+      last = Optional.of(new Run(r.jobId(), r.tickMs(), r.node(), r.incarnation(), r.startedMs(), nowMs, null, "lost"));
+    }
+    return new TakeOver(lost, last);
+  }
+
+  /** The job's most recent claims, newest first. */
+  public List<Run> runs(String jobId, int limit) throws SQLException {
+    List<Run> out = new ArrayList<>();
+    try (PreparedStatement st = connection().prepareStatement("SELECT " + RUN_COLUMNS + " FROM \"pmm_ha_job_runs\" "
+        + "WHERE \"job_id\" = ? ORDER BY \"tick_ms\" DESC")) {
+      st.setString(1, jobId);
+      st.setMaxRows(limit);
+      try (ResultSet rs = st.executeQuery()) {
+        while (rs.next() && out.size() < limit) {
+          out.add(new Run(rs.getString(1), rs.getLong(2), rs.getString(3), rs.getString(4), rs.getLong(5),
+              (Long) rs.getObject(6, Long.class), (Integer) rs.getObject(7, Integer.class), rs.getString(8)));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Deletes the job's claims of ticks before {@code beforeTickMs} (older than its run history keeps). */
+  public int prune(String jobId, long beforeTickMs) throws SQLException {
+    try (PreparedStatement st = connection().prepareStatement(
+        "DELETE FROM \"pmm_ha_job_runs\" WHERE \"job_id\" = ? AND \"tick_ms\" < ? AND \"status\" <> 'running'")) {
+      st.setString(1, jobId);
+      st.setLong(2, beforeTickMs);
+      return st.executeUpdate();
+    }
+  }
+
+  /** A unique-key violation: PostgreSQL 23505, H2 23505 too. */
+  static boolean isDuplicate(SQLException e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof SQLException s && "23505".equals(s.getSQLState())) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private Connection connection() throws SQLException {
+    Connection c = connection.get();
+    if (c == null || c.isClosed()) {
+      c = Schema.connect(store);
+      connection.set(c);
+      synchronized (all) {
+        all.add(c);
+      }
+    }
+    return c;
+  }
+
+  private void drop() {
+    Connection c = connection.get();
+    connection.remove();
+    if (c != null) {
+      try {
+        c.close();
+      } catch (SQLException ignored) {
+        // already broken
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    executor.shutdownNow();
+    background.shutdownNow();
+    synchronized (all) {
+      for (Connection c : all) {
+        try {
+          c.close();
+        } catch (SQLException ignored) {
+          // closing anyway
+        }
+      }
+      all.clear();
+    }
+  }
+}

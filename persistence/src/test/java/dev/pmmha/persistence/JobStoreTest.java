@@ -1,0 +1,191 @@
+package dev.pmmha.persistence;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.pmmha.testkit.PostgresServer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The tick claims and the job registry on both stores: a tick is claimed once, whoever asks and however often. */
+class JobStoreTest {
+
+  static PostgresServer pg;
+  static int h2Counter;
+
+  @BeforeAll
+  static void startPostgres() {
+    pg = PostgresServer.start();
+  }
+
+  @AfterAll
+  static void stopPostgres() {
+    pg.close();
+  }
+
+  static Stream<String> stores() {
+    return Stream.of("postgres", "h2");
+  }
+
+  static StoreSettings store(String kind) {
+    StoreSettings s = kind.equals("postgres")
+        ? SchemaTest.settings(pg.createDatabase(), pg.user(), pg.password())
+        : SchemaTest.settings("jdbc:h2:mem:jobs" + (++h2Counter) + ";DB_CLOSE_DELAY=-1", "sa", "");
+    Schema.ensure(s);
+    Schema.ensure(s); // idempotent: a second node starting applies the schema again
+    return s;
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void aTickIsClaimedOnceAndOnlyItsClaimantRecordsItsEnd(String kind) throws Exception {
+    try (JobStore a = new JobStore(store(kind), 2)) {
+      assertEquals(JobStore.Claim.CLAIMED, a.claim("j", 1000, "n1", "inc-1", 1001));
+      assertEquals(JobStore.Claim.TAKEN, a.claim("j", 1000, "n2", "inc-2", 1002), "another node");
+      assertEquals(JobStore.Claim.TAKEN, a.claim("j", 1000, "n1", "inc-1", 1003), "the same incarnation again");
+      assertEquals(JobStore.Claim.CLAIMED, a.claim("j", 2000, "n2", "inc-2", 2001), "the next tick is free");
+      assertEquals(JobStore.Claim.CLAIMED, a.claim("k", 1000, "n2", "inc-3", 1001), "the same tick of another job");
+
+      assertFalse(a.finish("j", 1000, "inc-2", 1500, 0, "ok"), "only the claimant records the end");
+      assertTrue(a.finish("j", 1000, "inc-1", 1500, 3, "failed"));
+      assertFalse(a.finish("j", 1000, "inc-1", 1600, 0, "ok"), "an end is recorded once");
+      List<JobStore.Run> runs = a.runs("j", 10);
+      assertEquals(List.of(2000L, 1000L), runs.stream().map(JobStore.Run::tickMs).toList(), "newest first");
+      JobStore.Run r = runs.get(1);
+      assertEquals("n1", r.node());
+      assertEquals(1001L, r.startedMs());
+      assertEquals(1500L, r.endedMs());
+      assertEquals(3, r.exitCode());
+      assertEquals("failed", r.status());
+      assertEquals(null, runs.get(0).endedMs());
+      assertEquals("running", runs.get(0).status());
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void concurrentClaimsOfOneTickFromManyConnectionsLetExactlyOneRun(String kind) throws Exception {
+    StoreSettings s = store(kind);
+    int claimants = 6;
+    List<JobStore> stores = new ArrayList<>();
+    ExecutorService pool = Executors.newFixedThreadPool(claimants);
+    try {
+      for (int i = 0; i < claimants; i++) {
+        stores.add(new JobStore(s, 1));
+      }
+      for (long tick = 0; tick < 20; tick++) {
+        CountDownLatch go = new CountDownLatch(1);
+        List<Future<JobStore.Claim>> results = new ArrayList<>();
+        for (int i = 0; i < claimants; i++) {
+          JobStore st = stores.get(i);
+          long t = tick;
+          String inc = "inc-" + i;
+          Callable<JobStore.Claim> c = () -> {
+            go.await();
+            return st.async(x -> x.claim("race", t, "n" + inc, inc, t)).get();
+          };
+          results.add(pool.submit(c));
+        }
+        go.countDown();
+        int won = 0;
+        for (Future<JobStore.Claim> f : results) {
+          if (f.get() == JobStore.Claim.CLAIMED) {
+            won++;
+          }
+        }
+        assertEquals(1, won, "tick " + tick + ": exactly one claimant");
+      }
+      assertEquals(20, stores.get(0).runs("race", 100).size());
+    } finally {
+      pool.shutdownNow();
+      stores.forEach(JobStore::close);
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void unfinishedClaimsOfAnEarlierIncarnationAreMarkedLostNotRunAgain(String kind) throws Exception {
+    try (JobStore a = new JobStore(store(kind), 1)) {
+      a.claim("j", 1000, "n1", "old", 1001);
+      a.finish("j", 1000, "old", 1100, 0, "ok");
+      a.claim("j", 2000, "n1", "old", 2001); // n1 dies while this runs
+      a.claim("j", 3000, "n2", "new", 3001); // the new incarnation's own run in progress
+      assertEquals(List.of(2000L), a.markLost("j", "new", 3500));
+      Map<Long, String> status = new HashMap<>();
+      a.runs("j", 10).forEach(r -> status.put(r.tickMs(), r.status()));
+      assertEquals(Map.of(1000L, "ok", 2000L, "lost", 3000L, "running"), status);
+      assertFalse(a.finish("j", 2000, "old", 4000, 0, "ok"), "a run cut off by a partition cannot overwrite lost");
+      assertEquals(JobStore.Claim.TAKEN, a.claim("j", 2000, "n2", "new", 3600), "a lost tick is never claimed again");
+      assertEquals(List.of(), a.markLost("j", "new", 3700));
+
+      a.claim("j", 4000, "n2", "new", 4001); // n2 dies during this run; a third incarnation takes over
+      JobStore.TakeOver t = a.takeOver("j", "third", 4500);
+      assertEquals(List.of(3000L, 4000L), t.lost().stream().sorted().toList());
+      assertEquals(4000L, t.lastRun().orElseThrow().tickMs());
+      assertEquals("lost", t.lastRun().orElseThrow().status());
+      assertEquals("lost", a.runs("j", 1).get(0).status());
+      JobStore.TakeOver again = a.takeOver("j", "fourth", 4600);
+      assertEquals(List.of(), again.lost(), "nothing left to lose");
+      assertEquals(4000L, again.lastRun().orElseThrow().tickMs());
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void newJobsGoToTheLeastUsedShardAndKeepTheirShard(String kind) throws Exception {
+    try (JobStore a = new JobStore(store(kind), 1)) {
+      int shards = 7;
+      Map<Integer, Integer> perShard = new HashMap<>();
+      for (int i = 0; i < 70; i++) {
+        int s = a.register("job-" + i, shards, 1);
+        a.saveDefinition("job-" + i, s, "{}", null, 1);
+        perShard.merge(s, 1, Integer::sum);
+      }
+      assertEquals(shards, perShard.size());
+      perShard.values().forEach(n -> assertEquals(10, n, "even spread " + perShard));
+      int before = a.find("job-5").orElseThrow().shard();
+      assertEquals(before, a.register("job-5", shards, 2), "a job keeps its shard when it is replaced");
+      assertTrue(a.remove("job-5"));
+      assertFalse(a.remove("job-5"));
+      assertEquals(before, a.register("job-new", shards, 3), "the hole left by a removed job is filled first");
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void theListHasEveryDefinedJobWithItsNodeAndLatestTick(String kind) throws Exception {
+    try (JobStore a = new JobStore(store(kind), 1)) {
+      a.register("half", 3, 1); // registered, but its definition never reached the store: not listed
+      a.saveDefinition("b", a.register("b", 3, 1), "{\"interval\":\"10s\"}", "n2", 5);
+      a.saveDefinition("a", a.register("a", 3, 1), "{\"interval\":\"20s\"}", null, 6);
+      a.claim("b", 1000, "n2", "i", 1001);
+      a.finish("b", 1000, "i", 1200, 0, "ok");
+      a.claim("b", 2000, "n2", "i", 2001);
+      List<JobStore.Registered> l = a.list();
+      assertEquals(List.of("a", "b"), l.stream().map(JobStore.Registered::jobId).toList());
+      assertTrue(l.get(0).lastRun().isEmpty());
+      assertEquals(null, l.get(0).node());
+      assertEquals("n2", l.get(1).node());
+      assertEquals(5L, l.get(1).nodeSinceMs());
+      assertEquals(2000L, l.get(1).lastRun().orElseThrow().tickMs());
+      assertEquals(Map.of("a", a.find("a").orElseThrow().shard(), "b", a.find("b").orElseThrow().shard()), a.ids());
+      a.saveDefinition("b", 0, "{\"interval\":\"10s\"}", "n3", 9);
+      assertEquals("n3", a.find("b").orElseThrow().node(), "the node that runs it now");
+      assertEquals(1, a.prune("b", 2000), "pruning keeps the claim in progress and newer ones");
+      assertEquals(List.of(2000L), a.runs("b", 10).stream().map(JobStore.Run::tickMs).toList());
+    }
+  }
+}
