@@ -17,18 +17,12 @@ import org.junit.jupiter.params.provider.MethodSource;
 /** The fence on both stores: take-over rules, epochs, and the journal trigger that rejects stale writes. */
 class FenceTest extends WithPostgres {
 
-  static int h2Counter;
-
   static Stream<String> stores() {
-    return Stream.of("postgres", "h2");
+    return SchemaTest.storeKinds();
   }
 
   static StoreSettings store(String kind) {
-    StoreSettings s = kind.equals("postgres")
-        ? SchemaTest.settings(pg.createDatabase(), pg.user(), pg.password())
-        : SchemaTest.settings("jdbc:h2:mem:fence" + (++h2Counter) + ";DB_CLOSE_DELAY=-1", "sa", "");
-    Schema.ensure(s);
-    return s;
+    return SchemaTest.freshStore(kind, pg);
   }
 
   /** A journal row plus its epoch tag in one transaction, as pekko-persistence-jdbc writes a tagged event. */

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.pmmha.testkit.PostgresServer;
+import dev.pmmha.testkit.WithPostgres;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -15,36 +15,18 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** The tick claims and the job registry on both stores: a tick is claimed once, whoever asks and however often. */
-class JobStoreTest {
-
-  static PostgresServer pg;
-  static int h2Counter;
-
-  @BeforeAll
-  static void startPostgres() {
-    pg = PostgresServer.start();
-  }
-
-  @AfterAll
-  static void stopPostgres() {
-    pg.close();
-  }
+class JobStoreTest extends WithPostgres {
 
   static Stream<String> stores() {
-    return Stream.of("postgres", "h2");
+    return SchemaTest.storeKinds();
   }
 
   static StoreSettings store(String kind) {
-    StoreSettings s = kind.equals("postgres")
-        ? SchemaTest.settings(pg.createDatabase(), pg.user(), pg.password())
-        : SchemaTest.settings("jdbc:h2:mem:jobs" + (++h2Counter) + ";DB_CLOSE_DELAY=-1", "sa", "");
-    Schema.ensure(s);
+    StoreSettings s = SchemaTest.freshStore(kind, pg);
     Schema.ensure(s); // idempotent: a second node starting applies the schema again
     return s;
   }
