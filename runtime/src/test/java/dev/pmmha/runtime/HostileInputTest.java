@@ -146,13 +146,7 @@ class HostileInputTest extends WithPostgres {
       // a *second* node: the first with this id is an Up member (two that join in the same moment are both
       // Joining, and which of them is refused then depends on their addresses)
       for (LocalCluster.Node n : c.running()) {
-        LocalCluster.eventually(Duration.ofSeconds(30), () -> {
-          long up = 0;
-          for (var m : org.apache.pekko.cluster.Cluster.get(n.node().system().classicSystem()).state().getMembers()) {
-            up += m.status() == org.apache.pekko.cluster.MemberStatus.up() ? 1 : 0;
-          }
-          return up == 3 ? true : null;
-        }, n.id() + " sees three members Up");
+        LocalCluster.waitForUp(n, 3, Duration.ofSeconds(30));
       }
 
       int gossip = PostgresServer.freePort();

@@ -115,6 +115,17 @@ final class LocalCluster implements AutoCloseable {
     return out;
   }
 
+  /** Waits until {@code n} sees {@code count} members Up: a formed cluster, not one still being joined. */
+  static void waitForUp(Node n, int count, Duration timeout) {
+    eventually(timeout, () -> {
+      long up = 0;
+      for (var m : org.apache.pekko.cluster.Cluster.get(n.node().system().classicSystem()).state().getMembers()) {
+        up += m.status() == org.apache.pekko.cluster.MemberStatus.up() ? 1 : 0;
+      }
+      return up == count ? true : null;
+    }, n.id() + " sees " + count + " members Up");
+  }
+
   /** Waits until exactly one node answers 200 and returns it. */
   Node waitForLeader(Duration timeout) {
     return eventually(timeout, () -> {

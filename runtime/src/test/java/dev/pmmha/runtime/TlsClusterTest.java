@@ -60,13 +60,7 @@ class TlsClusterTest extends WithPostgres {
     }, ConfigFactory.empty())) {
       LocalCluster.Node leader = c.waitForLeader(Duration.ofSeconds(60));
       // the three members formed the cluster (a leader can be elected while the others are still joining)
-      LocalCluster.eventually(Duration.ofSeconds(60), () -> {
-        long up = 0;
-        for (var m : Cluster.get(leader.node().system()).state().getMembers()) {
-          up += m.status() == MemberStatus.up() ? 1 : 0;
-        }
-        return up == 3 ? true : null;
-      }, "three members Up");
+      LocalCluster.waitForUp(leader, 3, Duration.ofSeconds(60));
       long epoch = c.json(leader, "/v1/ha/leader").get("epoch").asLong();
       assertEquals("tls-tcp", leader.node().system().settings().config().getString("pekko.remote.artery.transport"));
 
