@@ -12,26 +12,26 @@ def _others(lab, leader):
     return [n for n in lab.nodes if n != leader]
 
 
-def kill9_leader(lab, run):
+def _stop_leader_until_heal(lab, run, sig):
+    """Signal the leader (held down: the supervisor does not restart it), wait for HAProxy to serve a new leader,
+    then start it again as the heal."""
     leader = run["leader"]
     run["t_fault"] = time.monotonic()
-    lab.nodes[leader].signal(signal.SIGKILL, hold=True)
-    lab.wait_new_leader_served(run, timeout=20)
-    time.sleep(1.0)
-    run["t_heal"] = time.monotonic()
-    lab.nodes[leader].start()
-
-
-def sigterm_leader(lab, run):
-    leader = run["leader"]
-    run["t_fault"] = time.monotonic()
-    lab.nodes[leader].signal(signal.SIGTERM, hold=True)
-    if not lab.nodes[leader].wait_exit(20):
+    lab.nodes[leader].signal(sig, hold=True)
+    if sig != signal.SIGKILL and not lab.nodes[leader].wait_exit(20):
         run["notes"].append(f"{leader} still running 20 s after SIGTERM")
     lab.wait_new_leader_served(run, timeout=20)
     time.sleep(1.0)
     run["t_heal"] = time.monotonic()
     lab.nodes[leader].start()
+
+
+def kill9_leader(lab, run):
+    _stop_leader_until_heal(lab, run, signal.SIGKILL)
+
+
+def sigterm_leader(lab, run):
+    _stop_leader_until_heal(lab, run, signal.SIGTERM)
 
 
 def sigstop_leader(lab, run):
