@@ -92,18 +92,34 @@ class LeaderDutiesTest extends WithPostgres {
           "start " + second.id() + " " + e2, "stop " + second.id() + " " + e2,
           "start " + third.id() + " " + e3), log);
 
-      assertEquals(List.of("follower 0 " + first.id(), "leader " + e1 + " " + first.id(), "follower " + e1 + " " + first.id()),
-          Files.readAllLines(dir.resolve("roles-" + first.id() + ".log")));
-      assertEquals(List.of("follower 0 " + second.id(), "leader " + e2 + " " + second.id(), "follower " + e2 + " " + second.id()),
-          Files.readAllLines(dir.resolve("roles-" + second.id() + ".log")));
-      LocalCluster.eventually(Duration.ofSeconds(5), () -> {
+      // the hook runs asynchronously: a downed node learns that it is down after the survivors elect its successor
+      awaitHookLog(dir, first.id(), List.of("follower 0 " + first.id(), "leader " + e1 + " " + first.id(),
+          "follower " + e1 + " " + first.id()));
+      awaitHookLog(dir, second.id(), List.of("follower 0 " + second.id(), "leader " + e2 + " " + second.id(),
+          "follower " + e2 + " " + second.id()));
+      awaitHookLog(dir, third.id(), List.of("follower 0 " + third.id(), "leader " + e3 + " " + third.id()));
+    }
+  }
+
+  static void awaitHookLog(Path dir, String node, List<String> expected) {
+    Path file = dir.resolve("roles-" + node + ".log");
+    try {
+      LocalCluster.eventually(Duration.ofSeconds(10), () -> {
         try {
-          return Files.readAllLines(dir.resolve("roles-" + third.id() + ".log"))
-              .equals(List.of("follower 0 " + third.id(), "leader " + e3 + " " + third.id())) ? true : null;
+          return Files.readAllLines(file).equals(expected) ? true : null;
         } catch (java.io.IOException e) {
           return null;
         }
-      }, "the hook of " + third.id());
+      }, "the hook of " + node);
+    } catch (AssertionError e) {
+      List<String> actual;
+      try {
+        actual = Files.readAllLines(file);
+      } catch (java.io.IOException io) {
+        actual = List.of("(unreadable: " + io.getMessage() + ")");
+      }
+      assertEquals(expected, actual, "the hook calls of " + node);
+      throw e;
     }
   }
 
