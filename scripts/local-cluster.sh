@@ -16,6 +16,12 @@ if [ ! -f "$JAR" ] || [ -n "$(find runtime/src http/src persistence/src applicat
   echo "Building pmm-ha (mvn -DskipTests package)..."
   mvn -q -B -DskipTests package
 fi
+# The start-up archive, as in the image (deploy/docker/make-cds-archive.sh); entrypoint.sh uses it when it is
+# newer than the jar. Without it the nodes start too, just slower.
+if [ ! runtime/target/pmm-ha.jsa -nt "$JAR" ]; then
+  deploy/docker/make-cds-archive.sh "$JAR" runtime/target/pmm-ha.jsa > /dev/null 2>&1 \
+    || echo "(no start-up archive: deploy/docker/make-cds-archive.sh failed; the nodes start without it)"
+fi
 
 stop_all() {
   trap - INT TERM EXIT
@@ -32,7 +38,10 @@ stop_all() {
   for pid in "${PIDS[@]}"; do if [ "$pid" -gt 1 ]; then kill -KILL "$pid" 2>/dev/null || true; fi; done
   echo "Stopped. Logs are in $RUN_DIR"
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C / SIGTERM: stop everything and exit (a bare handler would return into the watch loop below)
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap stop_all EXIT
 
 echo "Run directory: $RUN_DIR"
 java -cp "$JAR" org.h2.tools.Server -tcp -tcpPort "$H2_PORT" -ifNotExists -baseDir "$RUN_DIR/h2" \
@@ -46,7 +55,8 @@ for i in 0 1 2; do
   PMM_HA_ENABLE=1 PMM_HA_NODE_ID="pmm-ha-$((i + 1))" PMM_HA_ADVERTISE_ADDRESS="$ip" PMM_HA_BIND_ADDRESS="$ip" \
     PMM_HA_PEERS="$PEERS" PMM_HA_HTTP_PORT="$HTTP_PORT" \
     PMM_HA_STORE_URL="jdbc:h2:tcp://127.0.0.1:$H2_PORT/pmm-ha" \
-    java ${PMM_HA_JAVA_OPTS:--Xmx256m} -jar "$JAR" > "$RUN_DIR/node-$((i + 1)).log" 2>&1 &
+    PMM_HA_JAR="$JAR" JAVA_OPTS="${PMM_HA_JAVA_OPTS:--Xmx256m}" deploy/docker/entrypoint.sh \
+    > "$RUN_DIR/node-$((i + 1)).log" 2>&1 &
   PIDS+=($!)
   NODE_PIDS[$((i + 1))]=$!
 done

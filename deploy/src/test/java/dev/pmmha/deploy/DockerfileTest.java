@@ -68,6 +68,24 @@ class DockerfileTest {
   }
 
   @Test
+  void theStartUpArchiveIsMadeForTheJarAtItsPathWhereTheEntrypointLooks() {
+    assertTrue(DF.copies("deploy/docker/make-cds-archive.sh", "/opt/pmm-ha/make-cds-archive.sh"));
+    List<Dockerfile.Instruction> ins = DF.last().instructions();
+    int make = -1;
+    for (int i = 0; i < ins.size(); i++) {
+      if (ins.get(i).keyword().equals("RUN")
+          && ins.get(i).args().contains("/opt/pmm-ha/make-cds-archive.sh /opt/pmm-ha/pmm-ha.jar /opt/pmm-ha/pmm-ha.jsa")) {
+        make = i;
+      }
+    }
+    assertTrue(make >= 0, "the final stage makes /opt/pmm-ha/pmm-ha.jsa for /opt/pmm-ha/pmm-ha.jar");
+    int jar = ins.indexOf(new Dockerfile.Instruction("COPY", "--from=build /src/runtime/target/pmm-ha.jar /opt/pmm-ha/pmm-ha.jar"));
+    assertTrue(jar >= 0 && jar < make, "after the jar is in place (the archive is bound to the jar's path and time)");
+    // entrypoint.sh looks for the jar's path with .jsa for .jar
+    assertTrue(Repo.read(Repo.ENTRYPOINT).contains("cds=\"${PMM_HA_CDS_ARCHIVE:-${jar%.jar}.jsa}\""));
+  }
+
+  @Test
   void healthcheckIsReadinessNotLeadership() {
     List<Dockerfile.Instruction> hc = DF.last().all("HEALTHCHECK");
     assertEquals(1, hc.size());

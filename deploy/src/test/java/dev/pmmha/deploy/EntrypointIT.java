@@ -116,6 +116,41 @@ class EntrypointIT {
   }
 
   @Test
+  void theStartUpArchiveIsUsedWhileNewerThanTheJarAndSkippedWithAWordOnceOlder(@TempDir Path tmp) throws Exception {
+    Path jar = tmp.resolve("pmm-ha.jar");
+    Files.copy(EntrypointRun.jar(), jar);
+    Path make = tmp.resolve("make.log");
+    ProcessBuilder pb = new ProcessBuilder(Repo.DOCKER.resolve("make-cds-archive.sh").toString(), jar.toString())
+        .redirectErrorStream(true).redirectOutput(make.toFile());
+    pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
+    Process training = pb.start();
+    try {
+      assertTrue(training.waitFor(180, TimeUnit.SECONDS), "the training run ends");
+    } finally {
+      training.destroyForcibly(); // by its own handle, and only if it is still running
+    }
+    Path archive = tmp.resolve("pmm-ha.jsa");
+    assertEquals(0, training.exitValue(), Files.readString(make));
+    assertTrue(Files.size(archive) > 10_000_000, "an archive of the node's classes: " + Files.size(archive) + " bytes");
+
+    Map<String, String> env = Map.of("PMM_HA_JAR", jar.toString(), "JAVA_OPTS", "-Xlog:class+load=info");
+    try (EntrypointRun run = EntrypointRun.start(env, List.of("--help"), tmp.resolve("with.log"))) {
+      assertEquals(0, run.waitExit(Duration.ofSeconds(60)), run.logText());
+      assertTrue(run.logText().contains("dev.pmmha.runtime.Main source: shared objects file"),
+          "the node's classes come from the archive");
+    }
+
+    Files.setLastModifiedTime(jar, java.nio.file.attribute.FileTime.fromMillis(
+        Files.getLastModifiedTime(archive).toMillis() + 60_000)); // the jar was rebuilt after the archive
+    try (EntrypointRun run = EntrypointRun.start(env, List.of("--help"), tmp.resolve("without.log"))) {
+      assertEquals(0, run.waitExit(Duration.ofSeconds(60)), run.logText());
+      String out = run.logText();
+      assertTrue(out.contains("the start-up archive " + archive + " is older than " + jar + " and is not used"), out);
+      assertTrue(out.contains("dev.pmmha.runtime.Main source: file:"), "loaded from the jar instead");
+    }
+  }
+
+  @Test
   void aMissingJarIsNamed(@TempDir Path tmp) {
     Path missing = tmp.resolve("no-such.jar");
     try (EntrypointRun run = EntrypointRun.start(Map.of("PMM_HA_JAR", missing.toString()), List.of(),

@@ -84,13 +84,17 @@ public final class HaRoutes extends AllDirectives {
 
   /** All routes, with PMM-shaped JSON errors for unknown paths, wrong methods and failures. */
   public Route route() {
+    // Built once: the Java DSL calls a directive's inner supplier on every request, so a tree built inside the
+    // per-request lambda would be rebuilt (every directive, every route object) for each health check.
+    Route all = routes();
+    Route handled = handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), () -> all));
     return extractRequest(req -> {
       long start = System.nanoTime();
       String template = routeTemplate(req.getUri().path());
       return mapResponse(resp -> {
         observability.requestServed(template, resp.status().intValue(), System.nanoTime() - start);
         return resp;
-      }, () -> handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), this::routes)));
+      }, () -> handled);
     });
   }
 
@@ -111,13 +115,14 @@ public final class HaRoutes extends AllDirectives {
   }
 
   private Route routes() {
+    Route reads = haReads();
     return concat(
         path(segment("v1").slash("leaderHealthCheck"), () -> concat(post(this::leaderHealth), get(this::leaderHealth))),
         path(segment("v1").slash("server").slash("leaderHealthCheck"), () -> get(this::leaderHealth)),
         path(segment("v1").slash("readyz"), () -> get(this::readyz)),
         path(segment("v1").slash("server").slash("readyz"), () -> get(this::readyz)),
         path(segment("v1").slash("ha").slash("leave"), () -> post(() -> authenticated(this::leave))),
-        readable(this::haReads));
+        readable(() -> reads));
   }
 
   private Route haReads() {

@@ -91,8 +91,26 @@ public final class Guardian {
                   Leader.SINGLETON_NAME)
               .withStopMessage(Leader.Stop.INSTANCE));
       ctx.spawn(Membership.create(node, topic, leaderProxy, metrics), "membership");
-      hook.roleChanged("follower", 0);
-      Warmup.run(system, fence, settings.nodeId());
+      hook.roleChanged("follower", 0); // before any join: the hook sees follower 0 before leader
+      // Formation first: the peers see this node's contact point (and the bootstrap's stable margin starts)
+      // while the rest of the node starts, instead of after it.
+      Cluster cluster = Cluster.get(system);
+      if (formation == PmmHaNode.Formation.MANUAL) {
+        ctx.getLog().info("Waiting to be joined to a cluster");
+      } else if (settings.haEnabled()) {
+        PekkoManagement.get(system).start();
+        ClusterBootstrap.get(system).start();
+        ctx.getLog().info("Forming or joining the cluster through {} discovery; needs {} of {} peers",
+            settings.discovery(), settings.requiredContactPoints(), settings.expectedNodes());
+      } else {
+        cluster.manager().tell(Join.create(cluster.selfMember().address()));
+        ctx.getLog().info("HA is off (PMM_HA_ENABLE): single node, always leader");
+      }
+      // Warm the leader's paths once this node is Up, not during its start, which it would slow down (cold
+      // starts are CPU-bound: bench/perf startup). A node that leads first recovers for real anyway.
+      org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system))
+          .registerOnMemberUp(() -> system.scheduler().scheduleOnce(Duration.ofSeconds(1),
+              () -> Warmup.run(system, fence, settings.nodeId()), system.executionContext()));
 
       SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout(), metrics);
       if (!http.auth().enabled()) {
@@ -114,18 +132,6 @@ public final class Guardian {
             return null;
           });
 
-      Cluster cluster = Cluster.get(system);
-      if (formation == PmmHaNode.Formation.MANUAL) {
-        ctx.getLog().info("Waiting to be joined to a cluster");
-      } else if (settings.haEnabled()) {
-        PekkoManagement.get(system).start();
-        ClusterBootstrap.get(system).start();
-        ctx.getLog().info("Forming or joining the cluster through {} discovery; needs {} of {} peers",
-            settings.discovery(), settings.requiredContactPoints(), settings.expectedNodes());
-      } else {
-        cluster.manager().tell(Join.create(cluster.selfMember().address()));
-        ctx.getLog().info("HA is off (PMM_HA_ENABLE): single node, always leader");
-      }
 
       java.util.concurrent.atomic.AtomicBoolean wasUp = new java.util.concurrent.atomic.AtomicBoolean();
       org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system))

@@ -88,6 +88,10 @@ public record NodeSettings(
     if (joinTimeout.isNegative() || joinTimeout.isZero()) {
       throw new SettingsException("PMM_HA_JOIN_TIMEOUT", joinTimeout.toString(), "a positive duration such as 60s");
     }
+    Duration formationWait = duration(root, "pmm-ha.formation.wait-for-all-peers", "PMM_HA_FORMATION_WAIT");
+    if (formationWait.isNegative()) {
+      throw new SettingsException("PMM_HA_FORMATION_WAIT", formationWait.toString(), "a duration such as 10s (0s: no wait)");
+    }
     boolean bootstrapGiven = !c.getString("bootstrap").trim().isEmpty();
     String expectedText = c.getString("expected-nodes").trim();
     int expected = 0;

@@ -31,6 +31,7 @@ class BadConfigIT {
         Arguments.of(Map.of("PMM_HA_HTTP_PORT", "65536"), "PMM_HA_HTTP_PORT=\"65536\""),
         Arguments.of(Map.of("PMM_HA_NODE_ID", "bad id"), "PMM_HA_NODE_ID=\"bad id\""),
         Arguments.of(Map.of("PMM_HA_JOIN_TIMEOUT", "later"), "PMM_HA_JOIN_TIMEOUT=\"later\""),
+        Arguments.of(Map.of("PMM_HA_FORMATION_WAIT", "soon"), "PMM_HA_FORMATION_WAIT=\"soon\""),
         Arguments.of(Map.of("PMM_POSTGRES_ADDR", "db:port"), "PMM_POSTGRES_ADDR=\"db:port\""),
         Arguments.of(Map.of("PMM_HA_STORE_URL", "postgres://x"), "PMM_HA_STORE_URL=\"postgres://x\""),
         Arguments.of(Map.of("PMM_HA_LOG_FORMAT", "xml"), "PMM_HA_LOG_FORMAT=\"xml\""),

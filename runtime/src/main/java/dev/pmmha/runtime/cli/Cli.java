@@ -12,6 +12,7 @@ public final class Cli {
         status            print the cluster table as a node sees it
         haproxy-config    print or write the HAProxy configuration for the peers
         grafana-env       print Grafana's alerting HA settings for this node
+        cds-training      the training run of the start-up archive (deploy/docker/make-cds-archive.sh runs it)
         --help            this help; COMMAND --help for a command's options
       See README.md for the variables and the endpoints.
       """;
@@ -26,6 +27,12 @@ public final class Cli {
         case "status" -> Status.run(argv, env, out);
         case "haproxy-config" -> HaproxyConfig.run(argv, out);
         case "grafana-env" -> GrafanaEnv.run(argv, env, out);
+        case "cds-training" -> {
+          if (argv.length > 1) {
+            throw new Args.UsageException("takes no options; run it through deploy/docker/make-cds-archive.sh");
+          }
+          yield CdsTraining.run(out, err);
+        }
         default -> throw new Args.UsageException("unknown command \"" + command + "\"");
       };
     } catch (Args.UsageException e) {
