@@ -106,11 +106,16 @@ public final class Guardian {
         cluster.manager().tell(Join.create(cluster.selfMember().address()));
         ctx.getLog().info("HA is off (PMM_HA_ENABLE): single node, always leader");
       }
-      // Warm the leader's paths once this node is Up, not during its start, which it would slow down (cold
-      // starts are CPU-bound: bench/perf startup). A node that leads first recovers for real anyway.
+      // Once this node is Up: the join deadline below is met, and the leader's paths are warmed, 1 s later rather
+      // than during the start, which it would slow down (cold starts are CPU-bound: bench/perf startup). A node
+      // that leads first recovers for real anyway.
+      java.util.concurrent.atomic.AtomicBoolean wasUp = new java.util.concurrent.atomic.AtomicBoolean();
       org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system))
-          .registerOnMemberUp(() -> system.scheduler().scheduleOnce(Duration.ofSeconds(1),
-              () -> Warmup.run(system, fence, settings.nodeId()), system.executionContext()));
+          .registerOnMemberUp(() -> {
+            wasUp.set(true);
+            system.scheduler().scheduleOnce(Duration.ofSeconds(1),
+                () -> Warmup.run(system, fence, settings.nodeId()), system.executionContext());
+          });
 
       SettingsApi settingsApi = new ClusterSettings(node, leaderProxy, system, leaderSettings.writeTimeout(), metrics);
       if (!http.auth().enabled()) {
@@ -132,10 +137,6 @@ public final class Guardian {
             return null;
           });
 
-
-      java.util.concurrent.atomic.AtomicBoolean wasUp = new java.util.concurrent.atomic.AtomicBoolean();
-      org.apache.pekko.cluster.Cluster.get(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system))
-          .registerOnMemberUp(() -> wasUp.set(true));
       return Behaviors.withTimers(timers -> {
         timers.startSingleTimer(JoinDeadline.INSTANCE, settings.joinTimeout());
         return Behaviors.receive(Object.class)
