@@ -185,8 +185,6 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     ClusterEvent.CurrentClusterState state = cluster.state();
     Member self = cluster.selfMember();
     Set<Member> unreachable = state.getUnreachable();
-    String leaderId = node.currentLeader().map(LeaderInfo::nodeId).orElse("");
-
     List<NodeStatus> nodes = new ArrayList<>();
     int counted = 0;
     int reachable = 0;
@@ -214,8 +212,8 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
           reachable++;
         }
       }
-      boolean isLeader = name.equals(leaderId) && status.equals("alive");
-      nodes.add(new NodeStatus(name, isLeader ? "NODE_ROLE_LEADER" : "NODE_ROLE_FOLLOWER", status, m.address().toString()));
+      // the role is filled in by NodeState.nodes() when read
+      nodes.add(new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, m.address().toString()));
     }
     Set<String> present = nodes.stream().map(NodeStatus::nodeName).collect(Collectors.toSet());
     gone.values().stream().filter(g -> !present.contains(g.nodeName())).forEach(nodes::add);

@@ -170,7 +170,14 @@ public final class NodeState implements LeaderView, ClusterView {
 
   @Override
   public List<NodeStatus> nodes() {
-    return members.nodes();
+    // the role is derived here, at read time, from the leader this node knows now: a role stored with the member
+    // list would stay stale when the leader becomes known after the last membership change
+    String leaderId = currentLeader().map(LeaderInfo::nodeId).orElse("");
+    return members.nodes().stream()
+        .map(n -> new NodeStatus(n.nodeName(),
+            n.nodeName().equals(leaderId) && n.status().equals("alive") ? "NODE_ROLE_LEADER" : "NODE_ROLE_FOLLOWER",
+            n.status(), n.address()))
+        .toList();
   }
 
   @Override
