@@ -72,14 +72,14 @@ class HaproxyConfigTest {
     List<String> defaults = cfg.section("defaults");
     for (String setting : List.of(
         "default-server inter 500ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions "
-            + "observe layer7 error-limit 1 on-error mark-down",
-        "option redispatch", "retry-on all-retryable-errors", "retries 3")) {
+            + "observe layer4 error-limit 1 on-error mark-down",
+        "option redispatch 1", "retry-on all-retryable-errors", "retries 3")) {
       assertTrue(defaults.contains(setting), "defaults: " + setting);
     }
     for (String backend : cfg.names("backend")) {
       assertTrue(cfg.section("backend " + backend)
-          .contains("http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS"),
-          backend + ": requests that change state are not replayed after they reached a server");
+          .contains("http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE"),
+          backend + ": requests that are not idempotent are not replayed after they reached a server");
     }
     // while no leader is in service a request waits for one (the Lua action compose mounts next to the config)
     assertEquals(List.of("lua-load /usr/local/etc/haproxy/pmm-ha-wait-for-leader.lua"), cfg.lines("global", "lua-load"));

@@ -258,7 +258,11 @@ public final class HaRoutes extends AllDirectives {
         t = t.getCause();
       }
       if (t instanceof SettingsApi.NoLeaderException) {
-        return complete(Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(14, t.getMessage())));
+        // on a node handing its leadership over, the 503 waits like the leader check's (see leaderHealth): the
+        // load balancer's retry of this idempotent write then finds the next leader in service
+        var answer = Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(14, t.getMessage()));
+        var settled = leader.handOverSettled().toCompletableFuture();
+        return settled.isDone() ? complete(answer) : completeWithFuture(settled.handle((v, e) -> answer));
       }
       log.error("Settings write of {} failed", key, t);
       return complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "internal error")));

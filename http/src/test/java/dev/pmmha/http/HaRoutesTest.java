@@ -122,6 +122,29 @@ class HaRoutesTest {
   }
 
   @Test
+  void aWriteThatFindsNoLeaderDuringAHandOverGetsIts503WhenTheHandOverSettles() throws Exception {
+    views.noLeader = true;
+    views.settled = new java.util.concurrent.CompletableFuture<>();
+    try {
+      var pending = client.sendAsync(HttpRequest.newBuilder(URI.create(base + "/v1/ha/settings/held.write"))
+          .header("Content-Type", "application/json").PUT(HttpRequest.BodyPublishers.ofString("1")).build(),
+          HttpResponse.BodyHandlers.ofString());
+      Thread.sleep(300);
+      assertFalse(pending.isDone(), "held while this node's hand-over is not settled");
+      views.settled.complete(null);
+      HttpResponse<String> r = pending.get(10, java.util.concurrent.TimeUnit.SECONDS);
+      assertEquals(503, r.statusCode());
+      assertTrue(r.body().contains("no leader answered"), r.body());
+      // with no hand-over in progress the 503 comes at once
+      HttpResponse<String> now = send("PUT", "/v1/ha/settings/held.write", "1");
+      assertEquals(503, now.statusCode());
+    } finally {
+      views.noLeader = false;
+      views.settled = java.util.concurrent.CompletableFuture.completedFuture(null);
+    }
+  }
+
+  @Test
   void followerAnswers503WithPmmsErrorShape() throws Exception {
     views.leader = false;
     HttpResponse<String> r = send("POST", "/v1/leaderHealthCheck");

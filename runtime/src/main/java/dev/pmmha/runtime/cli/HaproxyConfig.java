@@ -99,9 +99,11 @@ public final class HaproxyConfig {
     if (!guide) {
       b.append("""
               # check every 500 ms, every 100 ms while a server's state is changing or it is down; 2 failed checks
-              # or one 5xx answer to a request (observe layer7) take the leader out, 1 good check puts the new one in
+              # or one refused connection (observe layer4) take the leader out, 1 good check puts the new one in
               # (deploy/haproxy/pmm-ha-recommended.cfg also holds requests while no leader is in service, with Lua)
-              default-server inter 500ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions observe layer7 error-limit 1 on-error mark-down
+              default-server inter 500ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions observe layer4 error-limit 1 on-error mark-down
+              # requests that are not idempotent (POST, PATCH) are sent again only if they never reached a server
+              http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE
           """);
     }
     for (int i = 0; i < peers.size(); i++) {
