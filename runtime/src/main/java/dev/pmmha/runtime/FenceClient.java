@@ -5,8 +5,11 @@ import java.sql.SQLException;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 /** Runs the blocking {@link Fence} calls on a thread of their own, for the leader actor. */
 final class FenceClient implements AutoCloseable {
@@ -15,7 +18,8 @@ final class FenceClient implements AutoCloseable {
   record Acquired(Optional<Fence.Lease> lease, Fence.State heldBy, String error) {}
 
   private final Fence fence;
-  private final ExecutorService executor = Executors.newSingleThreadExecutor(LeaderServices.daemon("pmm-ha-fence"));
+  private final ScheduledExecutorService executor =
+      Executors.newSingleThreadScheduledExecutor(LeaderServices.daemon("pmm-ha-fence"));
 
   FenceClient(Fence fence) {
     this.fence = fence;
@@ -32,15 +36,77 @@ final class FenceClient implements AutoCloseable {
     }, executor);
   }
 
-  /** Empty optional: the lease is lost; a failed stage: the store did not answer. */
-  CompletionStage<Optional<Fence.Lease>> renew(Fence.Lease lease) {
-    return CompletableFuture.supplyAsync(() -> {
-      try {
-        return fence.renew(lease);
-      } catch (SQLException e) {
-        throw new IllegalStateException(firstLine(e), e);
+  /** What a {@link Keeper} reports; called on the fence thread. */
+  interface KeeperListener {
+    /** The lease was renewed: {@code lease} is the new one. */
+    void renewed(Fence.Lease lease);
+
+    /** The lease is gone (expired and taken, or released): the keeper has stopped. */
+    void lost(Fence.Lease last);
+
+    /** The store did not answer; the keeper tries again at the next interval. */
+    void failed(Fence.Lease last, String error);
+  }
+
+  /**
+   * Renews a lease at a fixed rate on the fence's own thread, so that a busy actor dispatcher, a leader actor
+   * that stashes its commands while it persists, or a slow mailbox never delays a renewal: the failover lab saw a
+   * new leader step down twice in its first two seconds because its renewals waited behind its own start-up.
+   */
+  final class Keeper {
+    private final AtomicReference<Fence.Lease> latest;
+    private volatile boolean cancelled;
+    private final ScheduledFuture<?> task;
+
+    private Keeper(Fence.Lease lease, java.time.Duration interval, KeeperListener listener) {
+      this.latest = new AtomicReference<>(lease);
+      this.task = executor.scheduleAtFixedRate(() -> renewOnce(listener), interval.toNanos(), interval.toNanos(),
+          TimeUnit.NANOSECONDS);
+    }
+
+    private void renewOnce(KeeperListener listener) {
+      if (cancelled) {
+        return;
       }
-    }, executor);
+      Fence.Lease last = latest.get();
+      try {
+        Optional<Fence.Lease> renewed = fence.renew(last);
+        if (cancelled) {
+          return;
+        }
+        if (renewed.isPresent()) {
+          latest.set(renewed.get());
+          listener.renewed(renewed.get());
+        } else {
+          cancel();
+          listener.lost(last);
+        }
+      } catch (SQLException e) {
+        if (!cancelled) {
+          listener.failed(last, firstLine(e));
+        }
+      } catch (RuntimeException e) {
+        if (!cancelled) {
+          listener.failed(last, firstLine(e));
+        }
+      }
+    }
+
+    /** The newest lease this keeper holds. */
+    Fence.Lease latest() {
+      return latest.get();
+    }
+
+    /** Stops renewing; a renewal already under way finishes but reports nothing. */
+    void cancel() {
+      cancelled = true;
+      task.cancel(false);
+    }
+  }
+
+  /** Starts renewing {@code lease} every {@code interval}. */
+  Keeper keep(Fence.Lease lease, java.time.Duration interval, KeeperListener listener) {
+    return new Keeper(lease, interval, listener);
   }
 
   CompletionStage<Fence.State> current() {

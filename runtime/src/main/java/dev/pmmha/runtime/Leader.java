@@ -103,7 +103,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   private record AcquireDone(FenceClient.Acquired result) implements Command {}
 
-  private record RenewDone(Optional<Fence.Lease> lease, String error) implements Command {}
+  /** What the lease keeper saw, for this actor's bookkeeping: renewed ({@code lease}), lost, or failed ({@code error}). */
+  private record RenewDone(long epoch, Optional<Fence.Lease> lease, String error) implements Command {}
 
   public static final String TOPIC = "pmm-ha-leader";
   static final String SINGLETON_NAME = "pmm-leader";
@@ -115,7 +116,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     boolean elected;
     boolean stopping;
     boolean acquiring;
-    boolean renewing;
+    /** Renews the lease on the fence thread while it is held (see {@link FenceClient.Keeper}). */
+    FenceClient.Keeper keeper;
     String lastWait = "";
 
     Tenure(String nodeId) {
@@ -212,9 +214,45 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     // held, so a restarted leader that kept it would never lead again (found by the failover lab: a settings
     // write failing during a PostgreSQL outage restarted the leader, which then never took the fence again).
     // The next incarnation takes the fence anew once this lease has expired.
+    stopKeeper();
     tenure.lease = null;
     tenure.acquiring = false;
-    tenure.renewing = false;
+  }
+
+  private void stopKeeper() {
+    if (tenure.keeper != null) {
+      tenure.keeper.cancel();
+      tenure.keeper = null;
+    }
+  }
+
+  /**
+   * Starts renewing {@code lease} on the fence thread. A renewal updates this node's right to act there and then
+   * (no trip through this actor); the actor hears of each outcome for its log and to step down when the lease is
+   * lost. The actor's Renew timer stays as the watchdog that steps down once the lease has run out.
+   */
+  private void startKeeper(Fence.Lease lease) {
+    stopKeeper();
+    ActorRef<Command> self = ctx.getSelf();
+    Duration margin = deps.settings().safetyMargin();
+    tenure.keeper = deps.fence().keep(lease, deps.settings().renewInterval(), new FenceClient.KeeperListener() {
+      @Override
+      public void renewed(Fence.Lease l) {
+        node.leaseRenewed(l.epoch(), l.actUntilNanos(margin));
+        deps.metrics().fenceRenewed(System.nanoTime() - l.sentNanos());
+        self.tell(new RenewDone(l.epoch(), Optional.of(l), null));
+      }
+
+      @Override
+      public void lost(Fence.Lease last) {
+        self.tell(new RenewDone(last.epoch(), Optional.empty(), null));
+      }
+
+      @Override
+      public void failed(Fence.Lease last, String error) {
+        self.tell(new RenewDone(last.epoch(), Optional.empty(), error));
+      }
+    });
   }
 
   @Override
@@ -278,6 +316,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     if (tenure.stopping) {
       return releaseAndStop();
     }
+    startKeeper(lease);
     timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());
     LeaderElected elected = new LeaderElected(lease.epoch(), node.nodeId(), Instant.now());
     return Effect()
@@ -291,7 +330,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       return; // stepped down or stopping while the event was written
     }
     tenure.elected = true;
-    node.leadershipGained(s.epoch(), s.since(), lease.actUntilNanos(deps.settings().safetyMargin()));
+    Fence.Lease newest = tenure.keeper != null ? tenure.keeper.latest() : lease;
+    node.leadershipGained(s.epoch(), s.since(), newest.actUntilNanos(deps.settings().safetyMargin()));
     ctx.getLog().info("LEADER elected: node {} leads with epoch {}", node.nodeId(), s.epoch());
     publish(new SettingsSnapshot(s.settingsVersion(), s.settings()));
     publish(new Announcement(node.nodeId(), s.epoch(), s.since(), s.settingsVersion()));
@@ -302,28 +342,17 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   // --- keeping the lease ---
 
+  /** The watchdog: steps down once this node's right to act has run out (the keeper renews it). */
   private ReplyEffect<LeaderEvent, LeaderState> onRenew() {
-    if (tenure.lease == null) {
-      return Effect().noReply();
-    }
-    if (tenure.elected && !node.mayAct() && !tenure.stopping) {
+    if (tenure.lease != null && tenure.elected && !node.mayAct() && !tenure.stopping) {
       stepDown("the lease ran out before it could be renewed");
-      return Effect().noReply();
     }
-    if (tenure.renewing) {
-      return Effect().noReply();
-    }
-    tenure.renewing = true;
-    ctx.pipeToSelf(deps.fence().renew(tenure.lease),
-        (lease, failure) -> new RenewDone(failure == null ? lease : Optional.empty(),
-            failure == null ? null : FenceClient.firstLine(failure.getCause() != null ? failure.getCause() : failure)));
     return Effect().noReply();
   }
 
   private ReplyEffect<LeaderEvent, LeaderState> onRenewDone(RenewDone done) {
-    tenure.renewing = false;
-    if (tenure.lease == null) {
-      return Effect().noReply();
+    if (tenure.lease == null || tenure.lease.epoch() != done.epoch()) {
+      return Effect().noReply(); // news from the keeper of a lease this actor no longer holds
     }
     if (done.error() != null) {
       if (!"renew".equals(tenure.lastWait)) {
@@ -346,8 +375,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       tenure.lastWait = "";
     }
     tenure.lease = done.lease().get();
-    deps.metrics().fenceRenewed(System.nanoTime() - tenure.lease.sentNanos());
-    node.leaseRenewed(tenure.lease.actUntilNanos(deps.settings().safetyMargin()));
     return Effect().noReply();
   }
 
@@ -357,6 +384,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     ctx.getLog().warn("LEADER steps down on {}: {} (epoch {})", node.nodeId(), why, epoch);
     node.leadershipLost();
     timers.cancel(Renew.INSTANCE);
+    stopKeeper();
     timers.cancel(Announce.INSTANCE);
     if (tenure.elected) {
       deps.services().stopAll();
@@ -492,8 +520,9 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   /** Releases the fence so that the next leader need not wait for the lease; then this actor stops. */
   private void beginRelease() {
-    Fence.Lease lease = tenure.lease;
+    Fence.Lease lease = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
     timers.cancel(Renew.INSTANCE);
+    stopKeeper();
     ctx.pipeToSelf(deps.fence().release(lease), (ok, failure) -> {
       if (failure != null) {
         ctx.getLog().warn("Could not release the fence (the next leader waits for the lease): {}", failure.getMessage());

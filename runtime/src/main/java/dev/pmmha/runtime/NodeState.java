@@ -55,8 +55,15 @@ public final class NodeState implements LeaderView, ClusterView {
     leaderAnnounced(info);
   }
 
-  void leaseRenewed(long actUntilNanos) {
-    this.actUntilNanos = actUntilNanos;
+  /**
+   * A renewal of the lease for {@code epoch} (called on the fence thread). Ignored once this node leads another
+   * epoch; before the election it only prepares the value that {@link #leadershipGained} sets again.
+   */
+  void leaseRenewed(long epoch, long actUntilNanos) {
+    LeaderInfo own = ownLeadership;
+    if (own == null || own.epoch() == epoch) {
+      this.actUntilNanos = actUntilNanos;
+    }
   }
 
   /** Keeps the snapshot with the highest version. */
