@@ -73,7 +73,7 @@ class HaproxyConfigTest {
     for (String setting : List.of(
         "default-server inter 500ms fastinter 100ms downinter 100ms fall 2 rise 1 on-marked-down shutdown-sessions "
             + "observe layer4 error-limit 1 on-error mark-down",
-        "option redispatch 1", "retry-on all-retryable-errors", "retries 3")) {
+        "option redispatch 1", "retry-on all-retryable-errors", "retries 3", "option http-buffer-request")) {
       assertTrue(defaults.contains(setting), "defaults: " + setting);
     }
     for (String backend : cfg.names("backend")) {

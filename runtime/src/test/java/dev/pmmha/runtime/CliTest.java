@@ -73,6 +73,7 @@ class CliTest {
     String recommended = Files.readString(dir.resolve("haproxy-recommended.cfg"));
     assertTrue(recommended.contains("option redispatch") && recommended.contains("on-marked-down shutdown-sessions"));
     assertTrue(recommended.contains("observe layer4 error-limit 1 on-error mark-down"), recommended);
+    assertTrue(recommended.contains("option http-buffer-request"), recommended);
     assertTrue(recommended.contains("http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE"),
         recommended);
   }

@@ -83,6 +83,8 @@ public final class HaproxyConfig {
               retries 3
               option redispatch 1
               retry-on conn-failure empty-response response-timeout 503
+              # a request can be sent again only if HAProxy holds all of it: wait for bodies (up to 16 kB)
+              option http-buffer-request
           """);
     }
     b.append("\nfrontend http_front\n    bind *:80\n    default_backend http_back\n");
