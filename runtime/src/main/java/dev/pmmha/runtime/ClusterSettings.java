@@ -56,6 +56,7 @@ final class ClusterSettings implements SettingsApi {
   }
 
   private static final Duration RETRY_PAUSE = Duration.ofMillis(100);
+  static final String LEFT = "this node has left the cluster (it is shutting down); send the write to the leader";
 
   /**
    * Asks the leader singleton, and asks again while it answers that the leadership is changing (it wrote nothing
@@ -64,6 +65,11 @@ final class ClusterSettings implements SettingsApi {
    */
   private CompletionStage<StatusReply<Leader.SettingWritten>> askLeader(
       java.util.function.Function<ActorRef<StatusReply<Leader.SettingWritten>>, Leader.Command> command, long deadline) {
+    if (node.leftTheCluster()) {
+      // the ask would wait out the write timeout, and the HTTP port closes before that: answer now (503; the
+      // routes hold it until this node's hand-over has settled, and the load balancer sends the write again)
+      return java.util.concurrent.CompletableFuture.completedFuture(StatusReply.error(LEFT));
+    }
     Duration left = Duration.ofNanos(deadline - System.nanoTime());
     return AskPattern.<Leader.Command, StatusReply<Leader.SettingWritten>>ask(leader, command::apply, left, system.scheduler())
         .thenCompose(reply -> {

@@ -138,6 +138,11 @@ public final class NodeState implements LeaderView, ClusterView {
     shuttingDown = true;
   }
 
+  /** This node is shutting down and is no longer a member: nothing it is asked can reach the leader any more. */
+  boolean leftTheCluster() {
+    return shuttingDown && members.selfDown();
+  }
+
   boolean isShuttingDown() {
     return shuttingDown;
   }

@@ -46,4 +46,21 @@ class NodeStateTest {
     s.leaderAnnounced(new LeaderInfo("node-1", 1, Instant.now()));
     assertEquals(List.of("node-1=NODE_ROLE_FOLLOWER", "node-2=NODE_ROLE_FOLLOWER", "node-3=NODE_ROLE_FOLLOWER"), roles(s));
   }
+
+  /** A write reaching a node that has left the cluster fails at once instead of waiting out the write timeout. */
+  @Test
+  void aNodeThatLeftTheClusterRefusesWritesAtOnce() throws Exception {
+    NodeState s = new NodeState(true, 3, "node-1");
+    s.membersChanged(members("alive", "alive", "alive"));
+    s.shuttingDown();
+    org.junit.jupiter.api.Assertions.assertFalse(s.leftTheCluster(), "still a member while it hands over");
+    s.membersChanged(new NodeState.Members(List.of(), false, true, false, "Removed"));
+    org.junit.jupiter.api.Assertions.assertTrue(s.leftTheCluster());
+    // no actor system and no leader: the write must not be asked at all
+    ClusterSettings settings = new ClusterSettings(s, null, null, java.time.Duration.ofSeconds(30), new PmmHaMetrics(s));
+    var failure = org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.ExecutionException.class,
+        () -> settings.put("k", "1").toCompletableFuture().get(1, java.util.concurrent.TimeUnit.SECONDS));
+    org.junit.jupiter.api.Assertions.assertInstanceOf(dev.pmmha.http.SettingsApi.NoLeaderException.class, failure.getCause());
+    assertEquals(ClusterSettings.LEFT, failure.getCause().getMessage());
+  }
 }
