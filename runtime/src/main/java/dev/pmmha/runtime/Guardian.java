@@ -34,6 +34,11 @@ public final class Guardian {
     INSTANCE
   }
 
+  /** Coordinated shutdown reason when this node is cut off in a minority cluster (see {@link CutOffWatch}). */
+  public enum CutOff implements CoordinatedShutdown.Reason {
+    INSTANCE
+  }
+
   /** Coordinated shutdown reason when another member already uses this node's id. */
   public enum DuplicateNodeId implements CoordinatedShutdown.Reason {
     INSTANCE

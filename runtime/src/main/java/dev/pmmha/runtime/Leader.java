@@ -118,6 +118,10 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     boolean acquiring;
     /** Renews the lease on the fence thread while it is held (see {@link FenceClient.Keeper}). */
     FenceClient.Keeper keeper;
+    /** Watches for this node being cut off from the cluster that leads (see {@link CutOffWatch}). */
+    final CutOffWatch cutOff = new CutOffWatch(CutOffWatch.PATIENCE);
+    /** The fence asked for at start, during recovery; taken over by the first RecoveryCompleted. */
+    java.util.concurrent.CompletionStage<FenceClient.Acquired> early;
     String lastWait = "";
 
     Tenure(String nodeId) {
@@ -139,6 +143,11 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
       ctx.getLog().info("Leader singleton starting on {}: recovering the leader's journal", deps.node().nodeId());
       Tenure tenure = new Tenure(deps.node().nodeId());
+      // Ask for the fence while the journal is read, not after: on a hand-over the previous leader has released
+      // it, and this saves one database round trip of the no-leader gap. The fence's epoch is never below the
+      // journal's (every journal write is fenced), so no known epoch is needed here; onAcquireDone checks it.
+      tenure.acquiring = true;
+      tenure.early = deps.fence().acquire(tenure.holder, 0);
       return new Leader(ctx, timers, deps, tenure);
     }));
   }
@@ -192,7 +201,15 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
               node.nodeId(), state.epoch(), state.nodeId().isEmpty() ? "nobody" : state.nodeId(),
               state.settingsVersion());
           node.settingsUpdated(new SettingsSnapshot(state.settingsVersion(), state.settings()));
-          ctx.getSelf().tell(Acquire.INSTANCE);
+          var early = tenure.early;
+          tenure.early = null;
+          if (early != null) {
+            tenure.acquiring = true;
+            ctx.pipeToSelf(early, (result, failure) -> new AcquireDone(failure != null
+                ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
+          } else {
+            ctx.getSelf().tell(Acquire.INSTANCE);
+          }
         })
         .onSignal(PreRestart.instance(), state -> endOfLife("restart after a failure"))
         .onSignal(PostStop.instance(), state -> endOfLife("stopped"))
@@ -217,6 +234,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     stopKeeper();
     tenure.lease = null;
     tenure.acquiring = false;
+    tenure.early = null;
   }
 
   private void stopKeeper() {
@@ -291,6 +309,28 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return Effect().noReply();
   }
 
+  /**
+   * True (and the node is shutting down to rejoin) when this node has been cut off for {@link CutOffWatch#PATIENCE}:
+   * its cluster has no majority of the expected nodes while a node outside it holds and renews the fence.
+   */
+  private boolean cutOff(Fence.State held) {
+    String holderNode = CutOffWatch.holderNode(held.holder());
+    var nodes = node.nodes();
+    java.util.function.Predicate<dev.pmmha.http.ClusterView.NodeStatus> up =
+        n -> n.status().equals("alive") || n.status().equals("suspect");
+    int membersUp = (int) nodes.stream().filter(up).count();
+    boolean holderIsMember = nodes.stream().anyMatch(n -> up.test(n) && n.nodeName().equals(holderNode));
+    if (!tenure.cutOff.observe(System.nanoTime(), membersUp, node.expectedNodes(), holderIsMember, !held.free())) {
+      return false;
+    }
+    ctx.getLog().error("CUT OFF: node {} is in a cluster of {} of the {} expected nodes while {}, not a member of it, "
+        + "has held the fence (epoch {}) for {} s: this node leaves and exits 4 so that its supervisor restarts it "
+        + "and it joins the others", node.nodeId(), membersUp, node.expectedNodes(), holderNode, held.epoch(),
+        CutOffWatch.PATIENCE.toSeconds());
+    org.apache.pekko.actor.CoordinatedShutdown.get(ctx.getSystem()).runAll(Guardian.CutOff.INSTANCE);
+    return true;
+  }
+
   private ReplyEffect<LeaderEvent, LeaderState> onAcquireDone(LeaderState state, AcquireDone done) {
     tenure.acquiring = false;
     FenceClient.Acquired r = done.result();
@@ -307,14 +347,30 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       if (tenure.stopping) {
         return Effect().stop().thenNoReply();
       }
+      if (r.heldBy() != null && cutOff(r.heldBy())) {
+        return Effect().noReply();
+      }
       timers.startSingleTimer(Acquire.INSTANCE, deps.settings().renewInterval());
       return Effect().noReply();
     }
     Fence.Lease lease = r.lease().get();
+    tenure.cutOff.reset();
     tenure.lease = lease;
     tenure.lastWait = "";
     if (tenure.stopping) {
       return releaseAndStop();
+    }
+    if (lease.epoch() <= state.epoch()) {
+      // the fence row is behind the journal (it was reset): give this epoch back and take one above the journal's
+      ctx.getLog().warn("LEADER on {}: the fence's epoch {} is not above the journal's {}; taking a higher one",
+          node.nodeId(), lease.epoch(), state.epoch());
+      tenure.lease = null;
+      tenure.acquiring = true;
+      long atLeast = state.epoch();
+      ctx.pipeToSelf(deps.fence().release(lease).thenCompose(v -> deps.fence().acquire(tenure.holder, atLeast)),
+          (result, failure) -> new AcquireDone(failure != null
+              ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
+      return Effect().noReply();
     }
     startKeeper(lease);
     timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());

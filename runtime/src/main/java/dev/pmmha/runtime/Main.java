@@ -106,6 +106,11 @@ public final class Main {
           + "that its supervisor restarts it", EXIT_DOWNED);
       return EXIT_DOWNED;
     }
+    if (reason == Guardian.CutOff.INSTANCE) {
+      log.warn("This node was cut off from the cluster that leads (see the CUT OFF line above); exiting with {} so "
+          + "that its supervisor restarts it and it joins the others", EXIT_DOWNED);
+      return EXIT_DOWNED;
+    }
     if (reason == Guardian.DuplicateNodeId.INSTANCE) {
       return EXIT_CONFIG;
     }
