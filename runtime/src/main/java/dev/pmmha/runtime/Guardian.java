@@ -134,9 +134,9 @@ public final class Guardian {
           ? Jobs.start(system, jobSettings, store, settings.nodeId(), metrics) : dev.pmmha.http.JobsApi.NONE;
       var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).withJobs(jobs).route();
       if (tls.enabled()) {
-        HttpServer.startHttps(system, http.bindAddress(), tls.httpsPort(), tls.sslContext(), route, node::handOverSettled);
+        HttpServer.startHttps(system, http.bindAddress(), tls.httpsPort(), tls.sslContext(), route, node::portMayClose);
       }
-      HttpServer.start(system, http, route, node::handOverSettled)
+      HttpServer.start(system, http, route, node::portMayClose)
           .exceptionally(failure -> {
             shutdown.run(CoordinatedShutdown.unknownReason());
             return null;

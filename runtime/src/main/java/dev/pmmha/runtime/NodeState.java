@@ -130,6 +130,25 @@ public final class NodeState implements LeaderView, ClusterView {
     return h == null ? CompletableFuture.completedFuture(null) : h.settled();
   }
 
+  /** How long the HTTP port stays open after a hand-over settled (see {@link #portMayClose}). */
+  static final Duration PORT_DRAIN = Duration.ofSeconds(1);
+
+  /**
+   * When this node's HTTP port may close: at once, or, after a hand-over, {@link #PORT_DRAIN} after it settled.
+   * Meanwhile the node answers every leader check 503 at once, so a load balancer takes it out on failed checks;
+   * a port closed while the load balancer still has the node in service would refuse the requests it is
+   * sending, and HAProxy's mark-down on that refusal (observe layer4, shutdown-sessions) cuts the others (the
+   * failover lab saw one such failed read in five rolling restarts).
+   */
+  public CompletionStage<Void> portMayClose() {
+    HandOver h = handOver;
+    if (h == null) {
+      return CompletableFuture.completedFuture(null);
+    }
+    return h.settled().thenCompose(v -> CompletableFuture.runAsync(() -> { },
+        CompletableFuture.delayedExecutor(PORT_DRAIN.toMillis(), TimeUnit.MILLISECONDS)));
+  }
+
   void membersChanged(Members m) {
     members = m;
   }

@@ -30,6 +30,11 @@ final class NodeProcess implements AutoCloseable {
   private Process process;
   private int starts;
 
+  /** The environment this node starts with. */
+  Map<String, String> env() {
+    return env;
+  }
+
   NodeProcess(String name, String ip, int httpPort, Map<String, String> env, Path logDir) {
     this.name = name;
     this.ip = ip;

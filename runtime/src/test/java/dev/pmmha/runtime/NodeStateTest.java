@@ -63,4 +63,22 @@ class NodeStateTest {
     org.junit.jupiter.api.Assertions.assertInstanceOf(dev.pmmha.http.SettingsApi.NoLeaderException.class, failure.getCause());
     assertEquals(ClusterSettings.LEFT, failure.getCause().getMessage());
   }
+
+  @Test
+  void afterAHandOverThePortStaysOpenForTheDrainOnceItSettled() throws Exception {
+    NodeState plain = new NodeState(true, 3, "node-2");
+    org.junit.jupiter.api.Assertions.assertTrue(plain.portMayClose().toCompletableFuture().isDone(), "no hand-over: at once");
+
+    NodeState s = new NodeState(true, 3, "node-1");
+    s.handOverStarted(4, java.time.Duration.ZERO, java.time.Duration.ofSeconds(30));
+    var mayClose = s.portMayClose().toCompletableFuture();
+    Thread.sleep(200);
+    org.junit.jupiter.api.Assertions.assertFalse(mayClose.isDone(), "not while the hand-over is unsettled");
+    long settledAt = System.nanoTime();
+    s.nextLeaderSeen(5);
+    mayClose.get(5, java.util.concurrent.TimeUnit.SECONDS);
+    long waited = System.nanoTime() - settledAt;
+    org.junit.jupiter.api.Assertions.assertTrue(waited >= NodeState.PORT_DRAIN.toNanos(),
+        "open for the drain after it settled: " + waited / 1_000_000 + " ms");
+  }
 }

@@ -161,4 +161,47 @@ class ProcessClusterIT extends WithPostgres {
     assertNotEquals(leader, next);
     assertTrue(epoch(next) > epoch);
   }
+
+  /**
+   * A node left alone in a cluster of its own beside the cluster that leads, as one-way ring drops leave one when
+   * the split brain resolver downs its peers one at a time: two stray nodes that only know each other form a
+   * cluster, one is killed, the other (the lower address, kept by keep-majority's tie rule) downs it and is alone.
+   * It sees a non-member renew the fence, so after the cut-off patience it exits 4 (its supervisor restarts it
+   * and it joins the others); the leader is untouched.
+   */
+  @Test
+  void aNodeCutOffInAClusterOfItsOwnExitsToRejoin(TestInfo info) throws Exception {
+    List<NodeProcess> three = cluster(info);
+    three.forEach(NodeProcess::start);
+    NodeProcess leader = waitForSingleLeader(Duration.ofSeconds(90));
+    long epoch = epoch(leader);
+
+    String[] strayIps = {"127.0.0.19", "127.0.0.20"};
+    Path logs = Path.of("target", "it-logs", info.getTestMethod().orElseThrow().getName());
+    List<NodeProcess> strays = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      Map<String, String> env = new HashMap<>(three.get(0).env());
+      String name = i == 0 ? "pmm-stray" : "pmm-helper";
+      env.put("PMM_HA_NODE_ID", name);
+      env.put("PMM_HA_ADVERTISE_ADDRESS", strayIps[i]);
+      env.put("PMM_HA_BIND_ADDRESS", strayIps[i]);
+      env.put("PMM_HA_PEERS", String.join(",", strayIps));
+      env.put("PMM_HA_EXPECTED_NODES", "3");
+      NodeProcess n = new NodeProcess(name, strayIps[i], three.get(0).httpPort, env, logs);
+      nodes.add(n);
+      strays.add(n.start());
+    }
+    NodeProcess stray = strays.get(0);
+    waitForMember(stray, 2, Duration.ofSeconds(90));
+    assertEquals(200, stray.status("GET", "/v1/readyz"), "the strays formed their own cluster");
+    strays.get(1).kill9();
+
+    int code = stray.waitExit(Duration.ofSeconds(90));
+    assertEquals(4, code, "exit 4: restart me; log " + stray.log());
+    String log = java.nio.file.Files.readString(stray.log());
+    assertTrue(log.contains("CUT OFF: node pmm-stray is in a cluster of 1 of the 3 expected nodes while " + leader.name),
+        "says why: " + stray.log());
+    assertOnlyLeaderFor(leader, Duration.ofSeconds(2));
+    assertEquals(epoch, epoch(leader), "the leader was never disturbed");
+  }
 }
