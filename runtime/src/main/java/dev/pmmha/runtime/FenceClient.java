@@ -60,8 +60,8 @@ final class FenceClient implements AutoCloseable {
 
     private Keeper(Fence.Lease lease, java.time.Duration interval, KeeperListener listener) {
       this.latest = new AtomicReference<>(lease);
-      this.task = executor.scheduleAtFixedRate(() -> renewOnce(listener), interval.toNanos(), interval.toNanos(),
-          TimeUnit.NANOSECONDS);
+      this.task = executor.scheduleAtFixedRate(() -> renewOnce(listener), firstRenewalDelay(lease, interval,
+          System.nanoTime()), interval.toNanos(), TimeUnit.NANOSECONDS);
     }
 
     private void renewOnce(KeeperListener listener) {
@@ -104,7 +104,16 @@ final class FenceClient implements AutoCloseable {
     }
   }
 
-  /** Starts renewing {@code lease} every {@code interval}. */
+  /**
+   * Nanoseconds to the first renewal: one interval after the lease was asked for, so at once for a lease taken a
+   * while ago (the leader asks for the fence while it recovers its journal, and a slow recovery on a loaded machine
+   * once let a new leader's lease run out 230 ms after its election, before the keeper's first renewal).
+   */
+  static long firstRenewalDelay(Fence.Lease lease, java.time.Duration interval, long nowNanos) {
+    return Math.max(0, Math.min(interval.toNanos(), lease.sentNanos() + interval.toNanos() - nowNanos));
+  }
+
+  /** Starts renewing {@code lease} every {@code interval}, the first time one interval after it was taken. */
   Keeper keep(Fence.Lease lease, java.time.Duration interval, KeeperListener listener) {
     return new Keeper(lease, interval, listener);
   }

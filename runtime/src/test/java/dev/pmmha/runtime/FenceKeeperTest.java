@@ -89,4 +89,40 @@ class FenceKeeperTest {
       }
     }
   }
+
+  @Test
+  void renewsALeaseTakenAWhileAgoAtOnceNotOneIntervalAfterTheKeeperStarts() throws Exception {
+    StoreSettings s = store();
+    try (FenceClient keeperSide = new FenceClient(new Fence(s, Duration.ofMillis(1000)))) {
+      Fence.Lease first = keeperSide.acquire("a", 0).toCompletableFuture().get(5, TimeUnit.SECONDS).lease().orElseThrow();
+      Thread.sleep(800); // the leader recovered its journal meanwhile: 200 ms of the 1 s lease are left
+      Recorder r = new Recorder();
+      // a first renewal one 500 ms interval after the keeper starts would come after the lease ran out
+      FenceClient.Keeper k = keeperSide.keep(first, Duration.ofMillis(500), r);
+      try {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        while (r.renewed.isEmpty() && r.lostCalls.get() == 0 && System.nanoTime() < deadline) {
+          Thread.sleep(10);
+        }
+        assertEquals(0, r.lostCalls.get(), "the lease was renewed before it ran out, not lost");
+        assertFalse(r.renewed.isEmpty(), "renewed");
+        assertEquals(first.epoch(), r.renewed.get(0).epoch());
+        assertEquals(0, r.lostCalls.get());
+      } finally {
+        k.cancel();
+      }
+    }
+  }
+
+  @Test
+  void theFirstRenewalComesOneIntervalAfterTheLeaseWasAskedFor() {
+    Duration interval = Duration.ofMillis(250);
+    Fence.Lease lease = new Fence.Lease(1, "a", 1_000_000_000L, Duration.ofSeconds(2));
+    long ms = 1_000_000L;
+    assertEquals(250 * ms, FenceClient.firstRenewalDelay(lease, interval, 1_000_000_000L), "a fresh lease");
+    assertEquals(150 * ms, FenceClient.firstRenewalDelay(lease, interval, 1_000_000_000L + 100 * ms));
+    assertEquals(0, FenceClient.firstRenewalDelay(lease, interval, 1_000_000_000L + 1200 * ms), "an old one: at once");
+    assertEquals(250 * ms, FenceClient.firstRenewalDelay(lease, interval, 1_000_000_000L - 50 * ms),
+        "never more than one interval");
+  }
 }
