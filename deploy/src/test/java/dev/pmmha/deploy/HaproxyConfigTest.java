@@ -66,6 +66,21 @@ class HaproxyConfigTest {
   }
 
   @Test
+  void theKubernetesConfigRetriesAndChecksAsTheRecommendedOne() {
+    HaproxyConfig recommended = HaproxyConfig.parse(Repo.read(Repo.HAPROXY.resolve("pmm-ha-recommended.cfg")));
+    HaproxyConfig k8s = HaproxyConfig.parse(Repo.read(Repo.K8S.resolve("base/haproxy.cfg")));
+    for (String prefix : List.of("default-server", "retries", "retry-on", "option redispatch", "option http-buffer-request",
+        "timeout connect", "timeout check")) {
+      List<String> wanted = recommended.section("defaults").stream().filter(l -> l.startsWith(prefix)).toList();
+      assertEquals(1, wanted.size(), prefix);
+      assertEquals(wanted, k8s.section("defaults").stream().filter(l -> l.startsWith(prefix)).toList(), prefix);
+    }
+    assertTrue(k8s.section("backend http_back")
+        .contains("http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE"),
+        "requests that are not idempotent are not replayed after they reached a pod");
+  }
+
+  @Test
   void recommendedSettingsAreThereEachWithItsReason() {
     String text = Repo.read(Repo.HAPROXY.resolve("pmm-ha-recommended.cfg"));
     HaproxyConfig cfg = HaproxyConfig.parse(text);
