@@ -10,7 +10,7 @@
 # node answered 200, and for the graceful case when the old leader stopped answering 200 and when it exited.
 # After each run the stopped node is restarted and the next run waits until every node is ready, lists all three
 # members alive and exactly one node is leader, plus SETTLE seconds.
-# Prints a min/median/max table (command and machine on top) and writes it to bench/results/failover.md.
+# Prints a min/median/max table (command and machine on top) and writes it to bench/results/failover-loopback.md.
 #
 # Usage: [RUNS=5] [SCENARIOS="crash graceful"] bench/failover.sh
 # Other knobs: SETTLE (s, 5), HEALTHY_TIMEOUT (s, 180), FAILOVER_TIMEOUT (s, 60), EXIT_TIMEOUT (s, 30),
@@ -48,7 +48,7 @@ H2_PORT=${BENCH_H2_PORT:-9292}
 HTTP_PORT=${BENCH_HTTP_PORT:-8080}
 JAR_SRC=${BENCH_JAR:-runtime/target/pmm-ha.jar}
 PROBER=(python3 "$ROOT/bench/prober.py")
-RESULTS_MD=$ROOT/bench/results/failover.md
+RESULTS_MD=$ROOT/bench/results/failover-loopback.md
 
 die() { echo "failover.sh: error: $*" >&2; exit 1; }
 

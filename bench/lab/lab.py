@@ -29,7 +29,7 @@ from traffic import Client, Prober, Recorder  # noqa: E402
 
 CONFIGS = ["pmm-ha-recommended", "haproxy"]
 
-# --profile fast: the settings bench/results/failover-lab.md was measured with (the lab branch's defaults then).
+# --profile fast: the settings bench/results/failover.md was measured with (the lab branch's defaults then).
 FAST_ENV = {
     "PMM_HA_FAILURE_DETECTOR_INTERVAL": "100ms", "PMM_HA_FAILURE_DETECTOR_PAUSE": "400ms",
     "PMM_HA_SBR_STABLE_AFTER": "300ms", "PMM_HA_DOWN_REMOVAL_MARGIN": "100ms",
@@ -366,7 +366,7 @@ def main():
     p.add_argument("--logdir", default=os.path.join(topo.REPO, "bench", "results", "tmp", "failover-lab"))
     p.add_argument("--env", action="append", default=[], help="extra node variable KEY=VALUE (repeatable)")
     p.add_argument("--profile", choices=["default", "fast"], default="default",
-                   help="node timing: conf/ defaults, or the fast profile bench/results/failover-lab.md was measured with")
+                   help="node timing: conf/ defaults, or the fast profile bench/results/failover.md was measured with")
     p.add_argument("--rate", type=int, default=100, help="client reads per second through HAProxy")
     p.add_argument("--write-rate", type=int, default=10, help="client settings writes per second")
     p.add_argument("--heal-timeout", type=float, default=60.0, help="seconds after a heal to be healthy again")
