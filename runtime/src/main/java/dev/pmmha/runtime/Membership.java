@@ -76,6 +76,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     ctx.setLoggerName(Membership.class);
     this.node = node;
     this.cluster = Cluster.get(ctx.getSystem());
+    node.selfStatusFrom(() -> cluster.selfMember().status());
     ActorRef<ClusterEvent.ClusterDomainEvent> events = ctx.messageAdapter(ClusterEvent.ClusterDomainEvent.class, ClusterChanged::new);
     cluster.subscriptions().tell(Subscribe.create(events, ClusterEvent.ClusterDomainEvent.class));
     topic.tell(Topic.subscribe(ctx.messageAdapter(Leader.News.class, NewsReceived::new)));
@@ -220,11 +221,15 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
 
     MemberStatus selfStatus = self.status();
     // a leaving member is still in service until its singleton is handed over, which happens once it is Exiting
-    boolean selfUp = selfStatus == MemberStatus.up() || selfStatus == MemberStatus.leaving()
-        || selfStatus == MemberStatus.exiting();
+    boolean selfUp = inService(selfStatus);
     boolean selfDown = selfStatus == MemberStatus.down() || selfStatus == MemberStatus.removed();
     boolean majority = counted > 0 && reachable * 2 > counted;
     node.membersChanged(new NodeState.Members(List.copyOf(nodes), selfUp, selfDown, majority, selfStatus.toString()));
+  }
+
+  /** Up, or leaving but still in service: a leaving member serves until its singleton is handed over (Exiting). */
+  static boolean inService(MemberStatus s) {
+    return s == MemberStatus.up() || s == MemberStatus.leaving() || s == MemberStatus.exiting();
   }
 
   static String nodeName(Member m) {

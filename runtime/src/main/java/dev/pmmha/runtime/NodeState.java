@@ -35,6 +35,7 @@ public final class NodeState implements LeaderView, ClusterView {
   private volatile Members members = Members.initial();
   private volatile boolean shuttingDown;
   private volatile String storeProblem = "store not checked yet";
+  private volatile java.util.function.Supplier<org.apache.pekko.cluster.MemberStatus> liveSelfStatus;
 
   public NodeState(boolean haEnabled, int expectedNodes, String nodeId) {
     this.haEnabled = haEnabled;
@@ -153,6 +154,15 @@ public final class NodeState implements LeaderView, ClusterView {
     members = m;
   }
 
+  /**
+   * Where readiness reads this node's own membership status: the cluster's read view, which Pekko Management's
+   * {@code /ready} reads too. The member list above follows cluster events and may be a moment (up to its 500 ms
+   * refresh) behind it, which made {@code /v1/readyz} answer 503 just after {@code /ready} answered 200.
+   */
+  void selfStatusFrom(java.util.function.Supplier<org.apache.pekko.cluster.MemberStatus> live) {
+    this.liveSelfStatus = live;
+  }
+
   void shuttingDown() {
     shuttingDown = true;
   }
@@ -222,8 +232,10 @@ public final class NodeState implements LeaderView, ClusterView {
       return Readiness.notReady("shutting down");
     }
     Members m = members;
-    if (!m.selfUp()) {
-      return Readiness.notReady("not Up in the cluster (status " + m.selfStatus() + ")");
+    var live = liveSelfStatus;
+    var status = live != null ? live.get() : null;
+    if (status != null ? !Membership.inService(status) : !m.selfUp()) {
+      return Readiness.notReady("not Up in the cluster (status " + (status != null ? status : m.selfStatus()) + ")");
     }
     String store = storeProblem;
     if (store != null) {

@@ -81,4 +81,25 @@ class NodeStateTest {
     org.junit.jupiter.api.Assertions.assertTrue(waited >= NodeState.PORT_DRAIN.toNanos(),
         "open for the drain after it settled: " + waited / 1_000_000 + " ms");
   }
+
+  /** The race ProbesIT hit in CI: Pekko Management's /ready said 200, /v1/readyz (from the member list) 503. */
+  @Test
+  void readinessFollowsTheClustersOwnViewOfThisNodeNotTheMemberListsLaggingCopy() {
+    NodeState s = new NodeState(true, 1, "node-1");
+    s.storeChecked(null);
+    s.membersChanged(new NodeState.Members(List.of(), false, false, false, "Joining"));
+    assertEquals(false, s.readiness().ready(), "no live view yet: the member list decides");
+    var live = new java.util.concurrent.atomic.AtomicReference<>(org.apache.pekko.cluster.MemberStatus.joining());
+    s.selfStatusFrom(live::get);
+    assertEquals("not Up in the cluster (status Joining)", s.readiness().reason());
+    live.set(org.apache.pekko.cluster.MemberStatus.up()); // the member list still says Joining
+    assertEquals(true, s.readiness().ready());
+    live.set(org.apache.pekko.cluster.MemberStatus.leaving());
+    assertEquals(true, s.readiness().ready(), "a leaving member serves until its hand-over");
+    live.set(org.apache.pekko.cluster.MemberStatus.down());
+    assertEquals(false, s.readiness().ready());
+    s.shuttingDown();
+    live.set(org.apache.pekko.cluster.MemberStatus.up());
+    assertEquals("shutting down", s.readiness().reason());
+  }
 }
