@@ -233,9 +233,10 @@ public final class NodeState implements LeaderView, ClusterView {
     }
     Members m = members;
     var live = liveSelfStatus;
-    var status = live != null ? live.get() : null;
-    if (status != null ? !Membership.inService(status) : !m.selfUp()) {
-      return Readiness.notReady("not Up in the cluster (status " + (status != null ? status : m.selfStatus()) + ")");
+    boolean up = live != null ? Membership.inService(live.get()) : m.selfUp();
+    if (!up) {
+      String status = live != null ? live.get().toString() : m.selfStatus();
+      return Readiness.notReady("not Up in the cluster (status " + status + ")");
     }
     String store = storeProblem;
     if (store != null) {

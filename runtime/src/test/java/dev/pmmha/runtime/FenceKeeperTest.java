@@ -107,7 +107,6 @@ class FenceKeeperTest {
         assertEquals(0, r.lostCalls.get(), "the lease was renewed before it ran out, not lost");
         assertFalse(r.renewed.isEmpty(), "renewed");
         assertEquals(first.epoch(), r.renewed.get(0).epoch());
-        assertEquals(0, r.lostCalls.get());
       } finally {
         k.cancel();
       }
