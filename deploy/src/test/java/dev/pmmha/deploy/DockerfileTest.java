@@ -99,8 +99,10 @@ class DockerfileTest {
   @Test
   void memoryFlagsAreDefaultedAndDocumented() {
     String ep = Repo.read(Repo.ENTRYPOINT);
-    assertTrue(ep.contains("${JAVA_OPTS:--XX:MaxRAMPercentage=75.0 -XX:+ExitOnOutOfMemoryError}"), "defaults");
-    assertTrue(DF.text.contains("-XX:MaxRAMPercentage=75.0") && DF.text.contains("memory limit"),
+    assertTrue(ep.contains("${JAVA_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:MaxRAMPercentage=75.0 "
+        + "-XX:+ExitOnOutOfMemoryError}"), "defaults");
+    assertTrue(DF.text.contains("-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:MaxRAMPercentage=75.0")
+        && DF.text.contains("memory limit"),
         "the Dockerfile explains the memory flags");
   }
 

@@ -44,7 +44,8 @@ class EntrypointIT {
       List<String> argv = node.commandLine();
       assertEquals(Path.of(System.getProperty("java.home"), "bin", "java").toString(), argv.get(0),
           "the script exec'd the JVM (JAVA_HOME/bin/java): " + argv);
-      assertTrue(argv.containsAll(List.of("-XX:MaxRAMPercentage=75.0", "-XX:+ExitOnOutOfMemoryError")), argv.toString());
+      assertTrue(argv.containsAll(List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:MaxRAMPercentage=75.0",
+          "-XX:+ExitOnOutOfMemoryError")), argv.toString());
       assertEquals(List.of("-jar", jar.toString(), "node"), argv.subList(argv.size() - 3, argv.size()),
           "the jar, then the arguments given to the script");
       assertTrue(node.children().isEmpty(), "no shell left behind to hold the signal: " + node.children());

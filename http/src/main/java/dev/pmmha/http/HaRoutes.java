@@ -8,6 +8,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
@@ -25,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * PMM's leader health check and HA routes. Every answer comes from the in-memory views: no database call and no
  * actor ask per request, so the probe path stays cheap however often HAProxy or Kubernetes asks.
  */
-public final class HaRoutes extends AllDirectives {
+public final class HaRoutes extends AllDirectives implements org.apache.pekko.http.javadsl.HandlerProvider {
 
   private static final Logger log = LoggerFactory.getLogger(HaRoutes.class);
 
@@ -98,6 +99,49 @@ public final class HaRoutes extends AllDirectives {
     });
   }
 
+  /**
+   * The handler to bind: {@link #route()}, except that a leader check with an answer ready now is answered
+   * here, before the routing tree (which builds a request context, a chain of futures and a rejection list per
+   * request). Leader checks are the hot path: every load balancer and every probe, every few hundred
+   * milliseconds, forever. Same answers, headers and request metrics as the route; anything else (another
+   * method or path, a stepping-down leader whose 503 waits for the hand-over) goes through the route.
+   */
+  @Override
+  public org.apache.pekko.japi.function.Function<HttpRequest, java.util.concurrent.CompletionStage<HttpResponse>>
+      handler(org.apache.pekko.actor.ClassicActorSystemProvider system) {
+    var routed = route().handler(system);
+    return req -> {
+      long start = System.nanoTime();
+      String path = req.getUri().path();
+      HttpResponse now = isLeaderCheck(req.method().name(), path) ? leaderCheckAnsweredNow() : null;
+      if (now == null) {
+        return routed.apply(req);
+      }
+      observability.requestServed(path, now.status().intValue(), System.nanoTime() - start);
+      return java.util.concurrent.CompletableFuture.completedFuture(now);
+    };
+  }
+
+  /** The methods and paths {@link #routes()} serves with {@link #leaderHealth()}. */
+  static boolean isLeaderCheck(String method, String path) {
+    return switch (path) {
+      case "/v1/leaderHealthCheck" -> method.equals("POST") || method.equals("GET");
+      case "/v1/server/leaderHealthCheck" -> method.equals("GET");
+      default -> false;
+    };
+  }
+
+  /** The leader check's answer when it needs no waiting (what {@link #leaderHealth()} completes with), or null. */
+  private HttpResponse leaderCheckAnsweredNow() {
+    if (!cluster.haEnabled()) {
+      return LEADER;
+    }
+    if (leader.isLeader()) {
+      return LEADER.addHeader(RawHeader.create(EPOCH_HEADER, Long.toString(leader.ownEpoch())));
+    }
+    return leader.handOverSettled().toCompletableFuture().isDone() ? NOT_LEADER : null;
+  }
+
   /** A bounded label for request metrics: the route's template, never the raw path. */
   static String routeTemplate(String path) {
     if (path.startsWith("/v1/ha/settings/")) {
@@ -145,14 +189,9 @@ public final class HaRoutes extends AllDirectives {
   }
 
   private Route leaderHealth() {
-    if (!cluster.haEnabled()) {
-      return complete(LEADER);
-    }
-    if (!leader.isLeader()) {
-      var settled = leader.handOverSettled().toCompletableFuture();
-      return settled.isDone() ? complete(NOT_LEADER) : completeWithFuture(settled.handle((v, e) -> NOT_LEADER));
-    }
-    return complete(LEADER.addHeader(RawHeader.create(EPOCH_HEADER, Long.toString(leader.ownEpoch()))));
+    HttpResponse now = leaderCheckAnsweredNow();
+    return now != null ? complete(now)
+        : completeWithFuture(leader.handOverSettled().toCompletableFuture().handle((v, e) -> NOT_LEADER));
   }
 
   /** The epoch of the leader that answered, on leader-only answers. */

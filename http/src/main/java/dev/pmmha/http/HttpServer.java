@@ -8,7 +8,7 @@ import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
-import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.http.javadsl.HandlerProvider;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,7 +22,7 @@ public final class HttpServer {
 
   /** The same routes with HTTPS, beside the plain port (HAProxy's https backend of the PMM guide probes it). */
   public static CompletionStage<ServerBinding> startHttps(
-      ActorSystem<?> system, String host, int port, javax.net.ssl.SSLContext ssl, Route route,
+      ActorSystem<?> system, String host, int port, javax.net.ssl.SSLContext ssl, HandlerProvider route,
       Supplier<CompletionStage<Void>> beforeUnbind) {
     return Http.get(system)
         .newServerAt(host, port)
@@ -45,13 +45,13 @@ public final class HttpServer {
 
   private HttpServer() {}
 
-  public static CompletionStage<ServerBinding> start(ActorSystem<?> system, HttpSettings settings, Route route) {
+  public static CompletionStage<ServerBinding> start(ActorSystem<?> system, HttpSettings settings, HandlerProvider route) {
     return start(system, settings, route, () -> java.util.concurrent.CompletableFuture.completedFuture(null));
   }
 
   /** {@code beforeUnbind}: what the listener waits for before it closes (a stepping-down leader's hold). */
   public static CompletionStage<ServerBinding> start(
-      ActorSystem<?> system, HttpSettings settings, Route route, Supplier<CompletionStage<Void>> beforeUnbind) {
+      ActorSystem<?> system, HttpSettings settings, HandlerProvider route, Supplier<CompletionStage<Void>> beforeUnbind) {
     return Http.get(system)
         .newServerAt(settings.bindAddress(), settings.port())
         .bind(route)

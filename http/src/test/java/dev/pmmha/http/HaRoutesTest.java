@@ -67,8 +67,9 @@ class HaRoutesTest {
   @BeforeAll
   static void bind() throws Exception {
     kit = ActorTestKit.create();
+    // bound as the runtime binds it: the handler, whose leader checks skip the routing tree
     ServerBinding b = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0),
-        new HaRoutes(views, views, views).route()).toCompletableFuture().get();
+        new HaRoutes(views, views, views)).toCompletableFuture().get();
     base = "http://127.0.0.1:" + b.localAddress().getPort();
   }
 
@@ -142,6 +143,67 @@ class HaRoutesTest {
       views.noLeader = false;
       views.settled = java.util.concurrent.CompletableFuture.completedFuture(null);
     }
+  }
+
+  /** Requests served, as the metrics see them. */
+  static final class Served implements Observability {
+    final List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+    @Override public String scrapeMetrics() { return ""; }
+    @Override public String metricsContentType() { return "text/plain"; }
+    @Override public java.util.concurrent.CompletionStage<List<HistoryEntry>> history(int max) {
+      return java.util.concurrent.CompletableFuture.completedFuture(List.of());
+    }
+    @Override public void requestServed(String route, int status, long nanos) {
+      assertTrue(nanos >= 0, "a duration");
+      seen.add(route + " " + status);
+    }
+  }
+
+  @Test
+  void leaderChecksAnsweredBeforeTheRoutingTreeAnswerExactlyAsTheTreeDoes() throws Exception {
+    FakeViews v = new FakeViews();
+    Served fastSeen = new Served();
+    Served treeSeen = new Served();
+    HaRoutes fast = new HaRoutes(v, v, v, fastSeen, Auth.open(), NodeControl.NONE);
+    HaRoutes tree = new HaRoutes(v, v, v, treeSeen, Auth.open(), NodeControl.NONE);
+    ServerBinding a = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0), fast).toCompletableFuture().get();
+    ServerBinding b = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0), tree.route())
+        .toCompletableFuture().get();
+    try {
+      List<String[]> requests = List.of(new String[] {"POST", "/v1/leaderHealthCheck"},
+          new String[] {"GET", "/v1/leaderHealthCheck"}, new String[] {"GET", "/v1/server/leaderHealthCheck"},
+          new String[] {"GET", "/v1/leaderHealthCheck?probe=1"},
+          // not leader checks: the route answers them on both
+          new String[] {"POST", "/v1/server/leaderHealthCheck"}, new String[] {"PUT", "/v1/leaderHealthCheck"},
+          new String[] {"GET", "/v1/leaderHealthCheck/"}, new String[] {"GET", "/v1/leaderhealthcheck"});
+      int states = 0;
+      for (Runnable state : List.<Runnable>of(() -> { v.leader = true; v.ha = true; },
+          () -> { v.leader = false; v.ha = true; }, () -> { v.leader = false; v.ha = false; })) {
+        state.run();
+        states++;
+        for (String[] rq : requests) {
+          HttpResponse<String> f = sendTo(a, rq[0], rq[1]);
+          HttpResponse<String> t = sendTo(b, rq[0], rq[1]);
+          String what = "state " + states + ": " + rq[0] + " " + rq[1];
+          assertEquals(t.statusCode(), f.statusCode(), what);
+          assertEquals(t.body(), f.body(), what);
+          for (String h : List.of("content-type", "X-PMM-HA-Epoch", "Allow")) {
+            assertEquals(t.headers().allValues(h), f.headers().allValues(h), what + ": header " + h);
+          }
+        }
+      }
+      assertEquals(treeSeen.seen, fastSeen.seen, "the same request metrics, by route template and status");
+      assertTrue(fastSeen.seen.contains("/v1/leaderHealthCheck 200"), fastSeen.seen.toString());
+      assertTrue(fastSeen.seen.contains("/v1/server/leaderHealthCheck 503"), fastSeen.seen.toString());
+    } finally {
+      a.unbind();
+      b.unbind();
+    }
+  }
+
+  static HttpResponse<String> sendTo(ServerBinding b, String method, String path) throws Exception {
+    return client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + b.localAddress().getPort() + path))
+        .method(method, HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
   }
 
   @Test
@@ -263,7 +325,7 @@ class HaRoutesTest {
     FakeViews v = new FakeViews();
     v.leader = true;
     ServerBinding b = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0),
-        new HaRoutes(v, v, v, Observability.NONE, auth, NodeControl.NONE).route()).toCompletableFuture().get();
+        new HaRoutes(v, v, v, Observability.NONE, auth, NodeControl.NONE)).toCompletableFuture().get();
     String url = "http://127.0.0.1:" + b.localAddress().getPort();
     try {
       java.util.function.BiFunction<String, String, Integer> put = (path, authorization) -> {

@@ -132,7 +132,7 @@ public final class Guardian {
       JobSettings jobSettings = JobSettings.create(system.settings().config());
       dev.pmmha.http.JobsApi jobs = jobSettings.enabled()
           ? Jobs.start(system, jobSettings, store, settings.nodeId(), metrics) : dev.pmmha.http.JobsApi.NONE;
-      var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).withJobs(jobs).route();
+      var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).withJobs(jobs);
       if (tls.enabled()) {
         HttpServer.startHttps(system, http.bindAddress(), tls.httpsPort(), tls.sslContext(), route, node::portMayClose);
       }
