@@ -9,7 +9,7 @@ import java.util.Optional;
  */
 public interface LeaderView {
 
-  /** True only while this node's leader singleton runs and its epoch is persisted, and the node is healthy. */
+  /** True only while this node's leader singleton runs and holds the fence (with time left on its lease), and the node is healthy. */
   boolean isLeader();
 
   /** The epoch this node leads, or 0; sent as {@code X-PMM-HA-Epoch} on leader answers. */

@@ -35,9 +35,9 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 
 /**
  * The PMM leader: a Cluster Singleton, so the node that runs it is the leader candidate. It becomes the leader
- * only after it has taken the fence in the store (which bumps the epoch) and persisted {@link LeaderElected} for
- * that epoch; then its node answers the health check with 200, starts the leader services and reports the role
- * change. It renews the fence lease while it leads and steps down when the lease runs out (store outage, pause),
+ * once it has taken the fence in the store (which bumps the epoch): its node answers the health check with 200
+ * from then on, while it persists {@link LeaderElected} for that epoch; once that is written it starts the
+ * leader services, announces itself and reports the role change. It renews the fence lease while it leads and steps down when the lease runs out (store outage, pause),
  * taking the fence again with a new epoch when it can. Every event it writes is a fenced write: the store rejects
  * it unless its epoch holds the fence.
  *
@@ -375,6 +375,12 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     startKeeper(lease);
     timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());
     LeaderElected elected = new LeaderElected(lease.epoch(), node.nodeId(), Instant.now());
+    // The fence is this node's, for an epoch above every one in the journal: its node answers the leader check
+    // from now on, each 200 bounded by the lease like every other (the fence, not the journal, is what rules out
+    // two leaders). The journal write below only records the epoch, so the no-leader gap of a hand-over does not
+    // wait for it (42-248 ms in the failover lab); the services, the announcement and settings writes do.
+    // A write that fails stops this actor, and endOfLife takes the 200 back.
+    node.leadershipGained(lease.epoch(), elected.at(), lease.actUntilNanos(deps.settings().safetyMargin()));
     return Effect()
         .persist(elected)
         .thenRun(s -> becameLeader(s, lease))

@@ -153,4 +153,64 @@ class FenceIT extends WithPostgres {
         .build(), HttpResponse.BodyHandlers.ofString());
     assertEquals(404, after.statusCode(), "the refused write is not visible anywhere");
   }
+
+  /**
+   * A node leads from the moment it holds the fence: its leader check answers 200 with the new epoch while the
+   * journal write that records the election is still under way (a test trigger makes every journal insert take
+   * 4 s), and its duties (here the role-change hook) wait for that write.
+   */
+  @Test
+  void aNewLeaderAnswersOnceItHoldsTheFenceAndStartsItsDutiesOnceItsEpochIsRecorded(@org.junit.jupiter.api.io.TempDir
+      Path dir) throws Exception {
+    db = pg.createDatabase();
+    Path hook = dir.resolve("on-role-change.sh");
+    Path roles = dir.resolve("roles.log");
+    java.nio.file.Files.writeString(hook, "#!/bin/sh\necho \"$1 $2\" >> \"" + roles + "\"\n");
+    java.nio.file.Files.setPosixFilePermissions(hook, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    String[] one = {IPS[0]};
+    Map<String, String> env = new HashMap<>(nodeEnv("record-1", IPS[0], one, PostgresServer.freePort(),
+        PostgresServer.freePort(), PostgresServer.freePort(), db));
+    env.put("PMM_HA_ON_ROLE_CHANGE", hook.toString());
+    NodeProcess node = new NodeProcess("record-1", IPS[0], Integer.parseInt(env.get("PMM_HA_HTTP_PORT")), env,
+        Path.of("target", "it-logs", "fence-record"));
+    nodes.add(node.start());
+    LocalCluster.eventually(Duration.ofSeconds(90), () -> node.isLeader() ? true : null, "the first leader");
+    assertEquals(0, node.term(Duration.ofSeconds(30)), "a graceful stop, which releases the fence");
+    long before = Long.parseLong(fenceRow()[0]);
+
+    try (Connection c = DriverManager.getConnection(db, pg.user(), pg.password())) {
+      c.createStatement().execute("CREATE FUNCTION test_slow_journal() RETURNS trigger AS "
+          + "$$ BEGIN PERFORM pg_sleep(4); RETURN NEW; END $$ LANGUAGE plpgsql");
+      c.createStatement().execute("CREATE TRIGGER test_slow_journal BEFORE INSERT ON event_journal "
+          + "FOR EACH ROW EXECUTE FUNCTION test_slow_journal()");
+    }
+    node.start();
+    HttpClient client = HttpClient.newHttpClient();
+    long epoch = before + 1;
+    HttpResponse<String> first = LocalCluster.eventually(Duration.ofSeconds(90), () -> {
+      try {
+        HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create(node.url("/v1/leaderHealthCheck")))
+            .timeout(Duration.ofSeconds(1)).POST(HttpRequest.BodyPublishers.noBody()).build(),
+            HttpResponse.BodyHandlers.ofString());
+        return r.statusCode() == 200 ? r : null;
+      } catch (Exception e) {
+        return null;
+      }
+    }, "a 200 from the restarted node");
+    assertEquals(String.valueOf(epoch), first.headers().firstValue("X-PMM-HA-Epoch").orElse(""),
+        "it answers with the epoch the fence gave it");
+    assertEquals(String.valueOf(epoch), fenceRow()[0]);
+    assertEquals(0, tagCount(epoch), "LeaderElected for epoch " + epoch + " is not written yet");
+    String rolesSoFar = java.nio.file.Files.exists(roles) ? java.nio.file.Files.readString(roles) : "";
+    assertTrue(!rolesSoFar.contains("leader " + epoch), "no duties before the record: " + rolesSoFar);
+
+    LocalCluster.eventually(Duration.ofSeconds(30), () -> {
+      try {
+        return tagCount(epoch) >= 1 && java.nio.file.Files.readString(roles).contains("leader " + epoch) ? true : null;
+      } catch (Exception e) {
+        return null;
+      }
+    }, "LeaderElected written, then the role-change hook called for epoch " + epoch);
+    assertEquals(200, node.status("POST", "/v1/leaderHealthCheck"), "still the leader once the record is written");
+  }
 }

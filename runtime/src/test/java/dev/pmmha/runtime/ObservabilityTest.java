@@ -139,14 +139,30 @@ class ObservabilityTest extends WithPostgres {
     return out;
   }
 
+  /**
+   * Runs headless Chromium with a time limit. Its output goes to a file, not a pipe: reading a pipe blocks until
+   * the browser exits, so a browser that hangs (a CI run saw `--screenshot` never return) would hang the suite
+   * past any timeout. A hung browser, and every process it started, is killed and started once more; a second
+   * hang fails the test.
+   */
   static String run(List<String> cmd) throws Exception {
-    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-    byte[] out = p.getInputStream().readAllBytes();
-    if (!p.waitFor(60, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new AssertionError("chromium did not finish: " + cmd);
+    for (int attempt = 1; ; attempt++) {
+      Path out = Files.createTempFile("pmm-ha-chromium", ".out");
+      try {
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD)
+            .redirectOutput(out.toFile()).start();
+        if (p.waitFor(60, TimeUnit.SECONDS)) {
+          assertNotEquals(-1, p.exitValue());
+          return Files.readString(out, StandardCharsets.UTF_8);
+        }
+        p.descendants().forEach(ProcessHandle::destroyForcibly);
+        p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        if (attempt == 2) {
+          throw new AssertionError("chromium did not finish within 60 s, twice: " + cmd);
+        }
+      } finally {
+        Files.deleteIfExists(out);
+      }
     }
-    assertNotEquals(-1, p.exitValue());
-    return new String(out, StandardCharsets.UTF_8);
   }
 }
