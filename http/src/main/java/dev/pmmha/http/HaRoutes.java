@@ -111,9 +111,12 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
       handler(org.apache.pekko.actor.ClassicActorSystemProvider system) {
     var routed = route().handler(system);
     return req -> {
-      long start = System.nanoTime();
       String path = req.getUri().path();
-      HttpResponse now = isLeaderCheck(req.method().name(), path) ? leaderCheckAnsweredNow() : null;
+      if (!isLeaderCheck(req.method().name(), path)) {
+        return routed.apply(req);
+      }
+      long start = System.nanoTime();
+      HttpResponse now = leaderCheckAnsweredNow();
       if (now == null) {
         return routed.apply(req);
       }

@@ -37,9 +37,9 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
  * The PMM leader: a Cluster Singleton, so the node that runs it is the leader candidate. It becomes the leader
  * once it has taken the fence in the store (which bumps the epoch): its node answers the health check with 200
  * from then on, while it persists {@link LeaderElected} for that epoch; once that is written it starts the
- * leader services, announces itself and reports the role change. It renews the fence lease while it leads and steps down when the lease runs out (store outage, pause),
- * taking the fence again with a new epoch when it can. Every event it writes is a fenced write: the store rejects
- * it unless its epoch holds the fence.
+ * leader services, announces itself and reports the role change. It renews the fence lease while it leads and
+ * steps down when the lease runs out (store outage, pause), taking the fence again with a new epoch when it can.
+ * Every event it writes is a fenced write: the store rejects it unless its epoch holds the fence.
  *
  * <p>On the singleton's stop message (hand-over, graceful leave) its node stops answering 200 first, the
  * services stop, {@link LeaderReleased} is persisted and the fence released, so that the next leader need not
@@ -372,15 +372,16 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
               ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
       return Effect().noReply();
     }
-    startKeeper(lease);
-    timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());
     LeaderElected elected = new LeaderElected(lease.epoch(), node.nodeId(), Instant.now());
     // The fence is this node's, for an epoch above every one in the journal: its node answers the leader check
     // from now on, each 200 bounded by the lease like every other (the fence, not the journal, is what rules out
     // two leaders). The journal write below only records the epoch, so the no-leader gap of a hand-over does not
     // wait for it (42-248 ms in the failover lab); the services, the announcement and settings writes do.
-    // A write that fails stops this actor, and endOfLife takes the 200 back.
+    // A write that fails stops this actor, and endOfLife takes the 200 back. The keeper starts after this, so
+    // each of its renewals moves this leadership's deadline on (NodeState.leaseRenewed).
     node.leadershipGained(lease.epoch(), elected.at(), lease.actUntilNanos(deps.settings().safetyMargin()));
+    startKeeper(lease);
+    timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());
     return Effect()
         .persist(elected)
         .thenRun(s -> becameLeader(s, lease))
@@ -392,8 +393,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       return; // stepped down or stopping while the event was written
     }
     tenure.elected = true;
-    Fence.Lease newest = tenure.keeper != null ? tenure.keeper.latest() : lease;
-    node.leadershipGained(s.epoch(), s.since(), newest.actUntilNanos(deps.settings().safetyMargin()));
     ctx.getLog().info("LEADER elected: node {} leads with epoch {}", node.nodeId(), s.epoch());
     publish(new SettingsSnapshot(s.settingsVersion(), s.settings()));
     publish(new Announcement(node.nodeId(), s.epoch(), s.since(), s.settingsVersion()));

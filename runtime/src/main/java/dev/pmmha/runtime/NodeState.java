@@ -233,9 +233,10 @@ public final class NodeState implements LeaderView, ClusterView {
     }
     Members m = members;
     var live = liveSelfStatus;
-    boolean up = live != null ? Membership.inService(live.get()) : m.selfUp();
+    org.apache.pekko.cluster.MemberStatus self = live != null ? live.get() : null; // read once: answer and reason agree
+    boolean up = self != null ? Membership.inService(self) : m.selfUp();
     if (!up) {
-      String status = live != null ? live.get().toString() : m.selfStatus();
+      String status = self != null ? self.toString() : m.selfStatus();
       return Readiness.notReady("not Up in the cluster (status " + status + ")");
     }
     String store = storeProblem;
