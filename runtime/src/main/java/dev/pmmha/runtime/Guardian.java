@@ -81,12 +81,17 @@ public final class Guardian {
       RoleChangeHook hook = new RoleChangeHook(
           leaderSettings.onRoleChange(), settings.nodeId(), leaderSettings.onRoleChangeTimeout(),
           KubernetesLeaderLabel.create(system.settings().config(), settings));
-      shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-leader-resources", () -> {
-        fence.close();
-        leaderServices.close();
-        hook.close();
-        return CompletableFuture.completedFuture(Done.getInstance());
-      });
+      // The services are stopped before their threads go: a leader that is downed (or stops for any other reason
+      // than a hand-over) asks for the stop as its actor ends, which does not wait, and closing the threads at once
+      // cancelled that stop (LeaderDutiesTest saw a downed leader's service never stopped). stopAll runs after any
+      // stop already asked for, and stops nothing twice; the phase's own timeout bounds the wait.
+      shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-leader-resources",
+          () -> leaderServices.stopAll().handle((v, failure) -> {
+            fence.close();
+            leaderServices.close();
+            hook.close();
+            return Done.getInstance();
+          }));
 
       ActorRef<Topic.Command<Leader.News>> topic =
           ctx.spawn(Topic.create(Leader.News.class, Leader.TOPIC), "leader-topic");
