@@ -10,7 +10,6 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -78,10 +77,8 @@ class HaproxyRetryIT {
     servers.forEach(s -> s.stop(0));
   }
 
-  static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
+  static int freePort() {
+    return dev.pmmha.testkit.PostgresServer.freePort();
   }
 
   /** The recommended config with the compose addresses replaced by the stubs; the HTTPS part left out. */

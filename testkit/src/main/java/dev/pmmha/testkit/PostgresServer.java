@@ -217,13 +217,27 @@ public final class PostgresServer implements AutoCloseable {
     }
   }
 
+  /** Ports this JVM handed out already: the kernel may offer a port again as soon as its probe socket closed. */
+  private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  /**
+   * A port nothing listens on now and that this JVM has not handed out before, so that the ports asked for one
+   * cluster (often before any of them is bound) are distinct.
+   */
   public static int freePort() {
-    try (ServerSocket s = new ServerSocket(0)) {
-      s.setReuseAddress(true);
-      return s.getLocalPort();
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
+    for (int attempt = 0; attempt < 100; attempt++) {
+      int port;
+      try (ServerSocket s = new ServerSocket(0)) {
+        s.setReuseAddress(true);
+        port = s.getLocalPort();
+      } catch (IOException e) {
+        throw new IllegalStateException(e);
+      }
+      if (HANDED_OUT.add(port)) {
+        return port;
+      }
     }
+    throw new IllegalStateException("no free port that was not handed out already after 100 attempts");
   }
 
   private static void deleteTree(Path root) {
