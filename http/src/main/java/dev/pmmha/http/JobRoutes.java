@@ -39,7 +39,8 @@ public final class JobRoutes extends AllDirectives {
   static final Duration MAX_TIMEOUT = Duration.ofDays(1);
   static final int MAX_ARGS = 256;
   static final long MAX_BODY_BYTES = 64 * 1024;
-  private static final Set<String> FIELDS = Set.of("interval", "command", "action", "timeout", "catch_up");
+  private static final Set<String> FIELDS =
+      Set.of("interval", "cron", "timezone", "command", "action", "timeout", "catch_up");
 
   private final JobsApi jobs;
   private final Function<Supplier<Route>, Route> authenticated;
@@ -68,8 +69,8 @@ public final class JobRoutes extends AllDirectives {
 
   // --- bodies ---
 
-  record JobBody(String id, String interval, List<String> command, String action, String timeout, boolean catchUp,
-      String node, Instant nodeSince, RunBody lastRun) {}
+  record JobBody(String id, String interval, String cron, String timezone, List<String> command, String action,
+      String timeout, boolean catchUp, String node, Instant nodeSince, RunBody lastRun) {}
 
   record RunBody(Instant tick, String node, Instant start, Instant end, Integer exitCode, String status) {}
 
@@ -83,8 +84,9 @@ public final class JobRoutes extends AllDirectives {
 
   static JobBody body(JobsApi.JobInfo j) {
     JobsApi.Definition d = j.definition();
-    return new JobBody(j.id(), format(d.interval()), d.command(), d.action(), format(d.timeout()), d.catchUp(),
-        j.node(), j.nodeSince(), j.lastRun().map(JobRoutes::body).orElse(null));
+    return new JobBody(j.id(), d.interval() == null ? null : format(d.interval()), d.cron(), d.timezone(),
+        d.command(), d.action(), format(d.timeout()), d.catchUp(), j.node(), j.nodeSince(),
+        j.lastRun().map(JobRoutes::body).orElse(null));
   }
 
   /** {@code 10s}, {@code 1500ms}, {@code 5m}: the largest unit that keeps the value whole. */
@@ -137,16 +139,42 @@ public final class JobRoutes extends AllDirectives {
     for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
       String f = it.next();
       if (!FIELDS.contains(f)) {
-        throw new BadRequest("unknown field \"" + f + "\"; a job has interval, command or action, timeout and catch_up");
+        throw new BadRequest("unknown field \"" + f + "\"; a job has interval or cron (with timezone), command or "
+            + "action, timeout and catch_up");
       }
     }
     JsonNode interval = root.get("interval");
-    if (interval == null || !interval.isTextual()) {
-      throw new BadRequest("interval is required, as a string such as \"10s\"");
+    JsonNode cronField = root.get("cron");
+    JsonNode zoneField = root.get("timezone");
+    Duration every = null;
+    Cron cron = null;
+    if ((interval == null) == (cronField == null)) {
+      throw new BadRequest("give either interval (a string such as \"10s\") or cron (five fields such as "
+          + "\"*/5 * * * *\")");
     }
-    Duration every = parseDuration("interval", interval.asText());
-    if (every.compareTo(MIN_INTERVAL) < 0 || every.compareTo(MAX_INTERVAL) > 0) {
-      throw new BadRequest("interval " + interval.asText() + " is out of range: from 1s to 7d");
+    if (interval != null) {
+      if (!interval.isTextual()) {
+        throw new BadRequest("interval must be a string such as \"10s\"");
+      }
+      if (zoneField != null) {
+        throw new BadRequest("timezone goes with cron, not with interval");
+      }
+      every = parseDuration("interval", interval.asText());
+      if (every.compareTo(MIN_INTERVAL) < 0 || every.compareTo(MAX_INTERVAL) > 0) {
+        throw new BadRequest("interval " + interval.asText() + " is out of range: from 1s to 7d");
+      }
+    } else {
+      if (!cronField.isTextual()) {
+        throw new BadRequest("cron must be a string such as \"*/5 * * * *\"");
+      }
+      if (zoneField != null && !zoneField.isTextual()) {
+        throw new BadRequest("timezone must be a string such as \"UTC\" or \"Europe/Berlin\"");
+      }
+      try {
+        cron = Cron.parse(cronField.asText(), zoneField == null ? "UTC" : zoneField.asText());
+      } catch (Cron.InvalidCron e) {
+        throw new BadRequest(e.getMessage());
+      }
     }
     JsonNode command = root.get("command");
     JsonNode action = root.get("action");
@@ -180,7 +208,7 @@ public final class JobRoutes extends AllDirectives {
       }
       actionName = action.asText();
     }
-    Duration timeout = every;
+    Duration timeout = every != null ? every : defaultTimeout(cron);
     JsonNode t = root.get("timeout");
     if (t != null) {
       if (!t.isTextual()) {
@@ -195,8 +223,16 @@ public final class JobRoutes extends AllDirectives {
     if (c != null && !c.isBoolean()) {
       throw new BadRequest("catch_up must be true or false");
     }
-    return new JobsApi.Definition(every, argv == null ? null : List.copyOf(argv), actionName, timeout,
+    return new JobsApi.Definition(every, cron == null ? null : cron.expression(),
+        cron == null ? null : cron.zone().getId(), argv == null ? null : List.copyOf(argv), actionName, timeout,
         c != null && c.asBoolean());
+  }
+
+  /** A cron job's run may last until its next tick: the gap after its next one, from 100 ms up to 1 d. */
+  static Duration defaultTimeout(Cron cron) {
+    long first = cron.next(System.currentTimeMillis());
+    Duration gap = Duration.ofMillis(cron.next(first) - first);
+    return gap.compareTo(MAX_TIMEOUT) > 0 ? MAX_TIMEOUT : gap.compareTo(MIN_TIMEOUT) < 0 ? MIN_TIMEOUT : gap;
   }
 
   // --- routes ---

@@ -15,9 +15,19 @@ public interface JobsApi {
 
   /**
    * A validated job definition: run {@code command} (an argv list) or the built-in {@code action} every
-   * {@code interval}, each run ended after {@code timeout}; {@code catchUp} runs one missed tick after a move.
+   * {@code interval}, or at the times of the {@link Cron} schedule {@code cron} in {@code timezone} (exactly one of
+   * {@code interval} and {@code cron} is set; {@code timezone} only with {@code cron}), each run ended after
+   * {@code timeout}; {@code catchUp} runs one missed tick after a move.
    */
-  record Definition(Duration interval, List<String> command, String action, Duration timeout, boolean catchUp) {}
+  record Definition(Duration interval, String cron, String timezone, List<String> command, String action,
+      Duration timeout, boolean catchUp) {
+
+    /** A job run every {@code interval}. */
+    public static Definition every(Duration interval, List<String> command, String action, Duration timeout,
+        boolean catchUp) {
+      return new Definition(interval, null, null, command, action, timeout, catchUp);
+    }
+  }
 
   /** A listed job: the node that runs it now (empty before it first started) and its latest claimed tick. */
   record JobInfo(String id, Definition definition, String node, Instant nodeSince, Optional<Run> lastRun) {}

@@ -123,6 +123,22 @@ class JobRoutesTest {
     assertEquals(Duration.ofMillis(1500), jobs.jobs.get("b2").timeout(), "the timeout defaults to the interval");
     assertTrue(jobs.jobs.get("b2").catchUp());
 
+    r = send(open, "PUT", "/v1/ha/jobs/nightly", "{\"cron\":\"30 2 * * mon-fri\",\"timezone\":\"Europe/Berlin\","
+        + "\"command\":[\"/usr/local/bin/backup\"]}", null);
+    assertEquals(200, r.statusCode(), r.body());
+    JobsApi.Definition cron = jobs.jobs.get("nightly");
+    assertEquals(null, cron.interval());
+    assertEquals("30 2 * * mon-fri", cron.cron());
+    assertEquals("Europe/Berlin", cron.timezone());
+    assertEquals(Duration.ofDays(1), cron.timeout(), "a cron job's timeout defaults to the gap between its ticks, at "
+        + "most 1d (here 1d or, Friday to Monday, 3d)");
+    assertTrue(json(r).get("interval").isNull());
+    assertEquals("30 2 * * mon-fri", json(r).get("cron").asText());
+    assertEquals("Europe/Berlin", json(r).get("timezone").asText());
+    send(open, "PUT", "/v1/ha/jobs/hourly", "{\"cron\":\"*/20 * * * *\",\"action\":\"noop\"}", null);
+    assertEquals(Duration.ofMinutes(20), jobs.jobs.get("hourly").timeout(), "the gap between two ticks");
+    assertEquals("UTC", jobs.jobs.get("hourly").timezone(), "cron times are UTC unless a timezone is given");
+
     JsonNode list = json(send(open, "GET", "/v1/ha/jobs", null, null));
     JsonNode first = list.get("jobs").get(0);
     assertEquals("b2", first.get("id").asText());
@@ -137,8 +153,16 @@ class JobRoutesTest {
       "not JSON|{interval|the body must be a JSON object",
       "an array|[1,2]|the body must be a JSON object",
       "empty body||the body must be a JSON object",
-      "no interval|{\"command\":[\"/bin/true\"]}|interval is required",
-      "interval as number|{\"interval\":10,\"command\":[\"/bin/true\"]}|interval is required",
+      "no interval nor cron|{\"command\":[\"/bin/true\"]}|give either interval (a string such as \"10s\") or cron",
+      "both interval and cron|{\"interval\":\"10s\",\"cron\":\"* * * * *\",\"action\":\"noop\"}|give either interval",
+      "interval as number|{\"interval\":10,\"command\":[\"/bin/true\"]}|interval must be a string",
+      "timezone with interval|{\"interval\":\"10s\",\"timezone\":\"UTC\",\"action\":\"noop\"}|timezone goes with cron",
+      "cron as number|{\"cron\":5,\"action\":\"noop\"}|cron must be a string",
+      "cron with seconds|{\"cron\":\"0 */5 * * * *\",\"action\":\"noop\"}|has 6 field(s); use five",
+      "cron out of range|{\"cron\":\"0 25 * * *\",\"action\":\"noop\"}|hour value 25 is out of range: from 0 to 23",
+      "cron that never fires|{\"cron\":\"0 0 30 2 *\",\"action\":\"noop\"}|never fires",
+      "unknown timezone|{\"cron\":\"@daily\",\"timezone\":\"Mars/Base\",\"action\":\"noop\"}|unknown time zone \"Mars/Base\"",
+      "timezone as number|{\"cron\":\"@daily\",\"timezone\":1,\"action\":\"noop\"}|timezone must be a string",
       "bad unit|{\"interval\":\"10x\",\"command\":[\"/bin/true\"]}|interval \"10x\" is not a duration",
       "interval too short|{\"interval\":\"500ms\",\"command\":[\"/bin/true\"]}|interval 500ms is out of range",
       "interval too long|{\"interval\":\"8d\",\"command\":[\"/bin/true\"]}|interval 8d is out of range",
@@ -152,7 +176,7 @@ class JobRoutesTest {
       "bad timeout|{\"interval\":\"10s\",\"action\":\"noop\",\"timeout\":\"soon\"}|timeout \"soon\" is not a duration",
       "timeout too short|{\"interval\":\"10s\",\"action\":\"noop\",\"timeout\":\"10ms\"}|timeout 10ms is out of range",
       "catch_up as string|{\"interval\":\"10s\",\"action\":\"noop\",\"catch_up\":\"yes\"}|catch_up must be true or false",
-      "unknown field|{\"interval\":\"10s\",\"action\":\"noop\",\"cron\":\"* * * * *\"}|unknown field \"cron\""})
+      "unknown field|{\"interval\":\"10s\",\"action\":\"noop\",\"schedule\":\"* * * * *\"}|unknown field \"schedule\""})
   void invalidDefinitionsAre400WithAMessageThatSaysWhatIsWrong(String name, String body, String message)
       throws Exception {
     HttpResponse<String> r = send(open, "PUT", "/v1/ha/jobs/x", body == null ? "" : body, null);

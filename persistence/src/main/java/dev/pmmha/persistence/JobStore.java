@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>A tick is run only by the node whose {@link #claim} inserted its row: a second claim of the same tick, from
  * any node and at any time, fails on the key. A claim whose runner disappears stays {@code running} until the
- * job's next incarnation marks it {@code lost} ({@link #markLost}); it is never run again.
+ * job's next incarnation marks it {@code lost} ({@link #start}); it is never run again.
  *
  * <p>Blocking JDBC on a few connections of its own (twice {@code connections}), each owned by one thread of this
  * store's two executors; {@link #async} and {@link #background} run work there. Thread-safe.
@@ -51,6 +51,11 @@ public final class JobStore implements AutoCloseable {
   private final ExecutorService background;
   private final ThreadLocal<Connection> connection = new ThreadLocal<>();
   private final List<Connection> all = new ArrayList<>();
+  private final Batcher<Start, TakeOver> starts;
+  private final Batcher<Finish, Boolean> finishes;
+
+  /** The most requests one transaction of {@link #start} or {@link #finishLater} carries. */
+  static final int MAX_BATCH = 500;
 
   /** {@code connections}: how many statements may run at once (one thread and one connection each). */
   public JobStore(StoreSettings store, int connections) {
@@ -66,6 +71,8 @@ public final class JobStore implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    this.starts = new Batcher<>(batch -> inTransaction(() -> startAll(batch)), executor, MAX_BATCH);
+    this.finishes = new Batcher<>(batch -> inTransaction(() -> finishAll(batch)), background, MAX_BATCH);
   }
 
   @FunctionalInterface
@@ -277,77 +284,172 @@ public final class JobStore implements AutoCloseable {
    */
   public boolean finish(String jobId, long tickMs, String incarnation, long endedMs, Integer exitCode, String status)
       throws SQLException {
-    try (PreparedStatement st = connection().prepareStatement("UPDATE \"pmm_ha_job_runs\" SET \"ended_ms\" = ?, "
-        + "\"exit_code\" = ?, \"status\" = ? WHERE \"job_id\" = ? AND \"tick_ms\" = ? AND \"incarnation\" = ? "
-        + "AND \"status\" = 'running'")) {
-      st.setLong(1, endedMs);
-      if (exitCode == null) {
-        st.setNull(2, java.sql.Types.INTEGER);
-      } else {
-        st.setInt(2, exitCode);
-      }
-      st.setString(3, status);
-      st.setString(4, jobId);
-      st.setLong(5, tickMs);
-      st.setString(6, incarnation);
+    try (PreparedStatement st = connection().prepareStatement(FINISH)) {
+      bindFinish(st, new Finish(jobId, tickMs, incarnation, endedMs, exitCode, status));
       return st.executeUpdate() == 1;
     }
   }
 
-  /**
-   * Marks the job's unfinished claims of other incarnations {@code lost}: their runner died (or was cut off) before
-   * it recorded an end. They are not run again. Returns the lost ticks.
-   */
-  public List<Long> markLost(String jobId, String incarnation, long nowMs) throws SQLException {
+  /** The end of a claimed run, for {@link #finishLater}. */
+  public record Finish(String jobId, long tickMs, String incarnation, long endedMs, Integer exitCode, String status) {}
+
+  /** {@link #finish}, batched with the ends recorded at the same time into one transaction. */
+  public CompletableFuture<Boolean> finishLater(Finish f) {
+    return finishes.submit(f);
+  }
+
+  List<Boolean> finishAll(List<Finish> batch) throws SQLException {
+    try (PreparedStatement st = connection().prepareStatement(FINISH)) {
+      for (Finish f : batch) {
+        bindFinish(st, f);
+        st.addBatch();
+      }
+      int[] updated = st.executeBatch();
+      List<Boolean> out = new ArrayList<>(batch.size());
+      for (int n : updated) {
+        out.add(n == 1);
+      }
+      return out;
+    }
+  }
+
+  private static final String FINISH = "UPDATE \"pmm_ha_job_runs\" SET \"ended_ms\" = ?, \"exit_code\" = ?, "
+      + "\"status\" = ? WHERE \"job_id\" = ? AND \"tick_ms\" = ? AND \"incarnation\" = ? AND \"status\" = 'running'";
+
+  private static void bindFinish(PreparedStatement st, Finish f) throws SQLException {
+    st.setLong(1, f.endedMs());
+    if (f.exitCode() == null) {
+      st.setNull(2, java.sql.Types.INTEGER);
+    } else {
+      st.setInt(2, f.exitCode());
+    }
+    st.setString(3, f.status());
+    st.setString(4, f.jobId());
+    st.setLong(5, f.tickMs());
+    st.setString(6, f.incarnation());
+  }
+
+  @FunctionalInterface
+  private interface Transaction<T> {
+    T run() throws SQLException;
+  }
+
+  /** Runs {@code work} in one transaction on this thread's connection; on failure rolls back and drops it. */
+  private <T> T inTransaction(Transaction<T> work) throws SQLException {
     Connection c = connection();
-    List<Long> ticks = new ArrayList<>();
-    try (PreparedStatement st = c.prepareStatement("SELECT \"tick_ms\" FROM \"pmm_ha_job_runs\" WHERE \"job_id\" = ? "
-        + "AND \"status\" = 'running' AND \"incarnation\" <> ?")) {
-      st.setString(1, jobId);
-      st.setString(2, incarnation);
-      try (ResultSet rs = st.executeQuery()) {
-        while (rs.next()) {
-          ticks.add(rs.getLong(1));
-        }
+    c.setAutoCommit(false);
+    try {
+      T out = work.run();
+      c.commit();
+      c.setAutoCommit(true);
+      return out;
+    } catch (SQLException | RuntimeException e) {
+      try {
+        c.rollback();
+      } catch (SQLException ignored) {
+        // the connection is dropped below
       }
+      drop();
+      throw e;
     }
-    if (!ticks.isEmpty()) {
-      try (PreparedStatement st = c.prepareStatement("UPDATE \"pmm_ha_job_runs\" SET \"status\" = 'lost', "
-          + "\"ended_ms\" = ? WHERE \"job_id\" = ? AND \"status\" = 'running' AND \"incarnation\" <> ?")) {
-        st.setLong(1, nowMs);
-        st.setString(2, jobId);
-        st.setString(3, incarnation);
-        st.executeUpdate();
-      }
-    }
-    return ticks;
   }
 
   /** What a new incarnation of a job finds: the ticks it recorded lost and the job's newest claim. */
   public record TakeOver(List<Long> lost, Optional<Run> lastRun) {}
 
+  /** A job that starts on {@code node}: its definition as the journal has it, and the new incarnation. */
+  public record Start(String jobId, int shard, String spec, String node, String incarnation, long nowMs) {}
+
   /**
-   * A new incarnation takes the job over: marks the unfinished claims of earlier incarnations among the job's
-   * newest claims lost (one run at a time per job leaves at most one such claim per earlier incarnation) and
-   * returns the newest claim. One query, and an update only when something was lost.
+   * {@link #saveDefinition} with the node, then {@link #takeOver}, for a job that starts on this node; starts that
+   * arrive together share one transaction (see {@link Batcher}).
    */
-  public TakeOver takeOver(String jobId, String incarnation, long nowMs) throws SQLException {
-    List<Run> newest = runs(jobId, 5);
-    List<Long> lost = new ArrayList<>();
-    for (Run r : newest) {
-      if (r.status().equals("running") && !r.incarnation().equals(incarnation)) {
-        lost.add(r.tickMs());
+  public CompletableFuture<TakeOver> start(Start start) {
+    return starts.submit(start);
+  }
+
+  /**
+   * The starts of many jobs in the caller's transaction: one batched update of the registry, one query for the
+   * newest claims and one for the unfinished claims of earlier incarnations, which are marked lost.
+   */
+  List<TakeOver> startAll(List<Start> batch) throws SQLException {
+    Connection c = connection();
+    try (PreparedStatement st = c.prepareStatement("UPDATE \"pmm_ha_jobs\" SET \"spec\" = ?, \"updated_ms\" = ?, "
+        + "\"node\" = ?, \"node_since_ms\" = ? WHERE \"job_id\" = ?")) {
+      for (Start s : batch) {
+        st.setString(1, s.spec());
+        st.setLong(2, s.nowMs());
+        st.setString(3, s.node());
+        st.setLong(4, s.nowMs());
+        st.setString(5, s.jobId());
+        st.addBatch();
+      }
+      int[] updated = st.executeBatch();
+      for (int i = 0; i < batch.size(); i++) {
+        if (updated[i] == 0) { // no registry row (it was deleted by hand): as saveDefinition does
+          Start s = batch.get(i);
+          saveDefinition(s.jobId(), s.shard(), s.spec(), s.node(), s.nowMs());
+        }
       }
     }
-    if (!lost.isEmpty()) {
-      lost = markLost(jobId, incarnation, nowMs);
+    String in = "(" + String.join(", ", java.util.Collections.nCopies(batch.size(), "?")) + ")";
+    Map<String, List<Run>> newest = new HashMap<>();
+    try (PreparedStatement st = c.prepareStatement("SELECT " + RUN_COLUMNS + " FROM (SELECT " + RUN_COLUMNS
+        + ", ROW_NUMBER() OVER (PARTITION BY \"job_id\" ORDER BY \"tick_ms\" DESC) AS \"rn\" FROM \"pmm_ha_job_runs\" "
+        + "WHERE \"job_id\" IN " + in + ") \"t\" WHERE \"rn\" = 1")) {
+      for (int i = 0; i < batch.size(); i++) {
+        st.setString(i + 1, batch.get(i).jobId());
+      }
+      try (ResultSet rs = st.executeQuery()) {
+        while (rs.next()) {
+          Run r = run(rs);
+          newest.computeIfAbsent(r.jobId(), k -> new ArrayList<>()).add(r);
+        }
+      }
     }
-    Optional<Run> last = newest.isEmpty() ? Optional.empty() : Optional.of(newest.get(0));
-    if (last.isPresent() && lost.contains(last.get().tickMs())) {
-      Run r = last.get();
-      last = Optional.of(new Run(r.jobId(), r.tickMs(), r.node(), r.incarnation(), r.startedMs(), nowMs, null, "lost"));
+    Map<String, List<Long>> running = new HashMap<>();
+    Map<String, String> incarnations = new HashMap<>();
+    batch.forEach(s -> incarnations.put(s.jobId(), s.incarnation()));
+    try (PreparedStatement st = c.prepareStatement("SELECT \"job_id\", \"tick_ms\", \"incarnation\" FROM "
+        + "\"pmm_ha_job_runs\" WHERE \"status\" = 'running' AND \"job_id\" IN " + in)) {
+      for (int i = 0; i < batch.size(); i++) {
+        st.setString(i + 1, batch.get(i).jobId());
+      }
+      try (ResultSet rs = st.executeQuery()) {
+        while (rs.next()) {
+          if (!rs.getString(3).equals(incarnations.get(rs.getString(1)))) {
+            running.computeIfAbsent(rs.getString(1), k -> new ArrayList<>()).add(rs.getLong(2));
+          }
+        }
+      }
     }
-    return new TakeOver(lost, last);
+    if (!running.isEmpty()) {
+      try (PreparedStatement st = c.prepareStatement("UPDATE \"pmm_ha_job_runs\" SET \"status\" = 'lost', "
+          + "\"ended_ms\" = ? WHERE \"job_id\" = ? AND \"status\" = 'running' AND \"incarnation\" <> ?")) {
+        for (Start s : batch) {
+          if (running.containsKey(s.jobId())) {
+            st.setLong(1, s.nowMs());
+            st.setString(2, s.jobId());
+            st.setString(3, s.incarnation());
+            st.addBatch();
+          }
+        }
+        st.executeBatch();
+      }
+    }
+    List<TakeOver> out = new ArrayList<>(batch.size());
+    for (Start s : batch) {
+      List<Long> lost = running.getOrDefault(s.jobId(), List.of());
+      List<Run> runs = newest.getOrDefault(s.jobId(), List.of());
+      Optional<Run> last = runs.isEmpty() ? Optional.empty() : Optional.of(runs.get(0));
+      if (last.isPresent() && lost.contains(last.get().tickMs())) {
+        Run r = last.get();
+        last = Optional.of(new Run(r.jobId(), r.tickMs(), r.node(), r.incarnation(), r.startedMs(), s.nowMs(), null,
+            "lost"));
+      }
+      out.add(new TakeOver(List.copyOf(lost), last));
+    }
+    return out;
   }
 
   /** The job's most recent claims, newest first. */
@@ -359,12 +461,16 @@ public final class JobStore implements AutoCloseable {
       st.setMaxRows(limit);
       try (ResultSet rs = st.executeQuery()) {
         while (rs.next() && out.size() < limit) {
-          out.add(new Run(rs.getString(1), rs.getLong(2), rs.getString(3), rs.getString(4), rs.getLong(5),
-              (Long) rs.getObject(6, Long.class), (Integer) rs.getObject(7, Integer.class), rs.getString(8)));
+          out.add(run(rs));
         }
       }
     }
     return out;
+  }
+
+  private static Run run(ResultSet rs) throws SQLException {
+    return new Run(rs.getString(1), rs.getLong(2), rs.getString(3), rs.getString(4), rs.getLong(5),
+        (Long) rs.getObject(6, Long.class), (Integer) rs.getObject(7, Integer.class), rs.getString(8));
   }
 
   /** Deletes the job's claims of ticks before {@code beforeTickMs} (older than its run history keeps). */

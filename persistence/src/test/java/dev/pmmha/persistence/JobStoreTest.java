@@ -101,27 +101,84 @@ class JobStoreTest extends WithPostgres {
   @MethodSource("stores")
   void unfinishedClaimsOfAnEarlierIncarnationAreMarkedLostNotRunAgain(String kind) throws Exception {
     try (JobStore a = new JobStore(store(kind), 1)) {
+      int shard = a.register("j", 3, 1);
       a.claim("j", 1000, "n1", "old", 1001);
       a.finish("j", 1000, "old", 1100, 0, "ok");
       a.claim("j", 2000, "n1", "old", 2001); // n1 dies while this runs
-      a.claim("j", 3000, "n2", "new", 3001); // the new incarnation's own run in progress
-      assertEquals(List.of(2000L), a.markLost("j", "new", 3500));
+      JobStore.TakeOver t = a.start(new JobStore.Start("j", shard, "{\"interval\":\"1s\"}", "n2", "new", 2500)).get();
+      assertEquals(List.of(2000L), t.lost());
+      assertEquals(2000L, t.lastRun().orElseThrow().tickMs());
+      assertEquals("lost", t.lastRun().orElseThrow().status());
+      assertEquals("n2", a.find("j").orElseThrow().node(), "the registry names the node that runs it now");
+      assertEquals(2500L, a.find("j").orElseThrow().nodeSinceMs());
       Map<Long, String> status = new HashMap<>();
       a.runs("j", 10).forEach(r -> status.put(r.tickMs(), r.status()));
-      assertEquals(Map.of(1000L, "ok", 2000L, "lost", 3000L, "running"), status);
+      assertEquals(Map.of(1000L, "ok", 2000L, "lost"), status);
       assertFalse(a.finish("j", 2000, "old", 4000, 0, "ok"), "a run cut off by a partition cannot overwrite lost");
       assertEquals(JobStore.Claim.TAKEN, a.claim("j", 2000, "n2", "new", 3600), "a lost tick is never claimed again");
-      assertEquals(List.of(), a.markLost("j", "new", 3700));
 
+      a.claim("j", 3000, "n2", "new", 3001); // the new incarnation's own run in progress is not lost
+      assertEquals(List.of(), a.start(new JobStore.Start("j", shard, "{}", "n2", "new", 3500)).get().lost());
       a.claim("j", 4000, "n2", "new", 4001); // n2 dies during this run; a third incarnation takes over
-      JobStore.TakeOver t = a.takeOver("j", "third", 4500);
+      t = a.start(new JobStore.Start("j", shard, "{}", "n3", "third", 4500)).get();
       assertEquals(List.of(3000L, 4000L), t.lost().stream().sorted().toList());
       assertEquals(4000L, t.lastRun().orElseThrow().tickMs());
       assertEquals("lost", t.lastRun().orElseThrow().status());
       assertEquals("lost", a.runs("j", 1).get(0).status());
-      JobStore.TakeOver again = a.takeOver("j", "fourth", 4600);
+      JobStore.TakeOver again = a.start(new JobStore.Start("j", shard, "{}", "n1", "fourth", 4600)).get();
       assertEquals(List.of(), again.lost(), "nothing left to lose");
       assertEquals(4000L, again.lastRun().orElseThrow().tickMs());
+
+      // a job whose registry row is gone gets it back
+      a.remove("j");
+      a.start(new JobStore.Start("j", shard, "{\"interval\":\"2s\"}", "n1", "fifth", 4700)).get();
+      assertEquals("{\"interval\":\"2s\"}", a.find("j").orElseThrow().spec());
+      assertEquals(shard, a.find("j").orElseThrow().shard());
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
+  void manyStartsAndEndsAtOnceEachGetTheirOwnAnswer(String kind) throws Exception {
+    int jobs = 1_200; // more than one batch
+    try (JobStore a = new JobStore(store(kind), 2)) {
+      for (int i = 0; i < jobs; i++) {
+        String id = "job-" + i;
+        a.saveDefinition(id, a.register(id, 30, 1), "{}", "n1", 1);
+        a.claim(id, 1000, "n1", "old-" + i, 1001);
+        if (i % 2 == 0) {
+          a.finish(id, 1000, "old-" + i, 1100, 0, "ok"); // even jobs ended; odd ones were running when n1 died
+        }
+      }
+      List<java.util.concurrent.CompletableFuture<JobStore.TakeOver>> started = new ArrayList<>();
+      for (int i = 0; i < jobs; i++) {
+        started.add(a.start(new JobStore.Start("job-" + i, 0, "{\"n\":" + i + "}", "n2", "new-" + i, 2000)));
+      }
+      for (int i = 0; i < jobs; i++) {
+        JobStore.TakeOver t = started.get(i).get(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertEquals(i % 2 == 0 ? List.of() : List.of(1000L), t.lost(), "job-" + i);
+        assertEquals("job-" + i, t.lastRun().orElseThrow().jobId());
+        assertEquals(i % 2 == 0 ? "ok" : "lost", t.lastRun().orElseThrow().status(), "job-" + i);
+      }
+      for (JobStore.Registered r : a.list()) {
+        assertEquals("n2", r.node(), r.jobId());
+        assertEquals("{\"n\":" + r.jobId().substring(4) + "}", r.spec());
+      }
+      for (int i = 0; i < jobs; i++) {
+        a.claim("job-" + i, 2000, "n2", "new-" + i, 2001);
+      }
+      List<java.util.concurrent.CompletableFuture<Boolean>> ended = new ArrayList<>();
+      for (int i = 0; i < jobs; i++) {
+        // every third asks with another incarnation's name: only the claimant records an end
+        String inc = i % 3 == 0 ? "someone-else" : "new-" + i;
+        ended.add(a.finishLater(new JobStore.Finish("job-" + i, 2000, inc, 2100, i % 256, "ok")));
+      }
+      for (int i = 0; i < jobs; i++) {
+        assertEquals(i % 3 != 0, ended.get(i).get(30, java.util.concurrent.TimeUnit.SECONDS), "job-" + i);
+        JobStore.Run r = a.runs("job-" + i, 1).get(0);
+        assertEquals(i % 3 == 0 ? "running" : "ok", r.status(), "job-" + i);
+        assertEquals(i % 3 == 0 ? null : (Integer) (i % 256), r.exitCode(), "job-" + i);
+      }
     }
   }
 

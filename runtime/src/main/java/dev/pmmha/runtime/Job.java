@@ -25,7 +25,8 @@ import org.apache.pekko.persistence.typed.javadsl.CommandHandlerWithReply;
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehaviorWithEnforcedReplies;
 import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
-import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import org.apache.pekko.persistence.typed.SnapshotSelectionCriteria;
+import org.apache.pekko.persistence.typed.javadsl.Recovery;
 import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 
 /**
@@ -48,9 +49,51 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   public static final EntityTypeKey<Command> TYPE_KEY = EntityTypeKey.create(Command.class, "pmm-ha-job");
 
-  /** The persisted definition; durations in milliseconds. Exactly one of {@code command} and {@code action}. */
-  public record Spec(long intervalMs, List<String> command, String action, long timeoutMs, boolean catchUp)
-      implements CborSerializable {}
+  /**
+   * The persisted definition; durations in milliseconds. Exactly one of {@code command} and {@code action}; ticks
+   * every {@code intervalMs}, or at the times of {@code cron} in {@code timezone} when {@code cron} is set
+   * ({@code intervalMs} is 0 then; definitions persisted before cron existed have no cron).
+   */
+  public record Spec(long intervalMs, List<String> command, String action, long timeoutMs, boolean catchUp,
+      String cron, String timezone) implements CborSerializable {
+
+    /** The next tick strictly after {@code afterMs}: for an interval job, {@code phase + k * interval}. */
+    long tickAfter(String jobId, long afterMs) {
+      return cron != null ? schedule().next(afterMs) : Job.tickAfter(afterMs, intervalMs, phase(jobId, intervalMs));
+    }
+
+    /** The latest tick at or before {@code atMs}; {@code fromMs}, an earlier tick, bounds a cron job's search. */
+    long tickAtOrBefore(String jobId, long atMs, long fromMs) {
+      return cron != null ? schedule().latestAtOrBefore(atMs, fromMs)
+          : Job.tickAtOrBefore(atMs, intervalMs, phase(jobId, intervalMs));
+    }
+
+    /** The time from {@code tickMs} to the tick after it. */
+    long gapAfter(String jobId, long tickMs) {
+      return cron != null ? schedule().next(tickMs) - tickMs : intervalMs;
+    }
+
+    String describe() {
+      return cron != null ? "cron \"" + cron + "\"" + (timezone == null || timezone.equals("UTC") ? "" : " in "
+          + timezone) : "every " + intervalMs + " ms";
+    }
+
+    private dev.pmmha.http.Cron schedule() {
+      String key = timezone + " " + cron;
+      dev.pmmha.http.Cron parsed = CRONS.get(key);
+      if (parsed == null) {
+        if (CRONS.size() > 1_000) {
+          CRONS.clear();
+        }
+        parsed = dev.pmmha.http.Cron.parse(cron, timezone);
+        CRONS.put(key, parsed);
+      }
+      return parsed;
+    }
+  }
+
+  /** Parsed cron schedules by zone and expression (a handful in practice; bounded anyway). */
+  private static final java.util.Map<String, dev.pmmha.http.Cron> CRONS = new java.util.concurrent.ConcurrentHashMap<>();
 
   public sealed interface Command extends CborSerializable {}
 
@@ -190,8 +233,11 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   }
 
   @Override
-  public RetentionCriteria retentionCriteria() {
-    return RetentionCriteria.snapshotEvery(20, 1);
+  public Recovery recovery() {
+    // A job's journal is one event per PUT or DELETE: replaying it is one query, and not asking the snapshot
+    // store saves a query for each of the thousands of jobs that start at once after a node died. Snapshots
+    // written by earlier versions are ignored; their events are all still in the journal (none were deleted).
+    return Recovery.withSnapshotSelectionCriteria(SnapshotSelectionCriteria.none());
   }
 
   @Override
@@ -287,7 +333,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
       return Effect().reply(cmd.replyTo(), StatusReply.error("the job was saved but the registry was not updated ("
           + cmd.error() + "); repeat the request"));
     }
-    ctx.getLog().info("Job {} defined on {}: every {} ms, {}", jobId, deps.nodeId(), cmd.spec().intervalMs(),
+    ctx.getLog().info("Job {} defined on {}: {}, {}", jobId, deps.nodeId(), cmd.spec().describe(),
         cmd.spec().command() != null ? "command " + cmd.spec().command() : "action " + cmd.spec().action());
     if (started) {
       reschedule(state.spec());
@@ -335,12 +381,11 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     }
     starting = true;
     String json = JobView.specJson(state.spec());
-    ctx.pipeToSelf(deps.store().async(s -> {
-      long now = System.currentTimeMillis();
-      s.saveDefinition(jobId, shardNumber, json, deps.nodeId(), now);
-      JobStore.TakeOver t = s.takeOver(jobId, incarnation, now);
-      return new Started(now, t.lost(), t.lastRun());
-    }), (ok, failure) -> failure == null ? ok : new StartFailed(JobView.describe(failure)));
+    long now = System.currentTimeMillis();
+    // batched with the other jobs starting on this node at the same time (after a move: thousands)
+    ctx.pipeToSelf(deps.store().start(new JobStore.Start(jobId, shardNumber, json, deps.nodeId(), incarnation, now)),
+        (t, failure) -> failure == null ? new Started(now, t.lost(), t.lastRun())
+            : new StartFailed(JobView.describe(failure)));
     return Effect().noReply();
   }
 
@@ -362,17 +407,17 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     last.ifPresent(r -> lastTickMs = Math.max(lastTickMs, r.tickMs()));
     if (last.isPresent() && !last.get().node().equals(deps.nodeId())) {
       // how long past its next tick the job was without a home: the time its move took beyond one interval
-      long late = now - (last.get().tickMs() + spec.intervalMs());
+      long late = now - spec.tickAfter(jobId, last.get().tickMs());
       deps.metrics().moved(Math.max(0, late));
     }
     ctx.getLog().info("Job {} started on {} (shard {}){}", jobId, deps.nodeId(), shardNumber,
         last.map(r -> ", last tick " + Instant.ofEpochMilli(r.tickMs()) + " on " + r.node()).orElse(""));
     scheduled = spec;
-    long phase = phase(jobId, spec.intervalMs());
     if (spec.catchUp() && last.isPresent()) {
-      long due = tickAtOrBefore(cmd.atMs(), spec.intervalMs(), phase);
+      long due = spec.tickAtOrBefore(jobId, cmd.atMs(), last.get().tickMs());
       if (due > last.get().tickMs()) {
-        long missed = (due - last.get().tickMs()) / spec.intervalMs();
+        long missed = spec.cron() != null ? countTicks(spec, last.get().tickMs(), due)
+            : (due - last.get().tickMs()) / spec.intervalMs();
         ctx.getLog().info("Job {}: catching up tick {} once ({} tick(s) missed during the move)", jobId,
             Instant.ofEpochMilli(due), missed);
         ctx.getSelf().tell(new Due(due));
@@ -381,6 +426,15 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     }
     scheduleAfter(now);
     return Effect().noReply();
+  }
+
+  /** The ticks after {@code fromMs} up to and including {@code toMs}. */
+  private long countTicks(Spec spec, long fromMs, long toMs) {
+    long n = 0;
+    for (long t = spec.tickAfter(jobId, fromMs); t <= toMs; t = spec.tickAfter(jobId, t)) {
+      n++;
+    }
+    return n;
   }
 
   private void reschedule(Spec spec) {
@@ -394,7 +448,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     if (spec == null || stopping) {
       return;
     }
-    long next = tickAfter(Math.max(afterMs, lastTickMs), spec.intervalMs(), phase(jobId, spec.intervalMs()));
+    long next = spec.tickAfter(jobId, Math.max(afterMs, lastTickMs));
     timers.startSingleTimer(Due.class, new Due(next), Duration.ofMillis(Math.max(0, next - System.currentTimeMillis())));
   }
 
@@ -461,14 +515,15 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     if (prune) {
       runsSincePrune = 0;
     }
-    long keepFrom = tick - (long) deps.settings().keepRuns() * Math.max(1, scheduled == null ? 1 : scheduled.intervalMs());
-    ctx.pipeToSelf(deps.store().background(s -> {
-      boolean recorded = s.finish(jobId, tick, incarnation, System.currentTimeMillis(), o.exitCode(), o.status());
-      if (prune) {
-        s.prune(jobId, keepFrom);
-      }
-      return recorded;
-    }), (recorded, failure) -> {
+    long keepFrom = tick - (long) deps.settings().keepRuns() * Math.max(1, scheduled == null ? 1
+        : scheduled.gapAfter(jobId, tick));
+    if (prune) {
+      // a failed prune (the store is failing, which the claims report) is done by the next one
+      deps.store().background(s -> s.prune(jobId, keepFrom)).exceptionally(failure -> 0);
+    }
+    // batched with the other ends recorded at the same time
+    ctx.pipeToSelf(deps.store().finishLater(new JobStore.Finish(jobId, tick, incarnation, System.currentTimeMillis(),
+        o.exitCode(), o.status())), (recorded, failure) -> {
       if (failure != null) {
         ctx.getLog().warn("Job {}: the end of tick {} could not be recorded: {}", jobId, tick, JobView.describe(failure));
       } else if (!recorded) {

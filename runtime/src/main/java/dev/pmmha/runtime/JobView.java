@@ -17,18 +17,24 @@ final class JobView {
   private JobView() {}
 
   static Job.Spec spec(JobsApi.Definition d) {
-    return new Job.Spec(d.interval().toMillis(), d.command(), d.action(), d.timeout().toMillis(), d.catchUp());
+    return new Job.Spec(d.interval() == null ? 0 : d.interval().toMillis(), d.command(), d.action(),
+        d.timeout().toMillis(), d.catchUp(), d.cron(), d.timezone());
   }
 
   static JobsApi.Definition definition(Job.Spec s) {
-    return new JobsApi.Definition(Duration.ofMillis(s.intervalMs()), s.command(), s.action(),
-        Duration.ofMillis(s.timeoutMs()), s.catchUp());
+    return new JobsApi.Definition(s.cron() == null ? Duration.ofMillis(s.intervalMs()) : null, s.cron(), s.timezone(),
+        s.command(), s.action(), Duration.ofMillis(s.timeoutMs()), s.catchUp());
   }
 
   /** The registry's copy of the definition, in the API's own JSON shape. */
   static String specJson(Job.Spec s) {
     var o = Json.MAPPER.createObjectNode();
-    o.put("interval", JobRoutes.format(Duration.ofMillis(s.intervalMs())));
+    if (s.cron() != null) {
+      o.put("cron", s.cron());
+      o.put("timezone", s.timezone());
+    } else {
+      o.put("interval", JobRoutes.format(Duration.ofMillis(s.intervalMs())));
+    }
     if (s.command() != null) {
       var a = o.putArray("command");
       s.command().forEach(a::add);
@@ -50,7 +56,9 @@ final class JobView {
           command.add(a.asText());
         }
       }
-      return new JobsApi.Definition(JobRoutes.parseDuration("interval", n.get("interval").asText()), command,
+      boolean cron = n.hasNonNull("cron");
+      return new JobsApi.Definition(cron ? null : JobRoutes.parseDuration("interval", n.get("interval").asText()),
+          cron ? n.get("cron").asText() : null, cron ? n.path("timezone").asText("UTC") : null, command,
           n.has("action") ? n.get("action").asText() : null, JobRoutes.parseDuration("timeout", n.get("timeout").asText()),
           n.path("catch_up").asBoolean(false));
     } catch (java.io.IOException | RuntimeException e) {

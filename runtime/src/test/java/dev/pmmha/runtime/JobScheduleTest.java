@@ -27,6 +27,22 @@ class JobScheduleTest {
   }
 
   @Test
+  void aCronJobTicksAtItsScheduleTimesInItsZone() {
+    Job.Spec spec = new Job.Spec(0, null, "noop", 60_000, true, "0 3 * * *", "Europe/Berlin");
+    long nov24 = java.time.Instant.parse("2026-11-24T12:00:00Z").toEpochMilli();
+    // 03:00 in Berlin is 02:00 UTC in winter; no per-job phase for cron jobs
+    assertEquals(java.time.Instant.parse("2026-11-25T02:00:00Z").toEpochMilli(), spec.tickAfter("a", nov24));
+    assertEquals(spec.tickAfter("a", nov24), spec.tickAfter("b", nov24));
+    assertEquals(86_400_000, spec.gapAfter("a", spec.tickAfter("a", nov24)));
+    long lastRun = java.time.Instant.parse("2026-11-20T02:00:00Z").toEpochMilli();
+    assertEquals(java.time.Instant.parse("2026-11-24T02:00:00Z").toEpochMilli(),
+        spec.tickAtOrBefore("a", nov24, lastRun), "the newest missed tick, for catch-up");
+    Job.Spec interval = new Job.Spec(10_000, null, "noop", 10_000, false, null, null);
+    assertEquals(Job.tickAfter(nov24, 10_000, Job.phase("a", 10_000)), interval.tickAfter("a", nov24));
+    assertEquals(10_000, interval.gapAfter("a", nov24));
+  }
+
+  @Test
   void theEntityIdCarriesTheShard() {
     assertEquals("17|mysql-1.advisor", Job.entityId(17, "mysql-1.advisor"));
     assertEquals("17", Job.shardOf("17|mysql-1.advisor"));

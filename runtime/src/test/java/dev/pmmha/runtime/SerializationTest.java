@@ -53,8 +53,8 @@ class SerializationTest {
   @Test
   void jobProtocolEventsAndState() {
     Instant t = Instant.parse("2026-11-24T01:02:03.456Z");
-    Job.Spec command = new Job.Spec(10_000, java.util.List.of("/bin/sh", "-c", "echo $PMM_HA_JOB_ID"), null, 30_000, false);
-    Job.Spec action = new Job.Spec(1_500, null, "noop", 1_500, true);
+    Job.Spec command = new Job.Spec(10_000, java.util.List.of("/bin/sh", "-c", "echo $PMM_HA_JOB_ID"), null, 30_000, false, null, null);
+    Job.Spec action = new Job.Spec(1_500, null, "noop", 1_500, true, null, null);
     verify(new Job.Define(command, kit.<org.apache.pekko.pattern.StatusReply<Job.Defined>>createTestProbe().ref()));
     verify(new Job.Defined("j1", action, "n1"));
     verify(new Job.Remove(kit.<org.apache.pekko.pattern.StatusReply<Job.Removed>>createTestProbe().ref()));
@@ -67,5 +67,26 @@ class SerializationTest {
     verify(new Job.State(command, false));
     verify(new Job.State(null, true));
     verify(Job.State.empty());
+    Job.Spec cron = new Job.Spec(0, null, "noop", 60_000, true, "*/5 * * * *", "Europe/Berlin");
+    verify(new Job.JobDefined(cron, t, "n3"));
+    verify(new Job.State(cron, false));
+  }
+
+  @Test
+  void aJobDefinedBeforeCronExistedReadsAsAnIntervalJob() throws Exception {
+    var system = kit.system();
+    var serialization = org.apache.pekko.serialization.SerializationExtension.get(system);
+    Job.JobDefined current = new Job.JobDefined(new Job.Spec(10_000, null, "noop", 10_000, false, null, null),
+        Instant.parse("2026-11-24T01:02:03.456Z"), "n1");
+    var serializer = (org.apache.pekko.serialization.SerializerWithStringManifest) serialization.findSerializerFor(current);
+    // the event as the previous release wrote it: a spec without cron and timezone
+    var mapper = org.apache.pekko.serialization.jackson.JacksonObjectMapperProvider.get(system)
+        .getOrCreate("jackson-cbor", java.util.Optional.empty());
+    byte[] old = mapper.writeValueAsBytes(Map.of("spec", Map.of("intervalMs", 10_000, "action", "noop",
+        "timeoutMs", 10_000, "catchUp", false), "at", "2026-11-24T01:02:03.456Z", "node", "n1"));
+    Object read = serializer.fromBinary(old, serializer.manifest(current));
+    org.junit.jupiter.api.Assertions.assertEquals(current, read);
+    long phase = Job.phase("j", 10_000);
+    org.junit.jupiter.api.Assertions.assertEquals(phase + 10_000, ((Job.JobDefined) read).spec().tickAfter("j", phase));
   }
 }
