@@ -357,8 +357,12 @@ public final class JobStore implements AutoCloseable {
   /** What a new incarnation of a job finds: the ticks it recorded lost and the job's newest claim. */
   public record TakeOver(List<Long> lost, Optional<Run> lastRun) {}
 
-  /** A job that starts on {@code node}: its definition as the journal has it, and the new incarnation. */
-  public record Start(String jobId, int shard, String spec, String node, String incarnation, long nowMs) {}
+  /**
+   * A job that starts on {@code node}: its definition as the journal has it, the new incarnation, and when the job
+   * reached the node ({@code sinceMs}, the registry's {@code node_since_ms}).
+   */
+  public record Start(String jobId, int shard, String spec, String node, String incarnation, long sinceMs,
+      long nowMs) {}
 
   /**
    * {@link #saveDefinition} with the node, then {@link #takeOver}, for a job that starts on this node; starts that
@@ -380,7 +384,7 @@ public final class JobStore implements AutoCloseable {
         st.setString(1, s.spec());
         st.setLong(2, s.nowMs());
         st.setString(3, s.node());
-        st.setLong(4, s.nowMs());
+        st.setLong(4, s.sinceMs());
         st.setString(5, s.jobId());
         st.addBatch();
       }
@@ -388,7 +392,7 @@ public final class JobStore implements AutoCloseable {
       for (int i = 0; i < batch.size(); i++) {
         if (updated[i] == 0) { // no registry row (it was deleted by hand): as saveDefinition does
           Start s = batch.get(i);
-          saveDefinition(s.jobId(), s.shard(), s.spec(), s.node(), s.nowMs());
+          saveDefinition(s.jobId(), s.shard(), s.spec(), s.node(), s.sinceMs());
         }
       }
     }

@@ -105,12 +105,13 @@ class JobStoreTest extends WithPostgres {
       a.claim("j", 1000, "n1", "old", 1001);
       a.finish("j", 1000, "old", 1100, 0, "ok");
       a.claim("j", 2000, "n1", "old", 2001); // n1 dies while this runs
-      JobStore.TakeOver t = a.start(new JobStore.Start("j", shard, "{\"interval\":\"1s\"}", "n2", "new", 2500)).get();
+      JobStore.TakeOver t = a.start(new JobStore.Start("j", shard, "{\"interval\":\"1s\"}", "n2", "new", 2400, 2500)).get();
       assertEquals(List.of(2000L), t.lost());
       assertEquals(2000L, t.lastRun().orElseThrow().tickMs());
       assertEquals("lost", t.lastRun().orElseThrow().status());
       assertEquals("n2", a.find("j").orElseThrow().node(), "the registry names the node that runs it now");
-      assertEquals(2500L, a.find("j").orElseThrow().nodeSinceMs());
+      assertEquals(2400L, a.find("j").orElseThrow().nodeSinceMs(), "since the job reached the node");
+      assertEquals(2500L, t.lastRun().orElseThrow().endedMs(), "a lost claim ends when it is found");
       Map<Long, String> status = new HashMap<>();
       a.runs("j", 10).forEach(r -> status.put(r.tickMs(), r.status()));
       assertEquals(Map.of(1000L, "ok", 2000L, "lost"), status);
@@ -118,20 +119,20 @@ class JobStoreTest extends WithPostgres {
       assertEquals(JobStore.Claim.TAKEN, a.claim("j", 2000, "n2", "new", 3600), "a lost tick is never claimed again");
 
       a.claim("j", 3000, "n2", "new", 3001); // the new incarnation's own run in progress is not lost
-      assertEquals(List.of(), a.start(new JobStore.Start("j", shard, "{}", "n2", "new", 3500)).get().lost());
+      assertEquals(List.of(), a.start(new JobStore.Start("j", shard, "{}", "n2", "new", 3500, 3500)).get().lost());
       a.claim("j", 4000, "n2", "new", 4001); // n2 dies during this run; a third incarnation takes over
-      t = a.start(new JobStore.Start("j", shard, "{}", "n3", "third", 4500)).get();
+      t = a.start(new JobStore.Start("j", shard, "{}", "n3", "third", 4500, 4500)).get();
       assertEquals(List.of(3000L, 4000L), t.lost().stream().sorted().toList());
       assertEquals(4000L, t.lastRun().orElseThrow().tickMs());
       assertEquals("lost", t.lastRun().orElseThrow().status());
       assertEquals("lost", a.runs("j", 1).get(0).status());
-      JobStore.TakeOver again = a.start(new JobStore.Start("j", shard, "{}", "n1", "fourth", 4600)).get();
+      JobStore.TakeOver again = a.start(new JobStore.Start("j", shard, "{}", "n1", "fourth", 4600, 4600)).get();
       assertEquals(List.of(), again.lost(), "nothing left to lose");
       assertEquals(4000L, again.lastRun().orElseThrow().tickMs());
 
       // a job whose registry row is gone gets it back
       a.remove("j");
-      a.start(new JobStore.Start("j", shard, "{\"interval\":\"2s\"}", "n1", "fifth", 4700)).get();
+      a.start(new JobStore.Start("j", shard, "{\"interval\":\"2s\"}", "n1", "fifth", 4700, 4700)).get();
       assertEquals("{\"interval\":\"2s\"}", a.find("j").orElseThrow().spec());
       assertEquals(shard, a.find("j").orElseThrow().shard());
     }
@@ -152,7 +153,7 @@ class JobStoreTest extends WithPostgres {
       }
       List<java.util.concurrent.CompletableFuture<JobStore.TakeOver>> started = new ArrayList<>();
       for (int i = 0; i < jobs; i++) {
-        started.add(a.start(new JobStore.Start("job-" + i, 0, "{\"n\":" + i + "}", "n2", "new-" + i, 2000)));
+        started.add(a.start(new JobStore.Start("job-" + i, 0, "{\"n\":" + i + "}", "n2", "new-" + i, 2000, 2000)));
       }
       for (int i = 0; i < jobs; i++) {
         JobStore.TakeOver t = started.get(i).get(30, java.util.concurrent.TimeUnit.SECONDS);

@@ -117,8 +117,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     INSTANCE
   }
 
-  /** {@code atMs}: when this incarnation took the job over, as written to the registry ({@code node_since_ms}). */
-  private record Started(long atMs, List<Long> lost, Optional<JobStore.Run> lastRun) implements Command {}
+  private record Started(List<Long> lost, Optional<JobStore.Run> lastRun) implements Command {}
 
   private record StartFailed(String error) implements Command {}
 
@@ -157,7 +156,8 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   }
 
   /** What every job on a node works with. */
-  record Deps(String nodeId, JobStore store, JobRunner runner, JobMetrics metrics, JobSettings settings) {}
+  record Deps(String nodeId, JobStore store, JobRunner runner, JobMetrics metrics, JobSettings settings,
+      java.util.function.Function<String, java.util.OptionalLong> downedAt) {}
 
   /** {@code <shard>|<job id>}: the shard is chosen when the job is registered (see {@link JobStore#register}). */
   static String entityId(int shard, String jobId) {
@@ -205,6 +205,8 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   private final int shardNumber;
   private final String incarnation = UUID.randomUUID().toString();
   private final String label;
+  private final long createdNanos = System.nanoTime();
+  private long beginNanos;
 
   // this incarnation's schedule (not persisted)
   private Spec scheduled;
@@ -213,6 +215,11 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   private boolean stopping;
   private boolean running;
   private long lastTickMs = Long.MIN_VALUE;
+  // when the job reached this node (its entity was created here, or a new job was defined): the registry's
+  // node_since. Ticks after it are this node's to run, even those that fall while the job is still starting.
+  private long arrivedMs = System.currentTimeMillis();
+  // a tick that fell while the job was starting, to run after the catch-up run that goes first
+  private long pendingLateMs = Long.MIN_VALUE;
   private int runsSincePrune;
 
   private Job(ActorContext<Command> ctx, TimerScheduler<Command> timers, EntityContext<Command> entity, Deps deps) {
@@ -253,6 +260,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   public SignalHandler<State> signalHandler() {
     return newSignalHandlerBuilder()
         .onSignal(RecoveryCompleted.instance(), state -> {
+          deps.metrics().recovered(System.nanoTime() - createdNanos);
           if (state.spec() != null) {
             ctx.getSelf().tell(Begin.INSTANCE);
           } else if (state.removed()) {
@@ -313,6 +321,9 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   private ReplyEffect<Event, State> onDefine(State state, Define cmd) {
     if (stopping) {
       return Effect().reply(cmd.replyTo(), StatusReply.error("job " + jobId + " is moving; try again"));
+    }
+    if (!started && !starting) {
+      arrivedMs = System.currentTimeMillis(); // a new job: its ticks start now, not when its entity was created
     }
     return Effect().persist(new JobDefined(cmd.spec(), Instant.now(), deps.nodeId()))
         .thenRun(s -> saveDefinition(cmd.spec(), cmd.replyTo()))
@@ -381,16 +392,18 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     }
     starting = true;
     String json = JobView.specJson(state.spec());
-    long now = System.currentTimeMillis();
+    beginNanos = System.nanoTime();
     // batched with the other jobs starting on this node at the same time (after a move: thousands)
-    ctx.pipeToSelf(deps.store().start(new JobStore.Start(jobId, shardNumber, json, deps.nodeId(), incarnation, now)),
-        (t, failure) -> failure == null ? new Started(now, t.lost(), t.lastRun())
+    ctx.pipeToSelf(deps.store().start(new JobStore.Start(jobId, shardNumber, json, deps.nodeId(), incarnation,
+            arrivedMs, System.currentTimeMillis())),
+        (t, failure) -> failure == null ? new Started(t.lost(), t.lastRun())
             : new StartFailed(JobView.describe(failure)));
     return Effect().noReply();
   }
 
   private ReplyEffect<Event, State> onStarted(State state, Started cmd) {
     starting = false;
+    deps.metrics().tookOver(System.nanoTime() - beginNanos);
     if (stopping || state.spec() == null) {
       return Effect().noReply();
     }
@@ -413,19 +426,58 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     ctx.getLog().info("Job {} started on {} (shard {}){}", jobId, deps.nodeId(), shardNumber,
         last.map(r -> ", last tick " + Instant.ofEpochMilli(r.tickMs()) + " on " + r.node()).orElse(""));
     scheduled = spec;
-    if (spec.catchUp() && last.isPresent()) {
-      long due = spec.tickAtOrBefore(jobId, cmd.atMs(), last.get().tickMs());
-      if (due > last.get().tickMs()) {
-        long missed = spec.cron() != null ? countTicks(spec, last.get().tickMs(), due)
-            : (due - last.get().tickMs()) / spec.intervalMs();
-        ctx.getLog().info("Job {}: catching up tick {} once ({} tick(s) missed during the move)", jobId,
-            Instant.ofEpochMilli(due), missed);
-        ctx.getSelf().tell(new Due(due));
-        return Effect().noReply();
+    // The cluster owns a job's ticks again from the moment it downed the job's previous node (or, for a graceful
+    // move, a new job, or a restart, from the job's arrival here).
+    long ownedFrom = arrivedMs;
+    if (last.isPresent() && !last.get().node().equals(deps.nodeId())) {
+      java.util.OptionalLong downed = deps.downedAt().apply(last.get().node());
+      if (downed.isPresent() && downed.getAsLong() > last.get().tickMs()) {
+        ownedFrom = Math.min(ownedFrom, downed.getAsLong());
       }
+    }
+    long[] first = firstTicks(spec, jobId, last.map(JobStore.Run::tickMs), lastTickMs, ownedFrom, now);
+    long missed = first[0];
+    long late = first[1];
+    boolean runLate = late != Long.MIN_VALUE;
+    if (missed != Long.MIN_VALUE) {
+      long count = spec.cron() != null ? countTicks(spec, last.get().tickMs(), missed)
+          : (missed - last.get().tickMs()) / spec.intervalMs();
+      ctx.getLog().info("Job {}: catching up tick {} once ({} tick(s) missed during the move)", jobId,
+          Instant.ofEpochMilli(missed), count);
+      pendingLateMs = late;
+      ctx.getSelf().tell(new Due(missed));
+      return Effect().noReply();
+    }
+    if (runLate) {
+      ctx.getLog().info("Job {}: tick {} fell while it was starting here; running it now, {} ms late", jobId,
+          Instant.ofEpochMilli(late), now - late);
+      ctx.getSelf().tell(new Due(late));
+      return Effect().noReply();
     }
     scheduleAfter(now);
     return Effect().noReply();
+  }
+
+  /**
+   * The ticks a job that starts on a node at {@code nowMs} runs at once, as {@code [missed, late]}, each
+   * {@code Long.MIN_VALUE} for none. Ticks at or after {@code ownedFromMs} (the cluster downed the job's previous
+   * node, or the job arrived here) fell while the job was on its way or starting: the latest of them is late, not
+   * missed, and runs now. Ticks before it were missed during the move: skipped, or with {@code catchUp} the
+   * latest of them runs once (first). {@code lastRunTick}: the job's newest claimed tick anywhere;
+   * {@code lastLocalTick}: the newest this incarnation handled.
+   */
+  static long[] firstTicks(Spec spec, String jobId, Optional<Long> lastRunTick, long lastLocalTick, long ownedFromMs,
+      long nowMs) {
+    long lastTick = Math.max(lastLocalTick, lastRunTick.orElse(Long.MIN_VALUE));
+    long late = spec.tickAtOrBefore(jobId, nowMs, ownedFromMs - 1);
+    long missed = Long.MIN_VALUE;
+    if (spec.catchUp() && lastRunTick.isPresent()) {
+      long m = spec.tickAtOrBefore(jobId, ownedFromMs - 1, lastRunTick.get());
+      if (m > lastTick) {
+        missed = m;
+      }
+    }
+    return new long[] {missed, late >= ownedFromMs && late > lastTick ? late : Long.MIN_VALUE};
   }
 
   /** The ticks after {@code fromMs} up to and including {@code toMs}. */
@@ -481,18 +533,16 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   private ReplyEffect<Event, State> onClaimDone(State state, ClaimDone cmd) {
     if (cmd.error() != null) {
-      running = false;
       deps.metrics().claimFailed();
       ctx.getLog().warn("Job {}: tick {} not run: its claim failed ({})", jobId, Instant.ofEpochMilli(cmd.tickMs()),
           cmd.error());
-      return stopIfStopping();
+      return runEnded();
     }
     if (cmd.claim() == JobStore.Claim.TAKEN) {
-      running = false;
       deps.metrics().claimTaken();
       ctx.getLog().info("Job {}: tick {} was already claimed elsewhere; not run here", jobId,
           Instant.ofEpochMilli(cmd.tickMs()));
-      return stopIfStopping();
+      return runEnded();
     }
     long start = System.currentTimeMillis();
     deps.metrics().started(start - cmd.tickMs());
@@ -535,7 +585,17 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   }
 
   private ReplyEffect<Event, State> onFinished() {
+    return runEnded();
+  }
+
+  /** A tick's run (or its claim) ended: the late tick that waited behind a catch-up run goes next. */
+  private ReplyEffect<Event, State> runEnded() {
     running = false;
+    long late = pendingLateMs;
+    pendingLateMs = Long.MIN_VALUE;
+    if (late > lastTickMs && !stopping) {
+      ctx.getSelf().tell(new Due(late));
+    }
     return stopIfStopping();
   }
 

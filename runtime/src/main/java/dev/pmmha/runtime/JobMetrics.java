@@ -22,6 +22,7 @@ final class JobMetrics {
   private final Histogram timerDelay;
   private final Histogram duration;
   private final Histogram moved;
+  private final Histogram start;
 
   JobMetrics(PrometheusRegistry registry, String nodeId) {
     GaugeWithCallback.builder().name("pmm_ha_jobs_running")
@@ -49,6 +50,19 @@ final class JobMetrics {
     moved = Histogram.builder().name("pmm_ha_job_rebalance_seconds")
         .help("For a job that moved to this node: how long after its next due tick it started here")
         .classicUpperBounds(0.1, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30, 60).register(registry);
+    start = Histogram.builder().name("pmm_ha_job_start_seconds")
+        .help("How long a job took to start on this node, by phase: recovery (its entity created to its journal "
+            + "replayed) and take_over (the registry updated and the earlier runs read)")
+        .labelNames("phase")
+        .classicUpperBounds(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 30).register(registry);
+  }
+
+  void recovered(long nanos) {
+    start.labelValues("recovery").observe(nanos / 1e9);
+  }
+
+  void tookOver(long nanos) {
+    start.labelValues("take_over").observe(nanos / 1e9);
   }
 
   void jobStarted() {

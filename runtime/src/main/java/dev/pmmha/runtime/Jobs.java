@@ -43,12 +43,13 @@ final class Jobs implements JobsApi {
     this.settings = settings;
   }
 
-  static Jobs start(ActorSystem<?> system, JobSettings settings, StoreSettings storeSettings, String nodeId,
+  static Jobs start(ActorSystem<?> system, JobSettings settings, StoreSettings storeSettings, NodeState node,
       PmmHaMetrics metrics) {
+    String nodeId = node.nodeId();
     JobStore store = new JobStore(storeSettings, settings.storeConnections());
     JobRunner runner = new JobRunner(nodeId, settings);
     JobMetrics jobMetrics = new JobMetrics(metrics.registry(), nodeId);
-    Job.Deps deps = new Job.Deps(nodeId, store, runner, jobMetrics, settings);
+    Job.Deps deps = new Job.Deps(nodeId, store, runner, jobMetrics, settings, node::downedAt);
     ClusterSharding sharding = ClusterSharding.get(system);
     sharding.init(Entity.of(Job.TYPE_KEY, ec -> Job.create(ec, deps))
         .withMessageExtractor(new Extractor())

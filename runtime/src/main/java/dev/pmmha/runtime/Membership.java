@@ -103,16 +103,21 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     if (e instanceof ClusterEvent.MemberUp up) {
       log.info("MEMBER up: {} ({})", nodeName(up.member()), up.member().address());
       gone.remove(nodeName(up.member()));
+      node.memberUp(nodeName(up.member()));
     } else if (e instanceof ClusterEvent.MemberJoined j) {
       log.info("MEMBER joining: {} ({})", nodeName(j.member()), j.member().address());
     } else if (e instanceof ClusterEvent.MemberLeft left) {
       log.info("MEMBER leaving: {} ({})", nodeName(left.member()), left.member().address());
     } else if (e instanceof ClusterEvent.MemberDowned down) {
       log.info("MEMBER downed: {} ({})", nodeName(down.member()), down.member().address());
+      node.memberDowned(nodeName(down.member()), System.currentTimeMillis());
     } else if (e instanceof ClusterEvent.MemberRemoved removed) {
       String name = nodeName(removed.member());
       String status = removed.previousStatus() == MemberStatus.down() ? "dead" : "left";
       log.info("MEMBER removed: {} ({}), {}", name, removed.member().address(), status);
+      if (removed.previousStatus() == MemberStatus.down()) {
+        node.memberDowned(name, System.currentTimeMillis()); // the downing itself was not seen here
+      }
       gone.put(name, new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, removed.member().address().toString()));
     } else if (e instanceof ClusterEvent.UnreachableMember u) {
       log.info("MEMBER unreachable: {} ({})", nodeName(u.member()), u.member().address());

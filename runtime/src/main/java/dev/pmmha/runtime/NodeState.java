@@ -37,6 +37,9 @@ public final class NodeState implements LeaderView, ClusterView {
   private volatile String storeProblem = "store not checked yet";
   private volatile java.util.function.Supplier<org.apache.pekko.cluster.MemberStatus> liveSelfStatus;
 
+  // wall-clock time at which this node saw each other node downed (crashed or cut off), until it is up again
+  private final java.util.Map<String, Long> downedAt = new java.util.concurrent.ConcurrentHashMap<>();
+
   public NodeState(boolean haEnabled, int expectedNodes, String nodeId) {
     this.haEnabled = haEnabled;
     this.expectedNodes = expectedNodes;
@@ -48,6 +51,22 @@ public final class NodeState implements LeaderView, ClusterView {
   }
 
   // --- written by the actors ---
+
+  /** {@code name} was downed (first sight only: a later removal of the same member keeps the earlier time). */
+  void memberDowned(String name, long atMs) {
+    downedAt.putIfAbsent(name, atMs);
+  }
+
+  /** {@code name} is a member again (restarted): its earlier downing no longer says anything. */
+  void memberUp(String name) {
+    downedAt.remove(name);
+  }
+
+  /** When this node saw the node {@code name} downed, if it was (jobs: when the cluster took its work over). */
+  java.util.OptionalLong downedAt(String name) {
+    Long at = downedAt.get(name);
+    return at == null ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(at);
+  }
 
   void leadershipGained(long epoch, Instant since, long actUntilNanos) {
     LeaderInfo info = new LeaderInfo(nodeId, epoch, since);

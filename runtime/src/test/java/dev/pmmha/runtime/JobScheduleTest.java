@@ -42,6 +42,55 @@ class JobScheduleTest {
     assertEquals(10_000, interval.gapAfter("a", nov24));
   }
 
+  private static final long NONE = Long.MIN_VALUE;
+
+  @Test
+  void aJobThatStartsOnANodeRunsTheTickThatFellAfterTheClusterTookItOverAndSkipsTheMissedOnes() {
+    Job.Spec spec = new Job.Spec(10_000, null, "noop", 10_000, false, null, null);
+    long p = Job.phase("j", 10_000);
+    long t = 1_795_000_000_000L - Math.floorMod(1_795_000_000_000L - p, 10_000); // a tick of j
+    java.util.Optional<Long> ranAt = java.util.Optional.of(t);
+    // its node died after the run at t; downed at t+3s, the job arrived at t+5s and had started at t+12s: the tick
+    // at t+10s fell while the cluster owned it: it runs now, late
+    assertEquals(java.util.List.of(NONE, t + 10_000), list(Job.firstTicks(spec, "j", ranAt, NONE, t + 3_000, t + 12_000)));
+    // arrived at t+11s without a downing known (a graceful move): t+10s fell before it arrived, missed: skipped
+    assertEquals(java.util.List.of(NONE, NONE), list(Job.firstTicks(spec, "j", ranAt, NONE, t + 11_000, t + 11_500)));
+    // the same with catch_up: the missed tick runs once
+    Job.Spec catchUp = new Job.Spec(10_000, null, "noop", 10_000, true, null, null);
+    assertEquals(java.util.List.of(t + 10_000, NONE), list(Job.firstTicks(catchUp, "j", ranAt, NONE, t + 11_000, t + 11_500)));
+    // missed ticks (t+10s) and one that fell while starting (t+20s): catch-up first, then the late one
+    assertEquals(java.util.List.of(t + 10_000, t + 20_000),
+        list(Job.firstTicks(catchUp, "j", ranAt, NONE, t + 15_000, t + 22_000)));
+    // without catch_up only the late one, and only the latest of those that fell while starting
+    assertEquals(java.util.List.of(NONE, t + 30_000), list(Job.firstTicks(spec, "j", ranAt, NONE, t + 15_000, t + 33_000)));
+    // nothing fell since it was owned here: the schedule goes on
+    assertEquals(java.util.List.of(NONE, NONE), list(Job.firstTicks(spec, "j", ranAt, NONE, t + 3_000, t + 9_000)));
+    // a tick that ran already (this incarnation, or anywhere) is never run again
+    assertEquals(java.util.List.of(NONE, NONE), list(Job.firstTicks(spec, "j", java.util.Optional.of(t + 10_000), NONE,
+        t + 3_000, t + 12_000)));
+    assertEquals(java.util.List.of(NONE, NONE), list(Job.firstTicks(spec, "j", ranAt, t + 10_000, t + 3_000, t + 12_000)));
+    // a new job (no run yet): nothing before it was defined
+    assertEquals(java.util.List.of(NONE, NONE), list(Job.firstTicks(catchUp, "j", java.util.Optional.empty(), NONE,
+        t + 10_001, t + 10_050)));
+  }
+
+  @Test
+  void aCronJobStartingLateRunsItsLatestTickSinceItWasOwned() {
+    Job.Spec spec = new Job.Spec(0, null, "noop", 60_000, false, "*/5 * * * *", null);
+    long last = java.time.Instant.parse("2026-11-24T10:00:00Z").toEpochMilli();
+    long downed = java.time.Instant.parse("2026-11-24T10:04:30Z").toEpochMilli();
+    long now = java.time.Instant.parse("2026-11-24T10:05:20Z").toEpochMilli();
+    assertEquals(java.util.List.of(NONE, java.time.Instant.parse("2026-11-24T10:05:00Z").toEpochMilli()),
+        list(Job.firstTicks(spec, "j", java.util.Optional.of(last), NONE, downed, now)));
+    long arrivedAfterTick = java.time.Instant.parse("2026-11-24T10:05:10Z").toEpochMilli();
+    assertEquals(java.util.List.of(NONE, NONE),
+        list(Job.firstTicks(spec, "j", java.util.Optional.of(last), NONE, arrivedAfterTick, now)));
+  }
+
+  private static java.util.List<Long> list(long[] a) {
+    return java.util.List.of(a[0], a[1]);
+  }
+
   @Test
   void theEntityIdCarriesTheShard() {
     assertEquals("17|mysql-1.advisor", Job.entityId(17, "mysql-1.advisor"));
