@@ -46,6 +46,7 @@ class EntrypointIT {
           "the script exec'd the JVM (JAVA_HOME/bin/java): " + argv);
       assertTrue(argv.containsAll(List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:MaxRAMPercentage=75.0",
           "-XX:+ExitOnOutOfMemoryError")), argv.toString());
+      assertEquals("2", node.environment().get("MALLOC_ARENA_MAX"), "two malloc arenas unless set otherwise");
       assertEquals(List.of("-jar", jar.toString(), "node"), argv.subList(argv.size() - 3, argv.size()),
           "the jar, then the arguments given to the script");
       assertTrue(node.children().isEmpty(), "no shell left behind to hold the signal: " + node.children());

@@ -80,6 +80,23 @@ final class EntrypointRun implements AutoCloseable {
     }
   }
 
+  /** The process's environment, from /proc. */
+  Map<String, String> environment() {
+    try {
+      String raw = Files.readString(Path.of("/proc", String.valueOf(pid()), "environ"), StandardCharsets.UTF_8);
+      Map<String, String> out = new java.util.HashMap<>();
+      for (String kv : raw.split("\0")) {
+        int eq = kv.indexOf('=');
+        if (eq > 0) {
+          out.put(kv.substring(0, eq), kv.substring(eq + 1));
+        }
+      }
+      return out;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   /** The PIDs of this process's children, from /proc. */
   List<Long> children() {
     return process.children().map(ProcessHandle::pid).toList();

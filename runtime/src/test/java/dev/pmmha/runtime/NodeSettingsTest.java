@@ -125,6 +125,7 @@ class NodeSettingsTest {
     assertEquals("pmm-ha", c.getString("jdbc-read-journal.use-shared-db"));
     assertEquals(Duration.ofSeconds(1), c.getDuration("pekko.cluster.split-brain-resolver.stable-after"));
     assertEquals("org.apache.pekko.cluster.sbr.SplitBrainResolverProvider", c.getString("pekko.cluster.downing-provider-class"));
+    assertEquals(false, c.getBoolean("pekko.java-flight-recorder.enabled"), "no JFR classes loaded for nothing");
     assertEquals(Duration.ofMillis(500), PmmHaConfig.load(Map.of("PMM_HA_SBR_STABLE_AFTER", "500ms"))
         .getDuration("pekko.cluster.split-brain-resolver.stable-after"));
   }

@@ -6,13 +6,11 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -56,7 +54,7 @@ public final class CdsTraining {
       out.println("pmm-ha cds-training: one node on 127.0.0.1:" + http + ", store in " + dir);
       PmmHaNode node = PmmHaNode.start(PmmHaConfig.load(env), PmmHaNode.Formation.AUTOMATIC);
       try {
-        exercise("http://127.0.0.1:" + http, out);
+        exercise(http, out);
       } finally {
         CoordinatedShutdown.get(node.system()).runAll(CoordinatedShutdown.jvmExitReason())
             .toCompletableFuture().get(60, TimeUnit.SECONDS);
@@ -71,10 +69,9 @@ public final class CdsTraining {
     }
   }
 
-  private static void exercise(String base, PrintStream out) throws Exception {
-    HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+  private static void exercise(int port, PrintStream out) throws Exception {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    while (status(client, "POST", base + "/v1/leaderHealthCheck", null) != 200) {
+    while (status(port, "POST", "/v1/leaderHealthCheck", null) != 200) {
       if (System.nanoTime() > deadline) {
         throw new IllegalStateException("the training node did not become leader within 60 s");
       }
@@ -98,26 +95,33 @@ public final class CdsTraining {
         new String[] {"PUT", "/v1/ha/settings/bad", "{not json"});
     for (int round = 0; round < 3; round++) {
       for (String[] c : calls) {
-        status(client, c[0], base + c[1], c[2]);
+        status(port, c[0], c[1], c[2]);
       }
     }
     out.println("pmm-ha cds-training: every route called");
   }
 
-  private static int status(HttpClient client, String method, String url, String body) {
-    HttpRequest.BodyPublisher publisher = body == null
-        ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body);
-    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(5))
-        .method(method, publisher);
-    if (body != null) {
-      b.header("Content-Type", "application/json");
-    }
-    try {
-      return client.send(b.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
-    } catch (IOException e) {
-      return -1;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+  /**
+   * One HTTP/1.1 request on its own connection; the status code, or -1. A plain socket, not java.net.http: the
+   * archive gets the classes a node uses, and the JDK's HTTP client (about 300 classes, several MB of archive
+   * that every node would map and touch) is not one of them.
+   */
+  private static int status(int port, String method, String path, String body) {
+    byte[] content = body == null ? new byte[0] : body.getBytes(StandardCharsets.UTF_8);
+    String head = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\nConnection: close\r\n"
+        + (body == null ? "" : "Content-Type: application/json\r\n") + "Content-Length: " + content.length
+        + "\r\n\r\n";
+    try (Socket socket = new Socket()) {
+      socket.connect(new InetSocketAddress("127.0.0.1", port), 2_000);
+      socket.setSoTimeout(5_000);
+      socket.getOutputStream().write(head.getBytes(StandardCharsets.US_ASCII));
+      socket.getOutputStream().write(content);
+      socket.getOutputStream().flush();
+      String response = new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+      // "HTTP/1.1 200 OK"
+      return response.startsWith("HTTP/1.1 ") && response.length() >= 12
+          ? Integer.parseInt(response.substring(9, 12)) : -1;
+    } catch (IOException | NumberFormatException e) {
       return -1;
     }
   }
