@@ -100,8 +100,10 @@ class DockerfileTest {
   void memoryFlagsAreDefaultedAndDocumented() {
     String ep = Repo.read(Repo.ENTRYPOINT);
     assertTrue(ep.contains("${JAVA_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:MaxRAMPercentage=75.0 "
-        + "-XX:+ExitOnOutOfMemoryError}"), "defaults");
+        + "-XX:+ExitOnOutOfMemoryError -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30}"), "defaults");
+    assertTrue(ep.contains("export MALLOC_ARENA_MAX=\"${MALLOC_ARENA_MAX:-2}\""), "two malloc arenas unless set");
     assertTrue(DF.text.contains("-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:MaxRAMPercentage=75.0")
+        && DF.text.contains("-XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30")
         && DF.text.contains("memory limit"),
         "the Dockerfile explains the memory flags");
   }

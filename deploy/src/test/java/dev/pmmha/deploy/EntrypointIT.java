@@ -45,7 +45,7 @@ class EntrypointIT {
       assertEquals(Path.of(System.getProperty("java.home"), "bin", "java").toString(), argv.get(0),
           "the script exec'd the JVM (JAVA_HOME/bin/java): " + argv);
       assertTrue(argv.containsAll(List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:MaxRAMPercentage=75.0",
-          "-XX:+ExitOnOutOfMemoryError")), argv.toString());
+          "-XX:+ExitOnOutOfMemoryError", "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30")), argv.toString());
       assertEquals("2", node.environment().get("MALLOC_ARENA_MAX"), "two malloc arenas unless set otherwise");
       assertEquals(List.of("-jar", jar.toString(), "node"), argv.subList(argv.size() - 3, argv.size()),
           "the jar, then the arguments given to the script");
