@@ -53,6 +53,7 @@ public final class JobStore implements AutoCloseable {
   private final List<Connection> all = new ArrayList<>();
   private final Batcher<Start, TakeOver> starts;
   private final Batcher<Finish, Boolean> finishes;
+  private final Batcher<ClaimRequest, Claim> claims;
 
   /** The most requests one transaction of {@link #start} or {@link #finishLater} carries. */
   static final int MAX_BATCH = 500;
@@ -73,6 +74,7 @@ public final class JobStore implements AutoCloseable {
     });
     this.starts = new Batcher<>(batch -> inTransaction(() -> startAll(batch)), executor, MAX_BATCH);
     this.finishes = new Batcher<>(batch -> inTransaction(() -> finishAll(batch)), background, MAX_BATCH);
+    this.claims = new Batcher<>(this::claimAll, executor, MAX_BATCH);
   }
 
   @FunctionalInterface
@@ -259,15 +261,61 @@ public final class JobStore implements AutoCloseable {
 
   // --- the claims ---
 
+  /** A tick to claim, for {@link #claimLater}. */
+  public record ClaimRequest(String jobId, long tickMs, String node, String incarnation, long startedMs) {}
+
+  /**
+   * {@link #claim}, batched with the claims asked for at the same time: one transaction for all of them,
+   * committed before any answer, so a claimed tick is as durable as with a claim of its own. A batch that meets
+   * a tick claimed already (rare: after a move or a partition) is rolled back and its claims are made one by
+   * one, which tells each one its own answer.
+   */
+  public CompletableFuture<Claim> claimLater(ClaimRequest request) {
+    return claims.submit(request);
+  }
+
+  List<Claim> claimAll(List<ClaimRequest> batch) throws SQLException {
+    if (batch.size() > 1) {
+      try {
+        return inTransaction(() -> {
+          try (PreparedStatement st = connection().prepareStatement(CLAIM)) {
+            for (ClaimRequest r : batch) {
+              bindClaim(st, r);
+              st.addBatch();
+            }
+            st.executeBatch();
+          }
+          return java.util.Collections.nCopies(batch.size(), Claim.CLAIMED);
+        });
+      } catch (SQLException e) {
+        if (!isDuplicate(e)) {
+          throw e;
+        }
+        // a tick of the batch was taken: nothing of it was written; each claim on its own
+      }
+    }
+    List<Claim> out = new ArrayList<>(batch.size());
+    for (ClaimRequest r : batch) {
+      out.add(claim(r.jobId(), r.tickMs(), r.node(), r.incarnation(), r.startedMs()));
+    }
+    return out;
+  }
+
+  private static final String CLAIM = "INSERT INTO \"pmm_ha_job_runs\" (" + RUN_COLUMNS
+      + ") VALUES (?, ?, ?, ?, ?, NULL, NULL, 'running')";
+
+  private static void bindClaim(PreparedStatement st, ClaimRequest r) throws SQLException {
+    st.setString(1, r.jobId());
+    st.setLong(2, r.tickMs());
+    st.setString(3, r.node());
+    st.setString(4, r.incarnation());
+    st.setLong(5, r.startedMs());
+  }
+
   /** Claims {@code tickMs} of the job for this incarnation; only a {@link Claim#CLAIMED} tick may run. */
   public Claim claim(String jobId, long tickMs, String node, String incarnation, long startedMs) throws SQLException {
-    try (PreparedStatement st = connection().prepareStatement("INSERT INTO \"pmm_ha_job_runs\" (" + RUN_COLUMNS
-        + ") VALUES (?, ?, ?, ?, ?, NULL, NULL, 'running')")) {
-      st.setString(1, jobId);
-      st.setLong(2, tickMs);
-      st.setString(3, node);
-      st.setString(4, incarnation);
-      st.setLong(5, startedMs);
+    try (PreparedStatement st = connection().prepareStatement(CLAIM)) {
+      bindClaim(st, new ClaimRequest(jobId, tickMs, node, incarnation, startedMs));
       st.executeUpdate();
       return Claim.CLAIMED;
     } catch (SQLException e) {
@@ -490,12 +538,14 @@ public final class JobStore implements AutoCloseable {
   /** A unique-key violation: PostgreSQL 23505, H2 23505 too. */
   static boolean isDuplicate(SQLException e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
-      if (t instanceof SQLException s && "23505".equals(s.getSQLState())) {
+      if (t instanceof SQLException s && ("23505".equals(s.getSQLState())
+          || s.getNextException() != null && s.getNextException() != s && isDuplicate(s.getNextException()))) {
         return true;
       }
     }
     return false;
   }
+
 
   private Connection connection() throws SQLException {
     Connection c = connection.get();

@@ -140,6 +140,43 @@ class JobStoreTest extends WithPostgres {
 
   @ParameterizedTest
   @MethodSource("stores")
+  void claimsAskedTogetherAreEachAnsweredEvenWhenSomeTicksAreTaken(String kind) throws Exception {
+    StoreSettings shared = store(kind);
+    try (JobStore a = new JobStore(shared, 2); JobStore b = new JobStore(shared, 1)) {
+      for (int i = 0; i < 300; i += 7) {
+        b.claim("job-" + i, 1000, "n2", "other", 999); // taken before, by another node
+      }
+      List<java.util.concurrent.CompletableFuture<JobStore.Claim>> answers = new ArrayList<>();
+      for (int i = 0; i < 300; i++) {
+        answers.add(a.claimLater(new JobStore.ClaimRequest("job-" + i, 1000, "n1", "mine", 1001)));
+      }
+      // the same tick asked for twice at once: once claimed, once taken
+      var first = a.claimLater(new JobStore.ClaimRequest("dup", 1000, "n1", "mine", 1001));
+      var second = a.claimLater(new JobStore.ClaimRequest("dup", 1000, "n1", "mine-too", 1002));
+      for (int i = 0; i < 300; i++) {
+        assertEquals(i % 7 == 0 ? JobStore.Claim.TAKEN : JobStore.Claim.CLAIMED,
+            answers.get(i).get(30, java.util.concurrent.TimeUnit.SECONDS), "job-" + i);
+        assertEquals(i % 7 == 0 ? "n2" : "n1", a.runs("job-" + i, 1).get(0).node(), "job-" + i);
+      }
+      assertEquals(java.util.Set.of(JobStore.Claim.CLAIMED, JobStore.Claim.TAKEN),
+          java.util.Set.of(first.get(30, java.util.concurrent.TimeUnit.SECONDS),
+              second.get(30, java.util.concurrent.TimeUnit.SECONDS)));
+      assertEquals(1, a.runs("dup", 10).size());
+
+      // nothing taken: the claims go in shared transactions, every one claimed and written
+      List<java.util.concurrent.CompletableFuture<JobStore.Claim>> next = new ArrayList<>();
+      for (int i = 0; i < 300; i++) {
+        next.add(a.claimLater(new JobStore.ClaimRequest("job-" + i, 2000, "n1", "mine", 2001)));
+      }
+      for (int i = 0; i < 300; i++) {
+        assertEquals(JobStore.Claim.CLAIMED, next.get(i).get(30, java.util.concurrent.TimeUnit.SECONDS), "job-" + i);
+        assertEquals(2000L, a.runs("job-" + i, 1).get(0).tickMs(), "job-" + i);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("stores")
   void manyStartsAndEndsAtOnceEachGetTheirOwnAnswer(String kind) throws Exception {
     int jobs = 1_200; // more than one batch
     try (JobStore a = new JobStore(store(kind), 2)) {

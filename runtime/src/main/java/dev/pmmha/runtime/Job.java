@@ -525,7 +525,9 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     }
     running = true;
     long tick = due.tickMs();
-    ctx.pipeToSelf(deps.store().async(s -> s.claim(jobId, tick, deps.nodeId(), incarnation, System.currentTimeMillis())),
+    // batched with the claims of the other jobs due at the same time; committed before the answer
+    ctx.pipeToSelf(deps.store().claimLater(new JobStore.ClaimRequest(jobId, tick, deps.nodeId(), incarnation,
+            System.currentTimeMillis())),
         (claim, failure) -> new ClaimDone(tick, System.currentTimeMillis(), claim,
             failure == null ? null : JobView.describe(failure)));
     return Effect().noReply();
