@@ -413,8 +413,9 @@ public final class JobStore implements AutoCloseable {
       long nowMs) {}
 
   /**
-   * {@link #saveDefinition} with the node, then {@link #takeOver}, for a job that starts on this node; starts that
-   * arrive together share one transaction (see {@link Batcher}).
+   * For a job that starts on this node: its registry row names the node (as {@link #saveDefinition} does), its
+   * unfinished claims of earlier incarnations are marked lost, and its newest claim is read; starts that arrive
+   * together share one transaction (see {@link Batcher}).
    */
   public CompletableFuture<TakeOver> start(Start start) {
     return starts.submit(start);
@@ -445,7 +446,7 @@ public final class JobStore implements AutoCloseable {
       }
     }
     String in = "(" + String.join(", ", java.util.Collections.nCopies(batch.size(), "?")) + ")";
-    Map<String, List<Run>> newest = new HashMap<>();
+    Map<String, Run> newest = new HashMap<>();
     try (PreparedStatement st = c.prepareStatement("SELECT " + RUN_COLUMNS + " FROM (SELECT " + RUN_COLUMNS
         + ", ROW_NUMBER() OVER (PARTITION BY \"job_id\" ORDER BY \"tick_ms\" DESC) AS \"rn\" FROM \"pmm_ha_job_runs\" "
         + "WHERE \"job_id\" IN " + in + ") \"t\" WHERE \"rn\" = 1")) {
@@ -455,7 +456,7 @@ public final class JobStore implements AutoCloseable {
       try (ResultSet rs = st.executeQuery()) {
         while (rs.next()) {
           Run r = run(rs);
-          newest.computeIfAbsent(r.jobId(), k -> new ArrayList<>()).add(r);
+          newest.put(r.jobId(), r);
         }
       }
     }
@@ -492,8 +493,7 @@ public final class JobStore implements AutoCloseable {
     List<TakeOver> out = new ArrayList<>(batch.size());
     for (Start s : batch) {
       List<Long> lost = running.getOrDefault(s.jobId(), List.of());
-      List<Run> runs = newest.getOrDefault(s.jobId(), List.of());
-      Optional<Run> last = runs.isEmpty() ? Optional.empty() : Optional.of(runs.get(0));
+      Optional<Run> last = Optional.ofNullable(newest.get(s.jobId()));
       if (last.isPresent() && lost.contains(last.get().tickMs())) {
         Run r = last.get();
         last = Optional.of(new Run(r.jobId(), r.tickMs(), r.node(), r.incarnation(), r.startedMs(), s.nowMs(), null,
