@@ -157,7 +157,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   /** What every job on a node works with. */
   record Deps(String nodeId, JobStore store, JobRunner runner, JobMetrics metrics, JobSettings settings,
-      java.util.function.Function<String, java.util.OptionalLong> downedAt) {}
+      java.util.function.Function<String, java.util.OptionalLong> lostAt) {}
 
   /** {@code <shard>|<job id>}: the shard is chosen when the job is registered (see {@link JobStore#register}). */
   static String entityId(int shard, String jobId) {
@@ -426,13 +426,14 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     ctx.getLog().info("Job {} started on {} (shard {}){}", jobId, deps.nodeId(), shardNumber,
         last.map(r -> ", last tick " + Instant.ofEpochMilli(r.tickMs()) + " on " + r.node()).orElse(""));
     scheduled = spec;
-    // The cluster owns a job's ticks again from the moment it downed the job's previous node (or, for a graceful
-    // move, a new job, or a restart, from the job's arrival here).
+    // The cluster owns a job's ticks again from the moment it lost the job's previous node (the start of the
+    // unreachability that ended in its downing), or, for a graceful move, a new job, or a restart, from the job's
+    // arrival here. Owning a tick is not running it: the claim still decides that.
     long ownedFrom = arrivedMs;
     if (last.isPresent() && !last.get().node().equals(deps.nodeId())) {
-      java.util.OptionalLong downed = deps.downedAt().apply(last.get().node());
-      if (downed.isPresent() && downed.getAsLong() > last.get().tickMs()) {
-        ownedFrom = Math.min(ownedFrom, downed.getAsLong());
+      java.util.OptionalLong lost = deps.lostAt().apply(last.get().node());
+      if (lost.isPresent() && lost.getAsLong() > last.get().tickMs()) {
+        ownedFrom = Math.min(ownedFrom, lost.getAsLong());
       }
     }
     long[] first = firstTicks(spec, jobId, last.map(JobStore.Run::tickMs), lastTickMs, ownedFrom, now);
@@ -460,7 +461,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   /**
    * The ticks a job that starts on a node at {@code nowMs} runs at once, as {@code [missed, late]}, each
-   * {@code Long.MIN_VALUE} for none. Ticks at or after {@code ownedFromMs} (the cluster downed the job's previous
+   * {@code Long.MIN_VALUE} for none. Ticks at or after {@code ownedFromMs} (the cluster lost the job's previous
    * node, or the job arrived here) fell while the job was on its way or starting: the latest of them is late, not
    * missed, and runs now. Ticks before it were missed during the move: skipped, or with {@code catchUp} the
    * latest of them runs once (first). {@code lastRunTick}: the job's newest claimed tick anywhere;

@@ -49,7 +49,7 @@ final class Jobs implements JobsApi {
     JobStore store = new JobStore(storeSettings, settings.storeConnections());
     JobRunner runner = new JobRunner(nodeId, settings);
     JobMetrics jobMetrics = new JobMetrics(metrics.registry(), nodeId);
-    Job.Deps deps = new Job.Deps(nodeId, store, runner, jobMetrics, settings, node::downedAt);
+    Job.Deps deps = new Job.Deps(nodeId, store, runner, jobMetrics, settings, node::lostAt);
     ClusterSharding sharding = ClusterSharding.get(system);
     sharding.init(Entity.of(Job.TYPE_KEY, ec -> Job.create(ec, deps))
         .withMessageExtractor(new Extractor())

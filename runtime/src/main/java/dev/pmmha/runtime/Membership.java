@@ -121,8 +121,10 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
       gone.put(name, new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, removed.member().address().toString()));
     } else if (e instanceof ClusterEvent.UnreachableMember u) {
       log.info("MEMBER unreachable: {} ({})", nodeName(u.member()), u.member().address());
+      node.memberUnreachable(nodeName(u.member()), System.currentTimeMillis());
     } else if (e instanceof ClusterEvent.ReachableMember r) {
       log.info("MEMBER reachable again: {} ({})", nodeName(r.member()), r.member().address());
+      node.memberReachable(nodeName(r.member()));
     }
     refresh();
     return this;

@@ -37,8 +37,11 @@ public final class NodeState implements LeaderView, ClusterView {
   private volatile String storeProblem = "store not checked yet";
   private volatile java.util.function.Supplier<org.apache.pekko.cluster.MemberStatus> liveSelfStatus;
 
-  // wall-clock time at which this node saw each other node downed (crashed or cut off), until it is up again
-  private final java.util.Map<String, Long> downedAt = new java.util.concurrent.ConcurrentHashMap<>();
+  // wall-clock time at which the cluster lost each other node for good: the start of the unreachability that
+  // ended in its downing (or the downing, when it was never seen unreachable here), until it is up again
+  private final java.util.Map<String, Long> lostAt = new java.util.concurrent.ConcurrentHashMap<>();
+  // wall-clock time since which each other node has been unreachable, while it is
+  private final java.util.Map<String, Long> unreachableSince = new java.util.concurrent.ConcurrentHashMap<>();
 
   public NodeState(boolean haEnabled, int expectedNodes, String nodeId) {
     this.haEnabled = haEnabled;
@@ -52,19 +55,37 @@ public final class NodeState implements LeaderView, ClusterView {
 
   // --- written by the actors ---
 
-  /** {@code name} was downed (first sight only: a later removal of the same member keeps the earlier time). */
+  /** {@code name} became unreachable (first sight only, until it is reachable again). */
+  void memberUnreachable(String name, long atMs) {
+    unreachableSince.putIfAbsent(name, atMs);
+  }
+
+  /** {@code name} is reachable again: its unreachability ended without a downing. */
+  void memberReachable(String name) {
+    unreachableSince.remove(name);
+  }
+
+  /**
+   * {@code name} was downed (first sight only: a later removal of the same member keeps the earlier time). The
+   * cluster lost it when it became unreachable, if this node saw that, else now.
+   */
   void memberDowned(String name, long atMs) {
-    downedAt.putIfAbsent(name, atMs);
+    Long since = unreachableSince.get(name);
+    lostAt.putIfAbsent(name, since == null ? atMs : Math.min(since, atMs));
   }
 
-  /** {@code name} is a member again (restarted): its earlier downing no longer says anything. */
+  /** {@code name} is a member again (restarted): its earlier loss no longer says anything. */
   void memberUp(String name) {
-    downedAt.remove(name);
+    lostAt.remove(name);
+    unreachableSince.remove(name);
   }
 
-  /** When this node saw the node {@code name} downed, if it was (jobs: when the cluster took its work over). */
-  java.util.OptionalLong downedAt(String name) {
-    Long at = downedAt.get(name);
+  /**
+   * When the cluster lost the node {@code name}, as this node saw it, if it was downed: the start of the
+   * unreachability that ended in the downing (jobs: from then on the cluster owns the node's ticks again).
+   */
+  java.util.OptionalLong lostAt(String name) {
+    Long at = lostAt.get(name);
     return at == null ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(at);
   }
 

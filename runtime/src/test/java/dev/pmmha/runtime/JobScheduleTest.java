@@ -50,7 +50,7 @@ class JobScheduleTest {
     long p = Job.phase("j", 10_000);
     long t = 1_795_000_000_000L - Math.floorMod(1_795_000_000_000L - p, 10_000); // a tick of j
     java.util.Optional<Long> ranAt = java.util.Optional.of(t);
-    // its node died after the run at t; downed at t+3s, the job arrived at t+5s and had started at t+12s: the tick
+    // its node died after the run at t; lost at t+3s (unreachable, later downed), the job arrived at t+5s and had started at t+12s: the tick
     // at t+10s fell while the cluster owned it: it runs now, late
     assertEquals(java.util.List.of(NONE, t + 10_000), list(Job.firstTicks(spec, "j", ranAt, NONE, t + 3_000, t + 12_000)));
     // arrived at t+11s without a downing known (a graceful move): t+10s fell before it arrived, missed: skipped
@@ -78,10 +78,10 @@ class JobScheduleTest {
   void aCronJobStartingLateRunsItsLatestTickSinceItWasOwned() {
     Job.Spec spec = new Job.Spec(0, null, "noop", 60_000, false, "*/5 * * * *", null);
     long last = java.time.Instant.parse("2026-11-24T10:00:00Z").toEpochMilli();
-    long downed = java.time.Instant.parse("2026-11-24T10:04:30Z").toEpochMilli();
+    long lost = java.time.Instant.parse("2026-11-24T10:04:30Z").toEpochMilli();
     long now = java.time.Instant.parse("2026-11-24T10:05:20Z").toEpochMilli();
     assertEquals(java.util.List.of(NONE, java.time.Instant.parse("2026-11-24T10:05:00Z").toEpochMilli()),
-        list(Job.firstTicks(spec, "j", java.util.Optional.of(last), NONE, downed, now)));
+        list(Job.firstTicks(spec, "j", java.util.Optional.of(last), NONE, lost, now)));
     long arrivedAfterTick = java.time.Instant.parse("2026-11-24T10:05:10Z").toEpochMilli();
     assertEquals(java.util.List.of(NONE, NONE),
         list(Job.firstTicks(spec, "j", java.util.Optional.of(last), NONE, arrivedAfterTick, now)));

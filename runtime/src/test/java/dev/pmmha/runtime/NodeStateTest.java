@@ -102,4 +102,28 @@ class NodeStateTest {
     live.set(org.apache.pekko.cluster.MemberStatus.up());
     assertEquals("shutting down", s.readiness().reason());
   }
+
+  /** Jobs own a dead node's ticks from the start of the unreachability that ended in its downing. */
+  @Test
+  void aNodeIsLostFromTheUnreachabilityThatEndedInItsDowning() {
+    NodeState s = new NodeState(true, 3, "node-1");
+    assertEquals(java.util.OptionalLong.empty(), s.lostAt("node-3"));
+
+    s.memberUnreachable("node-3", 1_000); // a flaky link: reachable again, not downed
+    s.memberReachable("node-3");
+    s.memberUnreachable("node-3", 5_000); // the crash
+    s.memberUnreachable("node-3", 5_500); // seen again (another observer): the first sight counts
+    assertEquals(java.util.OptionalLong.empty(), s.lostAt("node-3")); // unreachable is not lost
+    s.memberDowned("node-3", 7_000);
+    s.memberDowned("node-3", 7_200); // removal after the downing keeps the earlier time
+    assertEquals(java.util.OptionalLong.of(5_000), s.lostAt("node-3"));
+
+    s.memberDowned("node-2", 9_000); // downed without being seen unreachable here (the other side's decision)
+    assertEquals(java.util.OptionalLong.of(9_000), s.lostAt("node-2"));
+
+    s.memberUp("node-3"); // restarted: a new life
+    assertEquals(java.util.OptionalLong.empty(), s.lostAt("node-3"));
+    s.memberDowned("node-3", 20_000);
+    assertEquals(java.util.OptionalLong.of(20_000), s.lostAt("node-3"));
+  }
 }
