@@ -1,5 +1,6 @@
 package dev.pmmha.runtime;
 
+import dev.pmmha.http.LeaderView.LeaderInfo;
 import dev.pmmha.persistence.CborSerializable;
 import dev.pmmha.persistence.Fence;
 import dev.pmmha.persistence.LeaderEvent;
@@ -123,9 +124,33 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     /** The fence asked for at start, during recovery; taken over by the first RecoveryCompleted. */
     java.util.concurrent.CompletionStage<FenceClient.Acquired> early;
     String lastWait = "";
+    /** No early answer any more (see {@link #answerEarly}): set when this tenure starts to stop or ends. */
+    private boolean earlyClosed; // guarded by this
 
     Tenure(String nodeId) {
       this.holder = nodeId + "/" + UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    /**
+     * The fence asked for at start was taken while the journal is still being read: the node answers the leader
+     * check from now on, before the recovery, the {@link LeaderElected} write and the services (each 200 bounded by
+     * the lease, like every other: the fence, not the journal, rules out two leaders). Only for an epoch above
+     * every one this node has heard announced, so that no answer shows an epoch going backwards; the journal
+     * check after the recovery (onAcquireDone) takes the answer back in the one case it could: a fence row reset
+     * behind the journal. Runs on the fence's thread.
+     */
+    synchronized void answerEarly(NodeState node, Fence.Lease lease, Duration safetyMargin) {
+      long known = node.currentLeader().map(LeaderInfo::epoch).orElse(0L);
+      if (earlyClosed || lease.epoch() <= known) {
+        return;
+      }
+      node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
+    }
+
+    /** Stops answering 200, and rules out an early answer arriving after this. */
+    synchronized void closeEarly(NodeState node) {
+      earlyClosed = true;
+      node.leadershipLost();
     }
   }
 
@@ -148,6 +173,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       // journal's (every journal write is fenced), so no known epoch is needed here; onAcquireDone checks it.
       tenure.acquiring = true;
       tenure.early = deps.fence().acquire(tenure.holder, 0);
+      tenure.early.thenAccept(r -> r.lease().ifPresent(
+          lease -> tenure.answerEarly(deps.node(), lease, deps.settings().safetyMargin())));
       return new Leader(ctx, timers, deps, tenure);
     }));
   }
@@ -226,7 +253,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       deps.hook().roleChanged("follower", tenure.lease == null ? 0 : tenure.lease.epoch());
       tenure.elected = false;
     }
-    node.leadershipLost();
+    tenure.closeEarly(node);
     // The lease goes too: the timers that renewed it are cancelled, and onAcquire does nothing while a lease is
     // held, so a restarted leader that kept it would never lead again (found by the failover lab: a settings
     // write failing during a PostgreSQL outage restarted the leader, which then never took the fence again).
@@ -364,6 +391,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       // the fence row is behind the journal (it was reset): give this epoch back and take one above the journal's
       ctx.getLog().warn("LEADER on {}: the fence's epoch {} is not above the journal's {}; taking a higher one",
           node.nodeId(), lease.epoch(), state.epoch());
+      node.leadershipLost(); // an early answer (Tenure.answerEarly) showed that epoch: take it back
       tenure.lease = null;
       tenure.acquiring = true;
       long atLeast = state.epoch();
@@ -374,9 +402,10 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     }
     LeaderElected elected = new LeaderElected(lease.epoch(), node.nodeId(), Instant.now());
     // The fence is this node's, for an epoch above every one in the journal: its node answers the leader check
-    // from now on, each 200 bounded by the lease like every other (the fence, not the journal, is what rules out
-    // two leaders). The journal write below only records the epoch, so the no-leader gap of a hand-over does not
-    // wait for it (42-248 ms in the failover lab); the services, the announcement and settings writes do.
+    // from now on (if it did not already, Tenure.answerEarly), each 200 bounded by the lease like every other
+    // (the fence, not the journal, is what rules out two leaders). The journal write below only records the
+    // epoch, so the no-leader gap of a hand-over does not wait for it (42-248 ms in the failover lab); the
+    // services, the announcement and settings writes do.
     // A write that fails stops this actor, and endOfLife takes the 200 back. The keeper starts after this, so
     // each of its renewals moves this leadership's deadline on (NodeState.leaseRenewed).
     node.leadershipGained(lease.epoch(), elected.at(), lease.actUntilNanos(deps.settings().safetyMargin()));
@@ -528,7 +557,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       // this node leaves the cluster before the next leader announces itself: it watches the fence instead
       watchFenceForNextLeader(deps.fence(), node, tenure.lease.epoch());
     }
-    node.leadershipLost(); // stop answering 200 before anything else
+    tenure.closeEarly(node); // stop answering 200 before anything else
     timers.cancel(Announce.INSTANCE);
     timers.cancel(Acquire.INSTANCE);
     if (!tenure.elected) {
