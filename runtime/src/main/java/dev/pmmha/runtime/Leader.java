@@ -391,7 +391,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       // the fence row is behind the journal (it was reset): give this epoch back and take one above the journal's
       ctx.getLog().warn("LEADER on {}: the fence's epoch {} is not above the journal's {}; taking a higher one",
           node.nodeId(), lease.epoch(), state.epoch());
-      node.leadershipLost(); // an early answer (Tenure.answerEarly) showed that epoch: take it back
+      tenure.closeEarly(node); // an early answer (Tenure.answerEarly) may show that epoch: take it back, no more
       tenure.lease = null;
       tenure.acquiring = true;
       long atLeast = state.epoch();

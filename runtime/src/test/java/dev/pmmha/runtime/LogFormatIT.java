@@ -24,6 +24,9 @@ class LogFormatIT {
         "PMM_HA_LOG_FORMAT", "json", "PMM_HA_NODE_ID", "json-node", "PMM_HA_HTTP_PORT", String.valueOf(http),
         "PMM_HA_DATA_DIR", dir.toString()), dir).start()) {
       LocalCluster.eventually(Duration.ofSeconds(60), () -> n.isLeader() ? true : null, "the single node to lead");
+      // the node answers 200 as soon as it holds the fence; its election is logged once the epoch is written
+      LocalCluster.eventually(Duration.ofSeconds(30), () -> logged(n, "LEADER elected: node json-node") ? true : null,
+          "the election to be logged");
       assertEquals(0, n.term(Duration.ofSeconds(30)));
       List<String> lines = Files.readAllLines(n.log()).stream().filter(l -> !l.startsWith("=== start")).toList();
       assertTrue(lines.size() > 10, "logged something: " + lines);
@@ -36,6 +39,14 @@ class LogFormatIT {
         sawElection |= o.path("message").asText().startsWith("LEADER elected: node json-node");
       }
       assertTrue(sawElection, "the leadership change is one greppable line");
+    }
+  }
+
+  private static boolean logged(NodeProcess n, String text) {
+    try {
+      return Files.readString(n.log()).contains(text);
+    } catch (java.io.IOException e) {
+      return false;
     }
   }
 }
