@@ -126,31 +126,58 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     String lastWait = "";
     /** No early answer any more (see {@link #answerEarly}): set when this tenure starts to stop or ends. */
     private boolean earlyClosed; // guarded by this
+    /** Renews the fence taken at start until the actor adopts it (see {@link #answerEarly}). */
+    private FenceClient.Keeper earlyKeeper; // guarded by this
 
     Tenure(String nodeId) {
       this.holder = nodeId + "/" + UUID.randomUUID().toString().substring(0, 8);
     }
 
     /**
-     * The fence asked for at start was taken while the journal is still being read: the node answers the leader
-     * check from now on, before the recovery, the {@link LeaderElected} write and the services (each 200 bounded by
-     * the lease, like every other: the fence, not the journal, rules out two leaders). Only for an epoch above
-     * every one this node has heard announced, so that no answer shows an epoch going backwards; the journal
-     * check after the recovery (onAcquireDone) takes the answer back in the one case it could: a fence row reset
-     * behind the journal. Runs on the fence's thread.
+     * The fence asked for at start was taken while the journal is still being read. Its lease is kept from now on
+     * ({@code keep} starts the keeper, which onAcquireDone adopts), so that a slow recovery does not let it run
+     * out. And the node answers the leader check from now on, before the recovery, the {@link LeaderElected}
+     * write and the services (each 200 bounded by the lease, like every other: the fence, not the journal, rules
+     * out two leaders); only for an epoch above every one this node has heard announced, so that no answer shows
+     * an epoch going backwards; the journal check after the recovery (onAcquireDone) takes the answer back in the
+     * one case it could: a fence row reset behind the journal. Runs on the fence's thread.
      */
-    synchronized void answerEarly(NodeState node, Fence.Lease lease, Duration safetyMargin) {
-      long known = node.currentLeader().map(LeaderInfo::epoch).orElse(0L);
-      if (earlyClosed || lease.epoch() <= known) {
+    synchronized void answerEarly(NodeState node, Fence.Lease lease, Duration safetyMargin,
+        java.util.function.Function<Fence.Lease, FenceClient.Keeper> keep) {
+      if (earlyClosed) {
         return;
       }
-      node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
+      earlyKeeper = keep.apply(lease);
+      long known = node.currentLeader().map(LeaderInfo::epoch).orElse(0L);
+      if (lease.epoch() > known) {
+        node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
+      }
     }
 
     /** Stops answering 200, and rules out an early answer arriving after this. */
     synchronized void closeEarly(NodeState node) {
       earlyClosed = true;
       node.leadershipLost();
+    }
+
+    /**
+     * The keeper {@link #answerEarly} started, if it did, handed to the actor (which then owns it); nothing early
+     * happens after this.
+     */
+    synchronized FenceClient.Keeper adoptEarlyKeeper() {
+      earlyClosed = true;
+      FenceClient.Keeper k = earlyKeeper;
+      earlyKeeper = null;
+      return k;
+    }
+
+    /** The end of this tenure's life: an early keeper nobody adopted stops (its lease runs out). */
+    synchronized void cancelEarlyKeeper() {
+      earlyClosed = true;
+      if (earlyKeeper != null) {
+        earlyKeeper.cancel();
+        earlyKeeper = null;
+      }
     }
   }
 
@@ -173,8 +200,9 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       // journal's (every journal write is fenced), so no known epoch is needed here; onAcquireDone checks it.
       tenure.acquiring = true;
       tenure.early = deps.fence().acquire(tenure.holder, 0);
-      tenure.early.thenAccept(r -> r.lease().ifPresent(
-          lease -> tenure.answerEarly(deps.node(), lease, deps.settings().safetyMargin())));
+      ActorRef<Command> self = ctx.getSelf();
+      tenure.early.thenAccept(r -> r.lease().ifPresent(lease -> tenure.answerEarly(deps.node(), lease,
+          deps.settings().safetyMargin(), l -> keeper(deps, self, l))));
       return new Leader(ctx, timers, deps, tenure);
     }));
   }
@@ -254,6 +282,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       tenure.elected = false;
     }
     tenure.closeEarly(node);
+    tenure.cancelEarlyKeeper();
     // The lease goes too: the timers that renewed it are cancelled, and onAcquire does nothing while a lease is
     // held, so a restarted leader that kept it would never lead again (found by the failover lab: a settings
     // write failing during a PostgreSQL outage restarted the leader, which then never took the fence again).
@@ -278,9 +307,14 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
    */
   private void startKeeper(Fence.Lease lease) {
     stopKeeper();
-    ActorRef<Command> self = ctx.getSelf();
+    tenure.keeper = keeper(deps, ctx.getSelf(), lease);
+  }
+
+  /** Renews {@code lease} on the fence's thread; each outcome goes to this node's state and to {@code self}. */
+  private static FenceClient.Keeper keeper(Deps deps, ActorRef<Command> self, Fence.Lease lease) {
+    NodeState node = deps.node();
     Duration margin = deps.settings().safetyMargin();
-    tenure.keeper = deps.fence().keep(lease, deps.settings().renewInterval(), new FenceClient.KeeperListener() {
+    return deps.fence().keep(lease, deps.settings().renewInterval(), new FenceClient.KeeperListener() {
       @Override
       public void renewed(Fence.Lease l) {
         node.leaseRenewed(l.epoch(), l.actUntilNanos(margin));
@@ -380,7 +414,14 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       timers.startSingleTimer(Acquire.INSTANCE, deps.settings().renewInterval());
       return Effect().noReply();
     }
-    Fence.Lease lease = r.lease().get();
+    // the fence taken at start has been kept since (Tenure.answerEarly): this actor adopts its keeper and the
+    // newest lease it renewed
+    FenceClient.Keeper early = tenure.adoptEarlyKeeper();
+    if (early != null) {
+      stopKeeper();
+      tenure.keeper = early;
+    }
+    Fence.Lease lease = early != null ? early.latest() : r.lease().get();
     tenure.cutOff.reset();
     tenure.lease = lease;
     tenure.lastWait = "";
@@ -392,6 +433,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       ctx.getLog().warn("LEADER on {}: the fence's epoch {} is not above the journal's {}; taking a higher one",
           node.nodeId(), lease.epoch(), state.epoch());
       tenure.closeEarly(node); // an early answer (Tenure.answerEarly) may show that epoch: take it back, no more
+      stopKeeper();
       tenure.lease = null;
       tenure.acquiring = true;
       long atLeast = state.epoch();
@@ -409,7 +451,9 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     // A write that fails stops this actor, and endOfLife takes the 200 back. The keeper starts after this, so
     // each of its renewals moves this leadership's deadline on (NodeState.leaseRenewed).
     node.leadershipGained(lease.epoch(), elected.at(), lease.actUntilNanos(deps.settings().safetyMargin()));
-    startKeeper(lease);
+    if (early == null) {
+      startKeeper(lease);
+    }
     timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());
     return Effect()
         .persist(elected)
