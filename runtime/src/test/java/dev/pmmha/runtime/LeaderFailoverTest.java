@@ -70,7 +70,11 @@ class LeaderFailoverTest extends WithPostgres {
       long epoch3 = epochOf(c, third);
       assertTrue(epoch3 > epoch2, epoch3 + " > " + epoch2);
 
-      List<LeaderEvent> journal = c.journal();
+      // a new leader answers 200 as soon as it holds the fence; its LeaderElected record follows (README, item 1)
+      List<LeaderEvent> journal = LocalCluster.eventually(Duration.ofSeconds(10), () -> {
+        List<LeaderEvent> j = c.journal();
+        return j.stream().filter(e -> e instanceof LeaderElected le && le.epoch() == epoch3).count() > 0 ? j : null;
+      }, "the journal to record epoch " + epoch3);
       List<LeaderElected> elected = journal.stream().filter(LeaderElected.class::isInstance).map(LeaderElected.class::cast).toList();
       assertEquals(List.of(epoch1, epoch2, epoch3), elected.stream().map(LeaderElected::epoch).toList(), journal.toString());
       assertEquals(List.of(first.id(), second.id(), third.id()), elected.stream().map(LeaderElected::nodeId).toList());
