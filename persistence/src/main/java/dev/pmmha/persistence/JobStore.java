@@ -546,7 +546,6 @@ public final class JobStore implements AutoCloseable {
     return false;
   }
 
-
   private Connection connection() throws SQLException {
     Connection c = connection.get();
     if (c == null || c.isClosed()) {
