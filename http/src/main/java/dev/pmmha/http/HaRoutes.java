@@ -110,19 +110,55 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   public org.apache.pekko.japi.function.Function<HttpRequest, java.util.concurrent.CompletionStage<HttpResponse>>
       handler(org.apache.pekko.actor.ClassicActorSystemProvider system) {
     var routed = route().handler(system);
+    long timeoutMs = system.classicSystem().settings().config().getDuration(REQUEST_TIMEOUT).toMillis();
     return req -> {
       String path = req.getUri().path();
       if (!isLeaderCheck(req.method().name(), path)) {
-        return routed.apply(req);
+        return withTimeout(req, routed.apply(req), timeoutMs);
       }
       long start = System.nanoTime();
       HttpResponse now = leaderCheckAnsweredNow();
       if (now == null) {
-        return routed.apply(req);
+        return withTimeout(req, routed.apply(req), timeoutMs);
       }
       observability.requestServed(path, now.status().intValue(), System.nanoTime() - start);
       return java.util.concurrent.CompletableFuture.completedFuture(now);
     };
+  }
+
+  /** How long a routed request may take before it is answered 503 (Pekko's own request-timeout is off). */
+  static final String REQUEST_TIMEOUT = "pmm-ha.http.request-timeout";
+
+  /**
+   * Pekko HTTP's {@code request-timeout} schedules and cancels a timer for every request, leader checks
+   * included: 12 % of the leader-check throughput on two cores (bench/results/health.md). It is off; the
+   * same limit applies here to every request that goes through the routing tree, the only answers that can
+   * take time (a write waiting for the leader, a stepping-down leader's 503 waiting for the hand-over). An
+   * answer ready at once, as every fast leader check is, needs no timer.
+   */
+  private static java.util.concurrent.CompletionStage<HttpResponse> withTimeout(
+      HttpRequest req, java.util.concurrent.CompletionStage<HttpResponse> answer, long timeoutMs) {
+    java.util.concurrent.CompletableFuture<HttpResponse> f = answer.toCompletableFuture();
+    if (f.isDone()) {
+      return f;
+    }
+    var out = new java.util.concurrent.CompletableFuture<HttpResponse>();
+    f.whenComplete((r, e) -> {
+      if (e != null) {
+        out.completeExceptionally(e);
+      } else {
+        out.complete(r);
+      }
+    });
+    return out.completeOnTimeout(null, timeoutMs, java.util.concurrent.TimeUnit.MILLISECONDS).thenApply(r -> {
+      if (r != null) {
+        return r;
+      }
+      log.warn("No answer to {} {} within {} ms ({}): answered 503", req.method().name(), req.getUri().path(),
+          timeoutMs, REQUEST_TIMEOUT);
+      return Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(4,
+          "no answer within " + timeoutMs + " ms; try again"));
+    });
   }
 
   /** The methods and paths {@link #routes()} serves with {@link #leaderHealth()}. */
@@ -134,13 +170,24 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
     };
   }
 
+  /** The leader's 200 for one epoch: built once per epoch, not once per check. */
+  private record EpochAnswer(long epoch, HttpResponse response) {}
+
+  private volatile EpochAnswer leaderAnswer;
+
   /** The leader check's answer when it needs no waiting (what {@link #leaderHealth()} completes with), or null. */
   private HttpResponse leaderCheckAnsweredNow() {
     if (!cluster.haEnabled()) {
       return LEADER;
     }
     if (leader.isLeader()) {
-      return LEADER.addHeader(RawHeader.create(EPOCH_HEADER, Long.toString(leader.ownEpoch())));
+      long epoch = leader.ownEpoch();
+      EpochAnswer last = leaderAnswer;
+      if (last == null || last.epoch != epoch) {
+        last = new EpochAnswer(epoch, LEADER.addHeader(RawHeader.create(EPOCH_HEADER, Long.toString(epoch))));
+        leaderAnswer = last;
+      }
+      return last.response;
     }
     return leader.handOverSettled().toCompletableFuture().isDone() ? NOT_LEADER : null;
   }

@@ -30,7 +30,13 @@ class HaRoutesTest {
 
     @Override public long ownEpoch() { return epoch; }
     @Override public Snapshot snapshot() { return new Snapshot(version.get(), java.util.Map.copyOf(store)); }
+    /** Writes that never get an answer (a leader that never replies). */
+    volatile boolean hangWrites;
+
     @Override public java.util.concurrent.CompletionStage<WriteAck> put(String key, String json) {
+      if (hangWrites) {
+        return new java.util.concurrent.CompletableFuture<>();
+      }
       if (noLeader) {
         return java.util.concurrent.CompletableFuture.failedFuture(new NoLeaderException("no leader answered within 5 s"));
       }
@@ -388,5 +394,39 @@ class HaRoutesTest {
       json(r); // always JSON
     }
     assertEquals(200, send("GET", "/v1/ha/settings").statusCode());
+  }
+
+  @Test
+  void aRequestWithoutAnAnswerIsAnswered503AfterTheRequestTimeoutWhileLeaderChecksStayInstant() throws Exception {
+    ActorTestKit timed = ActorTestKit.create(com.typesafe.config.ConfigFactory
+        .parseString("pmm-ha.http.request-timeout = 700ms").withFallback(com.typesafe.config.ConfigFactory.load()));
+    FakeViews v = new FakeViews();
+    v.leader = true;
+    v.hangWrites = true;
+    try {
+      ServerBinding b = HttpServer.start(timed.system(), new HttpSettings("127.0.0.1", 0),
+          new HaRoutes(v, v, v)).toCompletableFuture().get();
+      String at = "http://127.0.0.1:" + b.localAddress().getPort();
+      var write = client.sendAsync(HttpRequest.newBuilder(URI.create(at + "/v1/ha/settings/k"))
+          .header("Content-Type", "application/json").PUT(HttpRequest.BodyPublishers.ofString("1")).build(),
+          HttpResponse.BodyHandlers.ofString());
+      long start = System.nanoTime();
+      HttpResponse<String> check = client.send(HttpRequest.newBuilder(URI.create(at + "/v1/leaderHealthCheck"))
+          .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, check.statusCode(), "a leader check does not wait behind a hanging write");
+      HttpResponse<String> r = write.get(10, java.util.concurrent.TimeUnit.SECONDS);
+      long ms = (System.nanoTime() - start) / 1_000_000;
+      assertEquals(503, r.statusCode(), r.body());
+      assertEquals(4, json(r).get("code").asInt(), r.body());
+      assertTrue(json(r).get("message").asText().contains("700 ms"), r.body());
+      assertTrue(ms >= 600, "answered after the timeout, not before: " + ms + " ms");
+      v.hangWrites = false;
+      HttpResponse<String> ok = client.send(HttpRequest.newBuilder(URI.create(at + "/v1/ha/settings/k"))
+          .header("Content-Type", "application/json").PUT(HttpRequest.BodyPublishers.ofString("1")).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, ok.statusCode(), "an answer within the timeout is passed on: " + ok.body());
+    } finally {
+      timed.shutdownTestKit();
+    }
   }
 }
