@@ -35,7 +35,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
 
   private static final HttpResponse LEADER =
       HttpResponse.create().withStatus(StatusCodes.OK).withEntity(ContentTypes.APPLICATION_JSON, "{}");
-  private static final HttpResponse NOT_LEADER =
+  static final HttpResponse NOT_LEADER =
       Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(9, NOT_LEADER_MESSAGE));
 
   /** Largest settings value accepted, in bytes of JSON. */
@@ -176,7 +176,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   private volatile EpochAnswer leaderAnswer;
 
   /** The leader check's answer when it needs no waiting (what {@link #leaderHealth()} completes with), or null. */
-  private HttpResponse leaderCheckAnsweredNow() {
+  HttpResponse leaderCheckAnsweredNow() {
     if (!cluster.haEnabled()) {
       return LEADER;
     }
@@ -240,8 +240,16 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
 
   private Route leaderHealth() {
     HttpResponse now = leaderCheckAnsweredNow();
-    return now != null ? complete(now)
-        : completeWithFuture(leader.handOverSettled().toCompletableFuture().handle((v, e) -> NOT_LEADER));
+    return now != null ? complete(now) : completeWithFuture(leaderCheckAnswerLater());
+  }
+
+  /** The leader check's answer when {@link #leaderCheckAnsweredNow()} has none: a 503 once the hand-over settled. */
+  java.util.concurrent.CompletionStage<HttpResponse> leaderCheckAnswerLater() {
+    return leader.handOverSettled().toCompletableFuture().handle((v, e) -> NOT_LEADER);
+  }
+
+  Observability observability() {
+    return observability;
   }
 
   /** The epoch of the leader that answered, on leader-only answers. */

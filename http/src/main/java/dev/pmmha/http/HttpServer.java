@@ -40,6 +40,32 @@ public final class HttpServer {
         });
   }
 
+  /**
+   * The leader checks on the probe port ({@link ProbeServer}), closed with the API port: in
+   * {@code cluster-exiting-done}, after {@code beforeUnbind}. Fails when the port cannot be bound.
+   */
+  public static CompletionStage<ProbeServer> startProbe(ActorSystem<?> system, HttpSettings settings, HaRoutes routes,
+      Supplier<CompletionStage<Void>> beforeUnbind) {
+    var config = system.settings().config();
+    ProbeServer probe;
+    try {
+      probe = ProbeServer.start(settings.bindAddress(), settings.probePort(), routes,
+          config.getDuration(HaRoutes.REQUEST_TIMEOUT).toMillis(),
+          config.getDuration("pekko.http.server.idle-timeout").toMillis());
+    } catch (java.io.IOException e) {
+      log.error("Cannot listen for leader checks on {}:{} (PMM_HA_PROBE_PORT): {}",
+          settings.bindAddress(), settings.probePort(), e.getMessage());
+      return java.util.concurrent.CompletableFuture.failedFuture(e);
+    }
+    log.info("Probe port (leader health checks) listening on {}", probe.localAddress());
+    CoordinatedShutdown.get(system).addTask(UNBIND_PHASE, "pmm-ha-probe-unbind", () -> beforeUnbind.get()
+        .thenApply(v -> {
+          probe.close();
+          return Done.getInstance();
+        }));
+    return java.util.concurrent.CompletableFuture.completedFuture(probe);
+  }
+
   private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
   private static final String UNBIND_PHASE = CoordinatedShutdown.PhaseClusterExitingDone();
 

@@ -3,10 +3,19 @@ package dev.pmmha.http;
 import com.typesafe.config.Config;
 
 /** {@code pmm-ha.http}: where the PMM API routes listen, and who may change state through them. */
-public record HttpSettings(String bindAddress, int port, Auth auth) {
+public record HttpSettings(String bindAddress, int port, Auth auth, int probePort) {
 
   public HttpSettings(String bindAddress, int port) {
-    this(bindAddress, port, Auth.open());
+    this(bindAddress, port, Auth.open(), 0);
+  }
+
+  public HttpSettings(String bindAddress, int port, Auth auth) {
+    this(bindAddress, port, auth, 0);
+  }
+
+  /** True when the leader checks are served on a probe port of their own too ({@link ProbeServer}). */
+  public boolean probeEnabled() {
+    return probePort > 0;
   }
 
   public static HttpSettings create(Config root) {
@@ -33,7 +42,24 @@ public record HttpSettings(String bindAddress, int port, Auth auth) {
           "PMM_HA_AUTH_READS=\"" + readsText + "\" is not valid: expected true or false");
     }
     boolean reads = readsText.matches("1|true|yes|on");
+    String probeText = c.getString("probe-port").trim();
+    int probe = 0;
+    if (!probeText.isEmpty() && !probeText.equals("0") && !probeText.equalsIgnoreCase("off")) {
+      try {
+        probe = Integer.parseInt(probeText);
+      } catch (NumberFormatException e) {
+        probe = -1;
+      }
+      if (probe < 1 || probe > 65535) {
+        throw new IllegalArgumentException("PMM_HA_PROBE_PORT=\"" + probeText
+            + "\" is not valid: expected a port from 1 to 65535, or empty (or off) for no probe port");
+      }
+      if (probe == port) {
+        throw new IllegalArgumentException("PMM_HA_PROBE_PORT=\"" + probe + "\" is not valid: expected a port "
+            + "other than the API port (PMM_HA_HTTP_PORT " + port + "), or empty (or off) for no probe port");
+      }
+    }
     return new HttpSettings(c.getString("bind-address"), port,
-        new Auth(user, c.getString("admin-password"), c.getString("api-token"), reads));
+        new Auth(user, c.getString("admin-password"), c.getString("api-token"), reads), probe);
   }
 }

@@ -146,6 +146,13 @@ public final class Guardian {
             shutdown.run(CoordinatedShutdown.unknownReason());
             return null;
           });
+      if (http.probeEnabled()) {
+        HttpServer.startProbe(system, http, route, node::portMayClose)
+            .exceptionally(failure -> {
+              shutdown.run(CoordinatedShutdown.unknownReason());
+              return null;
+            });
+      }
 
       return Behaviors.withTimers(timers -> {
         timers.startSingleTimer(JoinDeadline.INSTANCE, settings.joinTimeout());

@@ -29,6 +29,8 @@ class BadConfigIT {
         Arguments.of(Map.of("PMM_HA_GOSSIP_PORT", "0"), "PMM_HA_GOSSIP_PORT=\"0\""),
         Arguments.of(Map.of("PMM_TEST_HA_RAFT_PORT", "ninety"), "PMM_TEST_HA_RAFT_PORT=\"ninety\""),
         Arguments.of(Map.of("PMM_HA_HTTP_PORT", "65536"), "PMM_HA_HTTP_PORT=\"65536\""),
+        Arguments.of(Map.of("PMM_HA_PROBE_PORT", "probe"), "PMM_HA_PROBE_PORT=\"probe\""),
+        Arguments.of(Map.of("PMM_HA_PROBE_PORT", "8080"), "PMM_HA_PROBE_PORT=\"8080\""),
         Arguments.of(Map.of("PMM_HA_NODE_ID", "bad id"), "PMM_HA_NODE_ID=\"bad id\""),
         Arguments.of(Map.of("PMM_HA_JOIN_TIMEOUT", "later"), "PMM_HA_JOIN_TIMEOUT=\"later\""),
         Arguments.of(Map.of("PMM_HA_FORMATION_WAIT", "soon"), "PMM_HA_FORMATION_WAIT=\"soon\""),

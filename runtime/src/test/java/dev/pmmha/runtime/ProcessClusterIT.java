@@ -28,6 +28,7 @@ class ProcessClusterIT extends WithPostgres {
   static final ObjectMapper JSON = new ObjectMapper();
   static final String[] IPS = {"127.0.0.21", "127.0.0.22", "127.0.0.23"};
   final List<NodeProcess> nodes = new ArrayList<>();
+  int probePort;
 
 
   @AfterEach
@@ -41,8 +42,10 @@ class ProcessClusterIT extends WithPostgres {
     int raft = PostgresServer.freePort();
     int http = PostgresServer.freePort();
     Path logs = Path.of("target", "it-logs", info.getTestMethod().orElseThrow().getName());
+    probePort = PostgresServer.freePort();
     for (int i = 0; i < 3; i++) {
-      Map<String, String> env = nodeEnv("pmm-" + (i + 1), IPS[i], IPS, gossip, raft, http, db);
+      Map<String, String> env = new HashMap<>(nodeEnv("pmm-" + (i + 1), IPS[i], IPS, gossip, raft, http, db));
+      env.put("PMM_HA_PROBE_PORT", String.valueOf(probePort));
       nodes.add(new NodeProcess("pmm-" + (i + 1), IPS[i], http, env, logs));
     }
     return nodes;
@@ -138,6 +141,18 @@ class ProcessClusterIT extends WithPostgres {
       waitForMember(n, 3, Duration.ofSeconds(60));
     }
     assertOnlyLeaderFor(leader, Duration.ofSeconds(2));
+    // the probe port (PMM_HA_PROBE_PORT) answers as the API port does, on every node
+    var client = java.net.http.HttpClient.newHttpClient();
+    for (NodeProcess n : nodes) {
+      var probe = client.send(java.net.http.HttpRequest.newBuilder(
+              java.net.URI.create("http://" + n.ip + ":" + probePort + "/v1/leaderHealthCheck"))
+          .POST(java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertEquals(n == leader ? 200 : 503, probe.statusCode(), n + " on the probe port: " + probe.body());
+      if (n == leader) {
+        assertEquals(String.valueOf(epoch(leader)), probe.headers().firstValue("X-PMM-HA-Epoch").orElse(""));
+      }
+    }
   }
 
   @Test
