@@ -14,8 +14,10 @@
 #                                             G1's own structures alone take 35-40 MB (NMT); pauses of a few ms
 #                 -XX:TieredStopAtLevel=1     C1 compiler only: about a third less start-up CPU (three nodes
 #                                             starting on two cores get a leader in 7 s instead of 9) and a
-#                                             smaller code cache; leader checks top out near 20k/s instead of
-#                                             30k/s, far above any prober's rate (bench/results/health.md)
+#                                             smaller code cache; leader checks on the API port top out near
+#                                             25k/s instead of 50k/s, far above any prober's rate; the probe
+#                                             port (PMM_HA_PROBE_PORT) serves 64-70k/s with C1
+#                                             (bench/results/health.md)
 #                 -XX:MaxRAMPercentage=75.0   heap at most 75% of the container's memory limit (the JVM reads
 #                                             the cgroup limit); SerialGC grows it only as far as it is used
 #                 -XX:+ExitOnOutOfMemoryError  exit on OOM so that the supervisor restarts a clean process

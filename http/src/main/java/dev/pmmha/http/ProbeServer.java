@@ -205,6 +205,8 @@ public final class ProbeServer implements AutoCloseable {
     /** Close once everything queued is written. */
     boolean closeAfterWrite;
     boolean open = true;
+    /** The request being answered is HTTP/1.0 (a kept-alive one is told so in its answer). */
+    boolean http10;
     /** Answered with a close: output shut, input read and dropped until the client closes (or 2 s). */
     boolean draining;
 
@@ -242,6 +244,9 @@ public final class ProbeServer implements AutoCloseable {
               break;
             }
           }
+          while (in.hasRemaining() && (in.get(in.position()) == '\r' || in.get(in.position()) == '\n')) {
+            in.get(); // empty lines before a request line are ignored (RFC 9112 2.2), e.g. a CRLF after a body
+          }
           int end = headEnd(in);
           if (end < 0) {
             if (in.remaining() >= MAX_HEAD) {
@@ -268,7 +273,7 @@ public final class ProbeServer implements AutoCloseable {
         answer(error(400, 3, "malformed request line"), true);
         return;
       }
-      boolean http10 = requestLine[2].equals("HTTP/1.0");
+      http10 = requestLine[2].equals("HTTP/1.0");
       boolean close = http10;
       long length = 0;
       for (int i = 1; i < lines.length; i++) {
@@ -353,7 +358,8 @@ public final class ProbeServer implements AutoCloseable {
     }
 
     private void answer(byte[] response, boolean thenClose) {
-      out.add(ByteBuffer.wrap(response));
+      out.add(ByteBuffer.wrap(thenClose ? withHeader(response, "Connection: close")
+          : http10 ? withHeader(response, "Connection: keep-alive") : response));
       if (thenClose) {
         closeAfterWrite = true;
       }
@@ -402,6 +408,20 @@ public final class ProbeServer implements AutoCloseable {
     }
   }
 
+  /** {@code response} with one more header line after its status line. */
+  static byte[] withHeader(byte[] response, String line) {
+    int eol = 0;
+    while (response[eol] != '\n') {
+      eol++;
+    }
+    byte[] add = (line + "\r\n").getBytes(StandardCharsets.ISO_8859_1);
+    byte[] all = new byte[response.length + add.length];
+    System.arraycopy(response, 0, all, 0, eol + 1);
+    System.arraycopy(add, 0, all, eol + 1, add.length);
+    System.arraycopy(response, eol + 1, all, eol + 1 + add.length, response.length - eol - 1);
+    return all;
+  }
+
   /** Index of the CRLFCRLF that ends a request head in {@code b} (read mode), or -1. */
   static int headEnd(ByteBuffer b) {
     for (int i = b.position(); i + 3 < b.limit(); i++) {
@@ -426,6 +446,9 @@ public final class ProbeServer implements AutoCloseable {
 
   // --- responses: rendered once per answer object, only the Date line is new each second ---
 
+  /** RFC 9110's IMF-fixdate: {@code Sun, 06 Nov 1994 08:49:37 GMT}. */
+  static final DateTimeFormatter HTTP_DATE = DateTimeFormatter.ofPattern("EEE, dd MMM yyyy HH:mm:ss 'GMT'", Locale.US);
+
   private HttpResponse lastResponse;
   private byte[] lastRest;
   private long dateSecond = -1;
@@ -439,8 +462,8 @@ public final class ProbeServer implements AutoCloseable {
     long second = System.currentTimeMillis() / 1000;
     if (second != dateSecond) {
       dateSecond = second;
-      dateLine = ("Date: " + DateTimeFormatter.RFC_1123_DATE_TIME.format(
-          ZonedDateTime.now(ZoneOffset.UTC).withNano(0)) + "\r\n").getBytes(StandardCharsets.ISO_8859_1);
+      dateLine = ("Date: " + HTTP_DATE.format(ZonedDateTime.now(ZoneOffset.UTC)) + "\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1);
     }
     byte[] status = ("HTTP/1.1 " + r.status().intValue() + " " + r.status().reason() + "\r\n")
         .getBytes(StandardCharsets.ISO_8859_1);
@@ -477,7 +500,7 @@ public final class ProbeServer implements AutoCloseable {
       case 431 -> "Request Header Fields Too Large";
       default -> "Error";
     };
-    String date = DateTimeFormatter.RFC_1123_DATE_TIME.format(ZonedDateTime.now(ZoneOffset.UTC).withNano(0));
+    String date = HTTP_DATE.format(ZonedDateTime.now(ZoneOffset.UTC));
     byte[] head = ("HTTP/1.1 " + status + " " + reason + "\r\nDate: " + date
         + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n")
         .getBytes(StandardCharsets.ISO_8859_1);

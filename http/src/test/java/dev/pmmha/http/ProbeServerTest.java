@@ -151,7 +151,7 @@ class ProbeServerTest {
       InputStream in = s.getInputStream();
       // three requests in one write, the POST with a body that must be skipped, not read as a request
       out.write(("POST /v1/leaderHealthCheck HTTP/1.1\r\nHost: www\r\nContent-Length: 2\r\n\r\n{}"
-          + "GET /nothing HTTP/1.1\r\nHost: www\r\n\r\n"
+          + "\r\nGET /nothing HTTP/1.1\r\nHost: www\r\n\r\n"
           + "GET /v1/server/leaderHealthCheck HTTP/1.1\r\nHost: www\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
       out.flush();
       Answer a = readAnswer(in);
@@ -172,7 +172,9 @@ class ProbeServerTest {
       out.write("GET /v1/leaderHealthCheck HTTP/1.1\r\nHost: www\r\nConnection: close\r\n\r\n"
           .getBytes(StandardCharsets.ISO_8859_1));
       out.flush();
-      assertEquals(200, readAnswer(in).status());
+      Answer last = readAnswer(in);
+      assertEquals(200, last.status());
+      assertEquals("close", last.headers().get("connection"));
       assertEquals(-1, in.read(), "closed after an answer to Connection: close");
     }
     assertEquals(List.of("/v1/leaderHealthCheck 200", "/v1/server/leaderHealthCheck 200", "/v1/leaderHealthCheck 200",
@@ -192,7 +194,11 @@ class ProbeServerTest {
       for (int i = 0; i < 2; i++) {
         s.getOutputStream().write("GET /v1/leaderHealthCheck HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
             .getBytes(StandardCharsets.ISO_8859_1));
-        assertEquals(200, readAnswer(s.getInputStream()).status(), "request " + i + " on one connection");
+        Answer a = readAnswer(s.getInputStream());
+        assertEquals(200, a.status(), "request " + i + " on one connection");
+        assertEquals("keep-alive", a.headers().get("connection"));
+        assertTrue(a.headers().get("date").matches("[A-Z][a-z]{2}, \\d{2} [A-Z][a-z]{2} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT"),
+            a.headers().get("date"));
       }
     }
   }
