@@ -120,7 +120,11 @@ public final class ProbeServer implements AutoCloseable {
         selector.select(1_000);
         Runnable task;
         while ((task = tasks.poll()) != null) {
-          task.run();
+          try {
+            task.run();
+          } catch (RuntimeException e) {
+            log.warn("A held leader check could not be answered", e);
+          }
         }
         for (SelectionKey key : selector.selectedKeys()) {
           try {
@@ -343,13 +347,13 @@ public final class ProbeServer implements AutoCloseable {
               if (!open) {
                 return;
               }
-              HttpResponse resp = r != null ? r : HaRoutes.NOT_LEADER;
-              observability.requestServed(path, resp.status().intValue(), System.nanoTime() - start);
-              waiting = false;
-              answer(rendered(resp), closeAfter);
               try {
+                HttpResponse resp = r != null ? r : HaRoutes.NOT_LEADER;
+                observability.requestServed(path, resp.status().intValue(), System.nanoTime() - start);
+                waiting = false;
+                answer(rendered(resp), closeAfter);
                 parse();
-              } catch (IOException ex) {
+              } catch (IOException | RuntimeException ex) {
                 close();
               }
             });
