@@ -277,7 +277,11 @@ class ProbeServerTest {
     List<Socket> open = new ArrayList<>();
     try {
       for (int i = 0; i < 3; i++) {
-        open.add(new Socket("127.0.0.1", port));
+        Socket s = new Socket("127.0.0.1", port);
+        open.add(s);
+        // answered once, so the server has taken the connection (one still in the listen queue is reset instead)
+        s.getOutputStream().write("GET /v1/leaderHealthCheck HTTP/1.1\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+        assertEquals(200, readAnswer(s.getInputStream()).status());
       }
       probe.close();
       for (Socket s : open) {
