@@ -21,13 +21,8 @@ public record HttpSettings(String bindAddress, int port, Auth auth, int probePor
   public static HttpSettings create(Config root) {
     Config c = root.getConfig("pmm-ha.http");
     String portText = c.getString("port").trim();
-    int port;
-    try {
-      port = Integer.parseInt(portText);
-    } catch (NumberFormatException e) {
-      port = -1;
-    }
-    if (port < 1 || port > 65535) {
+    int port = port(portText);
+    if (port < 0) {
       throw new IllegalArgumentException(
           "PMM_HA_HTTP_PORT=\"" + portText + "\" is not valid: expected a port from 1 to 65535");
     }
@@ -45,12 +40,8 @@ public record HttpSettings(String bindAddress, int port, Auth auth, int probePor
     String probeText = c.getString("probe-port").trim();
     int probe = 0;
     if (!probeText.isEmpty() && !probeText.equals("0") && !probeText.equalsIgnoreCase("off")) {
-      try {
-        probe = Integer.parseInt(probeText);
-      } catch (NumberFormatException e) {
-        probe = -1;
-      }
-      if (probe < 1 || probe > 65535) {
+      probe = port(probeText);
+      if (probe < 0) {
         throw new IllegalArgumentException("PMM_HA_PROBE_PORT=\"" + probeText
             + "\" is not valid: expected a port from 1 to 65535, or empty (or off) for no probe port");
       }
@@ -61,5 +52,15 @@ public record HttpSettings(String bindAddress, int port, Auth auth, int probePor
     }
     return new HttpSettings(c.getString("bind-address"), port,
         new Auth(user, c.getString("admin-password"), c.getString("api-token"), reads), probe);
+  }
+
+  /** {@code text} as a TCP port from 1 to 65535, or -1. */
+  private static int port(String text) {
+    try {
+      int p = Integer.parseInt(text);
+      return p >= 1 && p <= 65535 ? p : -1;
+    } catch (NumberFormatException e) {
+      return -1;
+    }
   }
 }

@@ -19,6 +19,8 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.StatusCode;
+import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,10 +58,9 @@ public final class ProbeServer implements AutoCloseable {
   private volatile boolean closed;
   private int connections;
 
-  private ProbeServer(HaRoutes routes, Observability observability, long timeoutMs, long idleMs,
-      ServerSocketChannel server, Selector selector) {
+  private ProbeServer(HaRoutes routes, long timeoutMs, long idleMs, ServerSocketChannel server, Selector selector) {
     this.routes = routes;
-    this.observability = observability;
+    this.observability = routes.observability();
     this.timeoutMs = timeoutMs;
     this.idleMs = idleMs;
     this.server = server;
@@ -86,7 +87,7 @@ public final class ProbeServer implements AutoCloseable {
       selector.close();
       throw e;
     }
-    ProbeServer p = new ProbeServer(routes, routes.observability(), timeoutMs, idleMs, server, selector);
+    ProbeServer p = new ProbeServer(routes, timeoutMs, idleMs, server, selector);
     p.thread.start();
     return p;
   }
@@ -254,7 +255,8 @@ public final class ProbeServer implements AutoCloseable {
           int end = headEnd(in);
           if (end < 0) {
             if (in.remaining() >= MAX_HEAD) {
-              answer(error(431, 3, "request head over " + MAX_HEAD + " bytes"), true);
+              answer(error(StatusCodes.REQUEST_HEADER_FIELDS_TOO_LARGE, 3,
+                  "request head over " + MAX_HEAD + " bytes"), true);
             }
             break;
           }
@@ -274,7 +276,7 @@ public final class ProbeServer implements AutoCloseable {
       String[] lines = head.split("\r\n", -1);
       String[] requestLine = lines[0].split(" ", -1);
       if (requestLine.length != 3 || !requestLine[2].startsWith("HTTP/1.")) {
-        answer(error(400, 3, "malformed request line"), true);
+        answer(error(StatusCodes.BAD_REQUEST, 3, "malformed request line"), true);
         return;
       }
       http10 = requestLine[2].equals("HTTP/1.0");
@@ -284,7 +286,7 @@ public final class ProbeServer implements AutoCloseable {
         String line = lines[i];
         int colon = line.indexOf(':');
         if (colon <= 0) {
-          answer(error(400, 3, "malformed header line"), true);
+          answer(error(StatusCodes.BAD_REQUEST, 3, "malformed header line"), true);
           return;
         }
         String name = line.substring(0, colon).trim().toLowerCase(Locale.ROOT);
@@ -297,12 +299,12 @@ public final class ProbeServer implements AutoCloseable {
               length = -1;
             }
             if (length < 0) {
-              answer(error(400, 3, "invalid Content-Length"), true);
+              answer(error(StatusCodes.BAD_REQUEST, 3, "invalid Content-Length"), true);
               return;
             }
           }
           case "transfer-encoding" -> {
-            answer(error(400, 3, "a leader check has no chunked body"), true);
+            answer(error(StatusCodes.BAD_REQUEST, 3, "a leader check has no chunked body"), true);
             return;
           }
           case "connection" -> {
@@ -317,17 +319,19 @@ public final class ProbeServer implements AutoCloseable {
         }
       }
       if (length > MAX_BODY) {
-        answer(error(413, 3, "request body over " + MAX_BODY + " bytes"), true);
+        answer(error(StatusCodes.PAYLOAD_TOO_LARGE, 3, "request body over " + MAX_BODY + " bytes"), true);
         return;
       }
       skip = length;
       String method = requestLine[0];
       String path = pathOf(requestLine[1]);
       if (!HaRoutes.isLeaderCheck(method, path)) {
-        boolean known = path.equals("/v1/leaderHealthCheck") || path.equals("/v1/server/leaderHealthCheck");
-        answer(known
-            ? error(405, 12, "method not allowed; use " + (path.equals("/v1/leaderHealthCheck") ? "GET, POST" : "GET"))
-            : error(404, 5, "no such endpoint on the probe port: " + path + " (it serves the leader health checks)"),
+        String allowed = String.join(", ", java.util.stream.Stream.of("GET", "POST")
+            .filter(m -> HaRoutes.isLeaderCheck(m, path)).toList());
+        answer(!allowed.isEmpty()
+            ? error(StatusCodes.METHOD_NOT_ALLOWED, 12, "method not allowed; use " + allowed)
+            : error(StatusCodes.NOT_FOUND, 5,
+                "no such endpoint on the probe port: " + path + " (it serves the leader health checks)"),
             close);
         return;
       }
@@ -458,24 +462,34 @@ public final class ProbeServer implements AutoCloseable {
   private long dateSecond = -1;
   private byte[] dateLine;
 
+  /** An answer of the route's (one of a few response objects): its headers and body rendered once. */
   private byte[] rendered(HttpResponse r) {
     if (r != lastResponse) {
       lastRest = renderRest(r);
       lastResponse = r;
     }
+    return concat(statusLine(r), dateLine(), lastRest);
+  }
+
+  /** A refusal, in the API port's error shape ({@link Json#response}); rare, so rendered each time. */
+  private byte[] error(StatusCode status, int grpcCode, String message) {
+    HttpResponse r = Json.response(status, Json.ErrorBody.of(grpcCode, message));
+    return concat(statusLine(r), dateLine(), renderRest(r));
+  }
+
+  private static byte[] statusLine(HttpResponse r) {
+    return ("HTTP/1.1 " + r.status().intValue() + " " + r.status().reason() + "\r\n")
+        .getBytes(StandardCharsets.ISO_8859_1);
+  }
+
+  private byte[] dateLine() {
     long second = System.currentTimeMillis() / 1000;
     if (second != dateSecond) {
       dateSecond = second;
       dateLine = ("Date: " + HTTP_DATE.format(ZonedDateTime.now(ZoneOffset.UTC)) + "\r\n")
           .getBytes(StandardCharsets.ISO_8859_1);
     }
-    byte[] status = ("HTTP/1.1 " + r.status().intValue() + " " + r.status().reason() + "\r\n")
-        .getBytes(StandardCharsets.ISO_8859_1);
-    byte[] all = new byte[status.length + dateLine.length + lastRest.length];
-    System.arraycopy(status, 0, all, 0, status.length);
-    System.arraycopy(dateLine, 0, all, status.length, dateLine.length);
-    System.arraycopy(lastRest, 0, all, status.length + dateLine.length, lastRest.length);
-    return all;
+    return dateLine;
   }
 
   /** Headers after the Date line, then the body; a strict entity (all the leader check's answers are). */
@@ -487,30 +501,20 @@ public final class ProbeServer implements AutoCloseable {
     }
     h.append("Content-Type: ").append(r.entity().getContentType()).append("\r\n");
     h.append("Content-Length: ").append(body.length).append("\r\n\r\n");
-    byte[] head = h.toString().getBytes(StandardCharsets.ISO_8859_1);
-    byte[] all = new byte[head.length + body.length];
-    System.arraycopy(head, 0, all, 0, head.length);
-    System.arraycopy(body, 0, all, head.length, body.length);
-    return all;
+    return concat(h.toString().getBytes(StandardCharsets.ISO_8859_1), body);
   }
 
-  private static byte[] error(int status, int grpcCode, String message) {
-    byte[] body = Json.write(Json.ErrorBody.of(grpcCode, message)).getBytes(StandardCharsets.UTF_8);
-    String reason = switch (status) {
-      case 400 -> "Bad Request";
-      case 404 -> "Not Found";
-      case 405 -> "Method Not Allowed";
-      case 413 -> "Payload Too Large";
-      case 431 -> "Request Header Fields Too Large";
-      default -> "Error";
-    };
-    String date = HTTP_DATE.format(ZonedDateTime.now(ZoneOffset.UTC));
-    byte[] head = ("HTTP/1.1 " + status + " " + reason + "\r\nDate: " + date
-        + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n")
-        .getBytes(StandardCharsets.ISO_8859_1);
-    byte[] all = new byte[head.length + body.length];
-    System.arraycopy(head, 0, all, 0, head.length);
-    System.arraycopy(body, 0, all, head.length, body.length);
+  private static byte[] concat(byte[]... parts) {
+    int n = 0;
+    for (byte[] p : parts) {
+      n += p.length;
+    }
+    byte[] all = new byte[n];
+    int at = 0;
+    for (byte[] p : parts) {
+      System.arraycopy(p, 0, all, at, p.length);
+      at += p.length;
+    }
     return all;
   }
 }
