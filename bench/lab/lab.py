@@ -37,7 +37,7 @@ FAST_ENV = {
 }
 # ... and what has no variable, as system properties (they override application.conf)
 FAST_JAVA_PROPS = (
-    "-Dpekko.cluster.downing-provider-class=dev.pmmha.runtime.impl.QuickSplitBrainResolverProvider "
+    "-Dpekko.cluster.downing-provider-class=dev.pmmha.runtime.cluster.QuickSplitBrainResolverProvider "
     "-Dpekko.cluster.gossip-interval=100ms -Dpekko.cluster.leader-actions-interval=100ms "
     "-Dpekko.cluster.unreachable-nodes-reaper-interval=100ms -Dpekko.cluster.failure-detector.min-std-deviation=50ms"
 )

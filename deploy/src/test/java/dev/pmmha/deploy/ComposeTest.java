@@ -11,7 +11,7 @@ import dev.pmmha.http.HttpSettings;
 import dev.pmmha.persistence.HostPort;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.runtime.DeployedNode;
-import dev.pmmha.runtime.NodeSettings;
+import dev.pmmha.runtime.config.NodeSettings;
 import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;

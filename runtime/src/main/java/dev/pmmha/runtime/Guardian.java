@@ -1,5 +1,22 @@
 package dev.pmmha.runtime;
 
+import dev.pmmha.runtime.cluster.CutOffWatch;
+import dev.pmmha.runtime.cluster.Membership;
+import dev.pmmha.runtime.cluster.NodeState;
+import dev.pmmha.runtime.cluster.StoreProbe;
+import dev.pmmha.runtime.config.NodeSettings;
+import dev.pmmha.runtime.config.TlsSettings;
+import dev.pmmha.runtime.jobs.JobSettings;
+import dev.pmmha.runtime.jobs.Jobs;
+import dev.pmmha.runtime.leader.FenceClient;
+import dev.pmmha.runtime.leader.KubernetesLeaderLabel;
+import dev.pmmha.runtime.leader.Leader;
+import dev.pmmha.runtime.leader.LeaderServices;
+import dev.pmmha.runtime.leader.LeaderSettings;
+import dev.pmmha.runtime.leader.RoleChangeHook;
+import dev.pmmha.runtime.metrics.PmmHaMetrics;
+import dev.pmmha.runtime.settings.ClusterSettings;
+
 import dev.pmmha.http.HaRoutes;
 import dev.pmmha.http.HttpServer;
 import dev.pmmha.http.HttpSettings;

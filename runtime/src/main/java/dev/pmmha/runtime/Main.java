@@ -1,5 +1,10 @@
 package dev.pmmha.runtime;
 
+import dev.pmmha.runtime.config.NodeSettings;
+import dev.pmmha.runtime.config.PmmHaConfig;
+import dev.pmmha.runtime.config.TlsSettings;
+import dev.pmmha.runtime.leader.LeaderSettings;
+
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import dev.pmmha.http.HttpSettings;

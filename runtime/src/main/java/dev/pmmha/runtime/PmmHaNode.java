@@ -1,5 +1,13 @@
 package dev.pmmha.runtime;
 
+import dev.pmmha.runtime.cluster.NodeState;
+import dev.pmmha.runtime.config.ClusterConfig;
+import dev.pmmha.runtime.config.NodeSettings;
+import dev.pmmha.runtime.config.TlsSettings;
+import dev.pmmha.runtime.jobs.JobSettings;
+import dev.pmmha.runtime.leader.LeaderServices;
+import dev.pmmha.runtime.leader.LeaderSettings;
+
 import com.typesafe.config.Config;
 import dev.pmmha.http.HttpSettings;
 import dev.pmmha.persistence.Schema;

@@ -1,9 +1,11 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.persistence.LeaderState;
+import dev.pmmha.runtime.leader.FenceClient;
+
+import dev.pmmha.runtime.leader.LeaderState;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
-import dev.pmmha.persistence.LeaderEvent;
+import dev.pmmha.runtime.leader.LeaderEvent;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;

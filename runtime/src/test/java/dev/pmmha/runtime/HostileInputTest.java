@@ -1,5 +1,7 @@
 package dev.pmmha.runtime;
 
+import dev.pmmha.runtime.config.PmmHaConfig;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,9 +1,11 @@
 package dev.pmmha.runtime;
 
+import dev.pmmha.runtime.config.PmmHaConfig;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.pmmha.persistence.LeaderEvent;
-import dev.pmmha.persistence.LeaderState;
+import dev.pmmha.runtime.leader.LeaderEvent;
+import dev.pmmha.runtime.leader.LeaderState;
 import dev.pmmha.testkit.PostgresServer;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -31,10 +33,10 @@ import org.apache.pekko.stream.javadsl.Sink;
  * store pool) on 127.0.0.1 with its own ports; the nodes are joined by hand instead of through Bootstrap.
  * Leadership is read from the HTTP endpoints, as HAProxy would.
  */
-final class LocalCluster implements AutoCloseable {
+public final class LocalCluster implements AutoCloseable {
 
-  record Node(String id, int gossipPort, int httpPort, PmmHaNode node) {
-    String url(String path) {
+  public record Node(String id, int gossipPort, int httpPort, PmmHaNode node) {
+    public String url(String path) {
       return "http://127.0.0.1:" + httpPort + path;
     }
   }
@@ -47,7 +49,7 @@ final class LocalCluster implements AutoCloseable {
 
   private LocalCluster() {}
 
-  static LocalCluster start(int size, PostgresServer pg, String jdbcUrl) {
+  public static LocalCluster start(int size, PostgresServer pg, String jdbcUrl) {
     return start(size, pg, jdbcUrl, id -> Map.of(), com.typesafe.config.ConfigFactory.empty());
   }
 
@@ -55,7 +57,7 @@ final class LocalCluster implements AutoCloseable {
    * @param extraEnv more environment for each node, by node id (for example PMM_HA_ON_ROLE_CHANGE)
    * @param extraConfig configuration over the application config (for example leader services)
    */
-  static LocalCluster start(int size, PostgresServer pg, String jdbcUrl,
+  public static LocalCluster start(int size, PostgresServer pg, String jdbcUrl,
       java.util.function.Function<String, Map<String, String>> extraEnv, com.typesafe.config.Config extraConfig) {
     LocalCluster c = new LocalCluster();
     List<Integer> gossip = new ArrayList<>();
@@ -100,12 +102,12 @@ final class LocalCluster implements AutoCloseable {
     return c;
   }
 
-  List<Node> running() {
+  public List<Node> running() {
     return List.copyOf(nodes);
   }
 
   /** The nodes whose leader health check answers 200 right now. */
-  List<Node> leaders() {
+  public List<Node> leaders() {
     List<Node> out = new ArrayList<>();
     for (Node n : nodes) {
       if (status(n, "POST", "/v1/leaderHealthCheck") == 200) {
@@ -116,7 +118,7 @@ final class LocalCluster implements AutoCloseable {
   }
 
   /** Waits until {@code n} sees {@code count} members Up: a formed cluster, not one still being joined. */
-  static void waitForUp(Node n, int count, Duration timeout) {
+  public static void waitForUp(Node n, int count, Duration timeout) {
     eventually(timeout, () -> {
       long up = 0;
       for (var m : org.apache.pekko.cluster.Cluster.get(n.node().system().classicSystem()).state().getMembers()) {
@@ -127,14 +129,14 @@ final class LocalCluster implements AutoCloseable {
   }
 
   /** Waits until exactly one node answers 200 and returns it. */
-  Node waitForLeader(Duration timeout) {
+  public Node waitForLeader(Duration timeout) {
     return eventually(timeout, () -> {
       List<Node> l = leaders();
       return l.size() == 1 ? l.get(0) : null;
     }, "exactly one node answering 200");
   }
 
-  JsonNode json(Node n, String path) {
+  public JsonNode json(Node n, String path) {
     try {
       HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(n.url(path))).timeout(Duration.ofSeconds(2)).build(),
           HttpResponse.BodyHandlers.ofString());
@@ -145,7 +147,7 @@ final class LocalCluster implements AutoCloseable {
   }
 
   /** PUT of a JSON body; returns status and body. */
-  static HttpResponse<String> put(Node n, String path, String json) {
+  public static HttpResponse<String> put(Node n, String path, String json) {
     try {
       return HTTP.send(HttpRequest.newBuilder(URI.create(n.url(path))).timeout(Duration.ofSeconds(10))
           .header("Content-Type", "application/json").PUT(HttpRequest.BodyPublishers.ofString(json)).build(),
@@ -155,7 +157,7 @@ final class LocalCluster implements AutoCloseable {
     }
   }
 
-  static int status(Node n, String method, String path) {
+  public static int status(Node n, String method, String path) {
     try {
       return HTTP.send(HttpRequest.newBuilder(URI.create(n.url(path))).timeout(Duration.ofSeconds(2))
               .method(method, HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.discarding())
@@ -166,13 +168,13 @@ final class LocalCluster implements AutoCloseable {
   }
 
   /** Graceful leave: coordinated shutdown of the node's actor system, as SIGTERM does. */
-  void leave(Node n) {
+  public void leave(Node n) {
     n.node().system().terminate();
     awaitTermination(n);
   }
 
   /** Another member downs the node, as the split brain resolver does for a crashed one. */
-  void down(Node n, Node by) {
+  public void down(Node n, Node by) {
     var address = Cluster.get(n.node().system()).selfMember().address();
     Cluster.get(by.node().system()).manager().tell(new Down(address));
     awaitTermination(n);
@@ -189,7 +191,7 @@ final class LocalCluster implements AutoCloseable {
   }
 
   /** The leader history as journaled, read back through Pekko Persistence Query on a running node. */
-  List<LeaderEvent> journal() {
+  public List<LeaderEvent> journal() {
     var system = nodes.get(0).node().system();
     var query = PersistenceQuery.get(system).getReadJournalFor(
         org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal.class, JdbcReadJournal.Identifier());
@@ -202,7 +204,7 @@ final class LocalCluster implements AutoCloseable {
     }
   }
 
-  static <T> T eventually(Duration timeout, Supplier<T> probe, String what) {
+  public static <T> T eventually(Duration timeout, Supplier<T> probe, String what) {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (true) {
       T v = probe.get();

@@ -17,25 +17,25 @@ import java.util.concurrent.TimeUnit;
  * One pmm-ha node as a real {@code java -jar pmm-ha.jar} process, as an operator runs it. Stopped only through its
  * own {@link Process} handle (SIGTERM or SIGKILL to its PID), never by name.
  */
-final class NodeProcess implements AutoCloseable {
+public final class NodeProcess implements AutoCloseable {
 
   static final Path JAR = Path.of(System.getProperty("pmmha.jar", "target/pmm-ha.jar"));
   private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofMillis(800)).build();
 
-  final String name;
-  final String ip;
-  final int httpPort;
+  public final String name;
+  public final String ip;
+  public final int httpPort;
   private final Map<String, String> env;
   private final Path log;
   private Process process;
   private int starts;
 
   /** The environment this node starts with. */
-  Map<String, String> env() {
+  public Map<String, String> env() {
     return env;
   }
 
-  NodeProcess(String name, String ip, int httpPort, Map<String, String> env, Path logDir) {
+  public NodeProcess(String name, String ip, int httpPort, Map<String, String> env, Path logDir) {
     this.name = name;
     this.ip = ip;
     this.httpPort = httpPort;
@@ -43,7 +43,7 @@ final class NodeProcess implements AutoCloseable {
     this.log = logDir.resolve(name + ".log");
   }
 
-  NodeProcess start() {
+  public NodeProcess start() {
     if (!Files.isRegularFile(JAR)) {
       throw new IllegalStateException(JAR + " is missing: run `mvn package` (the tests run it in `mvn verify`)");
     }
@@ -69,27 +69,27 @@ final class NodeProcess implements AutoCloseable {
     return this;
   }
 
-  boolean alive() {
+  public boolean alive() {
     return process != null && process.isAlive();
   }
 
-  long pid() {
+  public long pid() {
     return process.pid();
   }
 
   /** {@code kill -9}: a crash. */
-  void kill9() {
+  public void kill9() {
     process.destroyForcibly();
     waitExit(Duration.ofSeconds(10));
   }
 
   /** {@code kill -TERM}: a graceful stop; returns the exit code. */
-  int term(Duration timeout) {
+  public int term(Duration timeout) {
     process.destroy();
     return waitExit(timeout);
   }
 
-  int waitExit(Duration timeout) {
+  public int waitExit(Duration timeout) {
     try {
       if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
         throw new AssertionError(name + " did not exit within " + timeout.toSeconds() + " s; log " + log);
@@ -101,11 +101,11 @@ final class NodeProcess implements AutoCloseable {
     }
   }
 
-  String url(String path) {
+  public String url(String path) {
     return "http://" + ip + ":" + httpPort + path;
   }
 
-  int status(String method, String path) {
+  public int status(String method, String path) {
     try {
       return HTTP.send(HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(1))
               .method(method, HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.discarding())
@@ -115,7 +115,7 @@ final class NodeProcess implements AutoCloseable {
     }
   }
 
-  String body(String path) {
+  public String body(String path) {
     try {
       return HTTP.send(HttpRequest.newBuilder(URI.create(url(path))).timeout(Duration.ofSeconds(1)).build(),
           HttpResponse.BodyHandlers.ofString()).body();
@@ -124,11 +124,11 @@ final class NodeProcess implements AutoCloseable {
     }
   }
 
-  boolean isLeader() {
+  public boolean isLeader() {
     return status("POST", "/v1/leaderHealthCheck") == 200;
   }
 
-  Path log() {
+  public Path log() {
     return log;
   }
 

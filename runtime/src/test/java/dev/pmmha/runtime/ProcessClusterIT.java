@@ -23,7 +23,7 @@ import org.junit.jupiter.api.TestInfo;
  * Three real {@code java -jar} nodes on loopback addresses 127.0.0.21-23 with the same ports, on a real
  * PostgreSQL, formed by Cluster Bootstrap from PMM_HA_PEERS as in production.
  */
-class ProcessClusterIT extends WithPostgres {
+public class ProcessClusterIT extends WithPostgres {
 
   static final ObjectMapper JSON = new ObjectMapper();
   static final String[] IPS = {"127.0.0.21", "127.0.0.22", "127.0.0.23"};
@@ -83,7 +83,7 @@ class ProcessClusterIT extends WithPostgres {
   }
 
   /** Waits until {@code n} is Up, ready, and lists {@code alive} members that all agree on the leader. */
-  static void waitForMember(NodeProcess n, int alive, Duration timeout) {
+  public static void waitForMember(NodeProcess n, int alive, Duration timeout) {
     LocalCluster.eventually(timeout, () -> {
       if (n.status("GET", "/v1/readyz") != 200) {
         return null;

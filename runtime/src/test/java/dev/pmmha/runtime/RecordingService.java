@@ -1,16 +1,16 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.runtime.spi.LeaderContext;
-import dev.pmmha.runtime.spi.LeaderService;
+import dev.pmmha.runtime.leader.spi.LeaderContext;
+import dev.pmmha.runtime.leader.spi.LeaderService;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /** A leader service that records every start and stop, with node and epoch, for the tests in this JVM. */
 public final class RecordingService implements LeaderService {
 
-  record Call(String what, String nodeId, long epoch, long atNanos) {}
+  public record Call(String what, String nodeId, long epoch, long atNanos) {}
 
-  static final List<Call> CALLS = new CopyOnWriteArrayList<>();
+  public static final List<Call> CALLS = new CopyOnWriteArrayList<>();
   private volatile LeaderContext ctx;
 
   @Override

@@ -1,7 +1,11 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.persistence.LeaderEvent;
-import dev.pmmha.persistence.LeaderState;
+import dev.pmmha.runtime.config.PmmHaConfig;
+import dev.pmmha.runtime.jobs.Job;
+import dev.pmmha.runtime.leader.Leader;
+
+import dev.pmmha.runtime.leader.LeaderEvent;
+import dev.pmmha.runtime.leader.LeaderState;
 import java.time.Instant;
 import java.util.Map;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
@@ -88,5 +92,25 @@ class SerializationTest {
     org.junit.jupiter.api.Assertions.assertEquals(current, read);
     long phase = Job.phase("j", 10_000);
     org.junit.jupiter.api.Assertions.assertEquals(phase + 10_000, ((Job.JobDefined) read).spec().tickAfter("j", phase));
+  }
+
+  /** Rows and messages written before the classes moved to packages by concern name the old classes. */
+  @Test
+  void journalRowsAndMessagesUnderTheOldClassNamesReadAsTheMovedClasses() throws Exception {
+    var serialization = org.apache.pekko.serialization.SerializationExtension.get(kit.system());
+    Instant t = Instant.parse("2026-11-24T01:02:03.456Z");
+    Map<Object, String> written = new java.util.LinkedHashMap<>();
+    written.put(new LeaderEvent.LeaderElected(3, "n1", t), "dev.pmmha.persistence.LeaderEvent$LeaderElected");
+    written.put(new LeaderEvent.SettingChanged(3, "a", "1", 4, "n1", t), "dev.pmmha.persistence.LeaderEvent$SettingChanged");
+    written.put(new LeaderState(3, "n1", t, false, 4, Map.of("a", new LeaderState.Setting("1", 4, t, "n1"))),
+        "dev.pmmha.persistence.LeaderState");
+    written.put(new Leader.Announcement("n1", 3, t, 4), "dev.pmmha.runtime.Leader$Announcement");
+    written.put(new Job.JobRemoved(t, "n2"), "dev.pmmha.runtime.Job$JobRemoved");
+    written.put(Job.State.empty(), "dev.pmmha.runtime.Job$State");
+    for (var w : written.entrySet()) {
+      var serializer = (org.apache.pekko.serialization.SerializerWithStringManifest) serialization.findSerializerFor(w.getKey());
+      org.junit.jupiter.api.Assertions.assertEquals(w.getKey(),
+          serializer.fromBinary(serializer.toBinary(w.getKey()), w.getValue()), w.getValue());
+    }
   }
 }

@@ -1,5 +1,8 @@
 package dev.pmmha.runtime;
 
+import dev.pmmha.runtime.config.PmmHaConfig;
+import dev.pmmha.runtime.config.TlsSettings;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

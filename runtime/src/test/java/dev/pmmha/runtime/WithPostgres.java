@@ -1,10 +1,10 @@
 package dev.pmmha.runtime;
 
 /** The testkit's throwaway PostgreSQL per test class, and the environment of node processes that use it. */
-abstract class WithPostgres extends dev.pmmha.testkit.WithPostgres {
+public abstract class WithPostgres extends dev.pmmha.testkit.WithPostgres {
 
   /** The environment of one real node process on {@code ip}, in a cluster of {@code ips} on {@code db}. */
-  static java.util.Map<String, String> nodeEnv(
+  public static java.util.Map<String, String> nodeEnv(
       String id, String ip, String[] ips, int gossip, int raft, int http, String db) {
     java.util.Map<String, String> env = new java.util.HashMap<>();
     env.put("PMM_HA_ENABLE", "1");

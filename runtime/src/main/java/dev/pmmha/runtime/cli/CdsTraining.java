@@ -1,6 +1,6 @@
 package dev.pmmha.runtime.cli;
 
-import dev.pmmha.runtime.PmmHaConfig;
+import dev.pmmha.runtime.config.PmmHaConfig;
 import dev.pmmha.runtime.PmmHaNode;
 import java.io.IOException;
 import java.io.PrintStream;

@@ -1,0 +1,255 @@
+package dev.pmmha.runtime.cluster;
+
+import dev.pmmha.runtime.Guardian;
+import dev.pmmha.runtime.config.ClusterConfig;
+import dev.pmmha.runtime.leader.Leader;
+import dev.pmmha.runtime.metrics.PmmHaMetrics;
+
+import dev.pmmha.http.ClusterView.NodeStatus;
+import dev.pmmha.http.LeaderView.LeaderInfo;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.StreamSupport;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Subscribe;
+
+/**
+ * Keeps {@link NodeState}'s membership snapshot current: subscribes to cluster events (logging each change once
+ * at INFO) and to the leader's announcements. Holds no state that must survive: on restart it re-reads the
+ * cluster state.
+ */
+public final class Membership extends AbstractBehavior<Membership.Command> {
+
+  public sealed interface Command {}
+
+  private record ClusterChanged(ClusterEvent.ClusterDomainEvent event) implements Command {}
+
+  private record NewsReceived(Leader.News news) implements Command {}
+
+  private enum Refresh implements Command {
+    INSTANCE
+  }
+
+  public static Behavior<Command> create(
+      NodeState node,
+      ActorRef<Topic.Command<Leader.News>> topic,
+      ActorRef<Leader.Command> leaderProxy,
+      PmmHaMetrics metrics) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+      timers.startTimerWithFixedDelay(Refresh.INSTANCE, Duration.ofMillis(500));
+      return new Membership(ctx, node, topic, leaderProxy, metrics);
+    }));
+  }
+
+  private final NodeState node;
+  private final Cluster cluster;
+  /** Nodes seen before and removed since, with PMM's status word: left (graceful) or dead (downed). */
+  private final Map<String, NodeStatus> gone = new LinkedHashMap<>();
+
+  private final ActorRef<Leader.Command> leaderProxy;
+  private final ActorRef<Leader.SettingsSnapshot> snapshotAdapter;
+  private final PmmHaMetrics metrics;
+  /** When this node lost sight of the leader it knew (its member went unreachable, left or was removed). */
+  private long leaderLostAtNanos;
+
+  private Membership(
+      ActorContext<Command> ctx,
+      NodeState node,
+      ActorRef<Topic.Command<Leader.News>> topic,
+      ActorRef<Leader.Command> leaderProxy,
+      PmmHaMetrics metrics) {
+    super(ctx);
+    this.metrics = metrics;
+    this.leaderProxy = leaderProxy;
+    this.snapshotAdapter = ctx.messageAdapter(Leader.SettingsSnapshot.class, NewsReceived::new);
+    ctx.setLoggerName(Membership.class);
+    this.node = node;
+    this.cluster = Cluster.get(ctx.getSystem());
+    node.selfStatusFrom(() -> cluster.selfMember().status());
+    ActorRef<ClusterEvent.ClusterDomainEvent> events = ctx.messageAdapter(ClusterEvent.ClusterDomainEvent.class, ClusterChanged::new);
+    cluster.subscriptions().tell(Subscribe.create(events, ClusterEvent.ClusterDomainEvent.class));
+    topic.tell(Topic.subscribe(ctx.messageAdapter(Leader.News.class, NewsReceived::new)));
+    refresh();
+  }
+
+  @Override
+  public Receive<Command> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(ClusterChanged.class, this::onClusterChanged)
+        .onMessage(NewsReceived.class, this::onNews)
+        .onMessageEquals(Refresh.INSTANCE, () -> {
+          refresh();
+          return this;
+        })
+        .build();
+  }
+
+  private Behavior<Command> onClusterChanged(ClusterChanged msg) {
+    var log = getContext().getLog();
+    ClusterEvent.ClusterDomainEvent e = msg.event();
+    noteLeaderLoss(e);
+
+    if (e instanceof ClusterEvent.MemberUp up) {
+      log.info("MEMBER up: {} ({})", nodeName(up.member()), up.member().address());
+      gone.remove(nodeName(up.member()));
+      node.memberUp(nodeName(up.member()));
+    } else if (e instanceof ClusterEvent.MemberJoined j) {
+      log.info("MEMBER joining: {} ({})", nodeName(j.member()), j.member().address());
+    } else if (e instanceof ClusterEvent.MemberLeft left) {
+      log.info("MEMBER leaving: {} ({})", nodeName(left.member()), left.member().address());
+    } else if (e instanceof ClusterEvent.MemberDowned down) {
+      log.info("MEMBER downed: {} ({})", nodeName(down.member()), down.member().address());
+      node.memberDowned(nodeName(down.member()), System.currentTimeMillis());
+    } else if (e instanceof ClusterEvent.MemberRemoved removed) {
+      String name = nodeName(removed.member());
+      String status = removed.previousStatus() == MemberStatus.down() ? "dead" : "left";
+      log.info("MEMBER removed: {} ({}), {}", name, removed.member().address(), status);
+      if (removed.previousStatus() == MemberStatus.down()) {
+        node.memberDowned(name, System.currentTimeMillis()); // the downing itself was not seen here
+      }
+      gone.put(name, new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, removed.member().address().toString()));
+    } else if (e instanceof ClusterEvent.UnreachableMember u) {
+      log.info("MEMBER unreachable: {} ({})", nodeName(u.member()), u.member().address());
+      node.memberUnreachable(nodeName(u.member()), System.currentTimeMillis());
+    } else if (e instanceof ClusterEvent.ReachableMember r) {
+      log.info("MEMBER reachable again: {} ({})", nodeName(r.member()), r.member().address());
+      node.memberReachable(nodeName(r.member()));
+    }
+    refresh();
+    return this;
+  }
+
+  /**
+   * Two members with one node id would make every per-node answer ambiguous. The younger of the two is refused:
+   * if that is this node, it stops (exit code 2); otherwise this node downs the newcomer.
+   */
+  private final java.util.Set<org.apache.pekko.cluster.UniqueAddress> refused = new java.util.HashSet<>();
+
+  private void refuseDuplicateNodeId(Member other) {
+    Member self = cluster.selfMember();
+    if (other.uniqueAddress().equals(self.uniqueAddress()) || !nodeName(other).equals(node.nodeId())
+        || other.status() == MemberStatus.down() || other.status() == MemberStatus.removed()
+        || !refused.add(other.uniqueAddress())) {
+      return;
+    }
+    var log = getContext().getLog();
+    if (other.isOlderThan(self)) {
+      log.error("PMM_HA_NODE_ID={} is already used by the member at {}: this node refuses to join; give every node "
+          + "its own PMM_HA_NODE_ID", node.nodeId(), other.address());
+      org.apache.pekko.actor.CoordinatedShutdown.get(getContext().getSystem()).runAll(Guardian.DuplicateNodeId.INSTANCE);
+    } else {
+      log.warn("A second node with PMM_HA_NODE_ID={} tried to join from {}: downing it", node.nodeId(), other.address());
+      cluster.manager().tell(new org.apache.pekko.cluster.typed.Down(other.address()));
+    }
+  }
+
+  private void noteLeaderLoss(ClusterEvent.ClusterDomainEvent e) {
+    Member m = e instanceof ClusterEvent.UnreachableMember u ? u.member()
+        : e instanceof ClusterEvent.MemberLeft l ? l.member()
+        : e instanceof ClusterEvent.MemberRemoved r ? r.member()
+        : e instanceof ClusterEvent.MemberDowned d ? d.member() : null;
+    if (m != null && leaderLostAtNanos == 0
+        && node.currentLeader().map(l -> l.nodeId().equals(nodeName(m))).orElse(false)) {
+      leaderLostAtNanos = System.nanoTime();
+    }
+  }
+
+  private Behavior<Command> onNews(NewsReceived msg) {
+    if (msg.news() instanceof Leader.SettingsSnapshot s) {
+      node.settingsUpdated(s);
+      return this;
+    }
+    Leader.Announcement a = (Leader.Announcement) msg.news();
+    if (a.settingsVersion() > node.settings().version()) {
+      // a snapshot was missed (joined late, or a message was lost): fetch the leader's copy
+      leaderProxy.tell(new Leader.GetSettings(snapshotAdapter));
+    }
+    var before = node.currentLeader();
+    node.leaderAnnounced(new LeaderInfo(a.nodeId(), a.epoch(), a.since()));
+    if (before.isEmpty() || before.get().epoch() < a.epoch()) {
+      getContext().getLog().info("LEADER is {} with epoch {} (as seen by {})", a.nodeId(), a.epoch(), node.nodeId());
+      metrics.leadershipChanged();
+      if (leaderLostAtNanos != 0) {
+        metrics.timeToNewLeader(Duration.ofNanos(System.nanoTime() - leaderLostAtNanos));
+        leaderLostAtNanos = 0;
+      }
+      refresh();
+    }
+    return this;
+  }
+
+  private void refresh() {
+    ClusterEvent.CurrentClusterState state = cluster.state();
+    Member self = cluster.selfMember();
+    Set<Member> unreachable = state.getUnreachable();
+    List<NodeStatus> nodes = new ArrayList<>();
+    int counted = 0;
+    int reachable = 0;
+    for (Member m : StreamSupport.stream(state.getMembers().spliterator(), false)
+        .sorted(Comparator.comparing(m -> m.address().toString()))
+        .collect(Collectors.toList())) {
+      String name = nodeName(m);
+      refuseDuplicateNodeId(m);
+      MemberStatus st = m.status();
+      boolean isUnreachable = unreachable.contains(m);
+      String status;
+      if (st == MemberStatus.down()) {
+        status = "dead";
+      } else if (st == MemberStatus.leaving() || st == MemberStatus.exiting() || st == MemberStatus.removed()) {
+        status = "left";
+      } else if (isUnreachable) {
+        status = "suspect";
+      } else {
+        status = "alive";
+      }
+      if (st != MemberStatus.down() && st != MemberStatus.removed() && st != MemberStatus.joining()
+          && st != MemberStatus.weaklyUp()) {
+        counted++;
+        if (!isUnreachable) {
+          reachable++;
+        }
+      }
+      // the role is filled in by NodeState.nodes() when read
+      nodes.add(new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, m.address().toString()));
+    }
+    Set<String> present = nodes.stream().map(NodeStatus::nodeName).collect(Collectors.toSet());
+    gone.values().stream().filter(g -> !present.contains(g.nodeName())).forEach(nodes::add);
+
+    MemberStatus selfStatus = self.status();
+    // a leaving member is still in service until its singleton is handed over, which happens once it is Exiting
+    boolean selfUp = inService(selfStatus);
+    boolean selfDown = selfStatus == MemberStatus.down() || selfStatus == MemberStatus.removed();
+    boolean majority = counted > 0 && reachable * 2 > counted;
+    node.membersChanged(new NodeState.Members(List.copyOf(nodes), selfUp, selfDown, majority, selfStatus.toString()));
+  }
+
+  /** Up, or leaving but still in service: a leaving member serves until its singleton is handed over (Exiting). */
+  static boolean inService(MemberStatus s) {
+    return s == MemberStatus.up() || s == MemberStatus.leaving() || s == MemberStatus.exiting();
+  }
+
+  static String nodeName(Member m) {
+    for (String role : m.getRoles()) {
+      if (role.startsWith(ClusterConfig.NODE_ROLE_PREFIX)) {
+        return role.substring(ClusterConfig.NODE_ROLE_PREFIX.length());
+      }
+    }
+    return m.address().host().getOrElse(() -> m.address().toString());
+  }
+}

@@ -1,0 +1,290 @@
+package dev.pmmha.runtime.cluster;
+
+import dev.pmmha.runtime.leader.Leader;
+
+import dev.pmmha.http.ClusterView;
+import dev.pmmha.http.LeaderView;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * This node's view of leadership and membership, written by the actors and read by the HTTP routes without
+ * locks or asks. Every field is an immutable snapshot behind a volatile reference.
+ */
+public final class NodeState implements LeaderView, ClusterView {
+
+  /** Membership as the {@link Membership} actor last computed it. */
+  public record Members(List<NodeStatus> nodes, boolean selfUp, boolean selfDown, boolean majorityReachable, String selfStatus) {
+    static Members initial() {
+      return new Members(List.of(), false, false, false, "Joining");
+    }
+  }
+
+  private final boolean haEnabled;
+  private final int expectedNodes;
+  private final String nodeId;
+
+  private final AtomicReference<LeaderInfo> knownLeader = new AtomicReference<>();
+  private volatile LeaderInfo ownLeadership; // non-null while this node's singleton holds a persisted epoch
+  private volatile long actUntilNanos; // System.nanoTime() until which the fence lease lets this node act
+  private volatile Leader.SettingsSnapshot settings = new Leader.SettingsSnapshot(0, java.util.Map.of());
+  private volatile Members members = Members.initial();
+  private volatile boolean shuttingDown;
+  private volatile String storeProblem = "store not checked yet";
+  private volatile java.util.function.Supplier<org.apache.pekko.cluster.MemberStatus> liveSelfStatus;
+
+  // wall-clock time at which the cluster lost each other node for good: the start of the unreachability that
+  // ended in its downing (or the downing, when it was never seen unreachable here), until it is up again
+  private final java.util.Map<String, Long> lostAt = new java.util.concurrent.ConcurrentHashMap<>();
+  // wall-clock time since which each other node has been unreachable, while it is
+  private final java.util.Map<String, Long> unreachableSince = new java.util.concurrent.ConcurrentHashMap<>();
+
+  public NodeState(boolean haEnabled, int expectedNodes, String nodeId) {
+    this.haEnabled = haEnabled;
+    this.expectedNodes = expectedNodes;
+    this.nodeId = nodeId;
+  }
+
+  public String nodeId() {
+    return nodeId;
+  }
+
+  // --- written by the actors ---
+
+  /** {@code name} became unreachable (first sight only, until it is reachable again). */
+  void memberUnreachable(String name, long atMs) {
+    unreachableSince.putIfAbsent(name, atMs);
+  }
+
+  /** {@code name} is reachable again: its unreachability ended without a downing. */
+  void memberReachable(String name) {
+    unreachableSince.remove(name);
+  }
+
+  /**
+   * {@code name} was downed (first sight only: a later removal of the same member keeps the earlier time). The
+   * cluster lost it when it became unreachable, if this node saw that, else now.
+   */
+  void memberDowned(String name, long atMs) {
+    Long since = unreachableSince.get(name);
+    lostAt.putIfAbsent(name, since == null ? atMs : Math.min(since, atMs));
+  }
+
+  /** {@code name} is a member again (restarted): its earlier loss no longer says anything. */
+  void memberUp(String name) {
+    lostAt.remove(name);
+    unreachableSince.remove(name);
+  }
+
+  /**
+   * When the cluster lost the node {@code name}, as this node saw it, if it was downed: the start of the
+   * unreachability that ended in the downing (jobs: from then on the cluster owns the node's ticks again).
+   */
+  public java.util.OptionalLong lostAt(String name) {
+    Long at = lostAt.get(name);
+    return at == null ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(at);
+  }
+
+  public void leadershipGained(long epoch, Instant since, long actUntilNanos) {
+    LeaderInfo info = new LeaderInfo(nodeId, epoch, since);
+    this.actUntilNanos = actUntilNanos;
+    ownLeadership = info;
+    leaderAnnounced(info);
+  }
+
+  /**
+   * A renewal of the lease for {@code epoch} (called on the fence thread). Ignored once this node leads another
+   * epoch; before the election it only prepares the value that {@link #leadershipGained} sets again.
+   */
+  public void leaseRenewed(long epoch, long actUntilNanos) {
+    LeaderInfo own = ownLeadership;
+    if (own == null || own.epoch() == epoch) {
+      this.actUntilNanos = actUntilNanos;
+    }
+  }
+
+  /** Keeps the snapshot with the highest version. */
+  public synchronized void settingsUpdated(Leader.SettingsSnapshot s) {
+    if (s.version() >= settings.version()) {
+      settings = s;
+    }
+  }
+
+  public Leader.SettingsSnapshot settings() {
+    return settings;
+  }
+
+  /**
+   * True while this node leads an epoch whose fence lease still has more than the safety margin left, on this
+   * node's monotonic clock. Leader services check it before side effects.
+   */
+  public boolean mayAct() {
+    return ownLeadership != null && System.nanoTime() - actUntilNanos < 0;
+  }
+
+  public void leadershipLost() {
+    ownLeadership = null;
+  }
+
+  /** Keeps the announcement with the highest epoch: a late message from an old leader never wins. */
+  public void leaderAnnounced(LeaderInfo info) {
+    knownLeader.accumulateAndGet(info, (cur, next) -> cur == null || next.epoch() >= cur.epoch() ? next : cur);
+    nextLeaderSeen(info.epoch());
+  }
+
+  /** A leader of {@code epoch} exists (announced over the cluster, or seen in the fence by a leaving node). */
+  public void nextLeaderSeen(long epoch) {
+    HandOver h = handOver;
+    if (h != null && epoch > h.epoch() && !h.settled().isDone()) {
+      CompletableFuture.delayedExecutor(h.tail().toMillis(), TimeUnit.MILLISECONDS).execute(() -> h.settled().complete(null));
+    }
+  }
+
+  /** The epoch this node is handing over while the hold lasts, or 0. */
+  public long handingOverEpoch() {
+    HandOver h = handOver;
+    return h == null || h.settled().isDone() ? 0 : h.epoch();
+  }
+
+  /** A hand-over of this node's epoch in progress: answers to the leader check wait for {@code settled}. */
+  private record HandOver(long epoch, Duration tail, CompletableFuture<Void> settled) {}
+
+  private volatile HandOver handOver;
+
+  /**
+   * This node, leader of {@code epoch}, starts to hand over. Until the next leader is announced plus {@code tail}
+   * (a load balancer's check interval), at most {@code max}, its leader check holds its 503: a request that
+   * reached it as it stepped down is then retried when the new leader is already in service.
+   */
+  public void handOverStarted(long epoch, Duration tail, Duration max) {
+    CompletableFuture<Void> settled = new CompletableFuture<Void>().completeOnTimeout(null, max.toMillis(), TimeUnit.MILLISECONDS);
+    handOver = new HandOver(epoch, tail, settled);
+  }
+
+  @Override
+  public CompletionStage<Void> handOverSettled() {
+    HandOver h = handOver;
+    return h == null ? CompletableFuture.completedFuture(null) : h.settled();
+  }
+
+  /** How long the HTTP port stays open after a hand-over settled (see {@link #portMayClose}). */
+  static final Duration PORT_DRAIN = Duration.ofSeconds(1);
+
+  /**
+   * When this node's HTTP port may close: at once, or, after a hand-over, {@link #PORT_DRAIN} after it settled.
+   * Meanwhile the node answers every leader check 503 at once, so a load balancer takes it out on failed checks;
+   * a port closed while the load balancer still has the node in service would refuse the requests it is
+   * sending, and HAProxy's mark-down on that refusal (observe layer4, shutdown-sessions) cuts the others (the
+   * failover lab saw one such failed read in five rolling restarts).
+   */
+  public CompletionStage<Void> portMayClose() {
+    HandOver h = handOver;
+    if (h == null) {
+      return CompletableFuture.completedFuture(null);
+    }
+    return h.settled().thenCompose(v -> CompletableFuture.runAsync(() -> { },
+        CompletableFuture.delayedExecutor(PORT_DRAIN.toMillis(), TimeUnit.MILLISECONDS)));
+  }
+
+  public void membersChanged(Members m) {
+    members = m;
+  }
+
+  /**
+   * Where readiness reads this node's own membership status: the cluster's read view, which Pekko Management's
+   * {@code /ready} reads too. The member list above follows cluster events and may be a moment (up to its 500 ms
+   * refresh) behind it, which made {@code /v1/readyz} answer 503 just after {@code /ready} answered 200.
+   */
+  void selfStatusFrom(java.util.function.Supplier<org.apache.pekko.cluster.MemberStatus> live) {
+    this.liveSelfStatus = live;
+  }
+
+  public void shuttingDown() {
+    shuttingDown = true;
+  }
+
+  /** This node is shutting down and is no longer a member: nothing it is asked can reach the leader any more. */
+  public boolean leftTheCluster() {
+    return shuttingDown && members.selfDown();
+  }
+
+  public boolean isShuttingDown() {
+    return shuttingDown;
+  }
+
+  void storeChecked(String problemOrNull) {
+    storeProblem = problemOrNull;
+  }
+
+  // --- read by the routes ---
+
+  @Override
+  public boolean isLeader() {
+    Members m = members;
+    // Not gated on shuttingDown: a leader that was asked to stop keeps answering 200 while it still holds its
+    // lease and the leave is gossiped; it stops when the hand-over begins (Leader.Stop), so the next leader's
+    // first 200 follows the last one by the hand-over itself, not by the whole leave.
+    return mayAct() && m.selfUp() && !m.selfDown() && m.majorityReachable();
+  }
+
+  @Override
+  public Optional<LeaderInfo> currentLeader() {
+    LeaderInfo own = ownLeadership;
+    return Optional.ofNullable(own != null ? own : knownLeader.get());
+  }
+
+  /** The epoch this node holds as leader, or 0. */
+  @Override
+  public long ownEpoch() {
+    LeaderInfo own = ownLeadership;
+    return own == null ? 0 : own.epoch();
+  }
+
+  @Override
+  public boolean haEnabled() {
+    return haEnabled;
+  }
+
+  @Override
+  public List<NodeStatus> nodes() {
+    // the role is derived here, at read time, from the leader this node knows now: a role stored with the member
+    // list would stay stale when the leader becomes known after the last membership change
+    String leaderId = currentLeader().map(LeaderInfo::nodeId).orElse("");
+    return members.nodes().stream()
+        .map(n -> new NodeStatus(n.nodeName(),
+            n.nodeName().equals(leaderId) && n.status().equals("alive") ? "NODE_ROLE_LEADER" : "NODE_ROLE_FOLLOWER",
+            n.status(), n.address()))
+        .toList();
+  }
+
+  @Override
+  public int expectedNodes() {
+    return expectedNodes;
+  }
+
+  @Override
+  public Readiness readiness() {
+    if (shuttingDown) {
+      return Readiness.notReady("shutting down");
+    }
+    Members m = members;
+    var live = liveSelfStatus;
+    org.apache.pekko.cluster.MemberStatus self = live != null ? live.get() : null; // read once: answer and reason agree
+    boolean up = self != null ? Membership.inService(self) : m.selfUp();
+    if (!up) {
+      String status = self != null ? self.toString() : m.selfStatus();
+      return Readiness.notReady("not Up in the cluster (status " + status + ")");
+    }
+    String store = storeProblem;
+    if (store != null) {
+      return Readiness.notReady("store: " + store);
+    }
+    return Readiness.ok();
+  }
+}

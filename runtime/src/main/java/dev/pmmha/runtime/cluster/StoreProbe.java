@@ -1,0 +1,75 @@
+package dev.pmmha.runtime.cluster;
+
+import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.StoreSettings;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Checks in the background that the store answers ({@code SELECT 1} on its own connection), so that readiness is
+ * answered from memory. Logs each transition between reachable and unreachable once.
+ */
+public final class StoreProbe implements AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(StoreProbe.class);
+
+  private final StoreSettings store;
+  private final NodeState node;
+  private final ScheduledExecutorService executor;
+  private Connection connection;
+  private String lastProblem = "";
+
+public   StoreProbe(StoreSettings store, NodeState node, Duration interval) {
+    this.store = store;
+    this.node = node;
+    this.executor = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "pmm-ha-store-probe");
+      t.setDaemon(true);
+      return t;
+    });
+    executor.scheduleWithFixedDelay(this::check, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private void check() {
+    String problem = null;
+    try {
+      if (connection == null || connection.isClosed()) {
+        connection = Schema.connect(store);
+      }
+      try (Statement st = connection.createStatement()) {
+        st.setQueryTimeout((int) Math.max(1, store.connectionTimeout().toSeconds()));
+        st.execute("SELECT 1");
+      }
+    } catch (SQLException | RuntimeException e) {
+      problem = String.valueOf(e.getMessage()).lines().findFirst().orElse(e.getClass().getSimpleName());
+      closeQuietly();
+    }
+    if (!Objects.equals(problem, lastProblem)) {
+      if (problem == null) {
+        log.info("STORE reachable: {}", store.description());
+      } else {
+        log.warn("STORE unreachable: {}: {}", store.description(), problem);
+      }
+      lastProblem = problem;
+    }
+    node.storeChecked(problem);
+  }
+
+  private void closeQuietly() {
+    connection = dev.pmmha.persistence.Connections.closeQuietly(connection);
+  }
+
+  @Override
+  public void close() {
+    executor.shutdownNow();
+    closeQuietly();
+  }
+}

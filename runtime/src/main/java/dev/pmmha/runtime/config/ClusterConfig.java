@@ -1,0 +1,67 @@
+package dev.pmmha.runtime.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import dev.pmmha.persistence.HostPort;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Turns {@link NodeSettings} into the Pekko settings they stand for (Artery, Management, Bootstrap, discovery). */
+public final class ClusterConfig {
+
+  static final String SERVICE_NAME = "pmm-ha";
+  public static final String NODE_ROLE_PREFIX = "node:";
+
+  private ClusterConfig() {}
+
+  public static Config overlay(NodeSettings s, TlsSettings tls) {
+    Map<String, Object> m = new HashMap<>();
+    if (tls.enabled()) {
+      // Mutual TLS on the cluster transport: a peer needs a certificate from PMM_HA_TLS_CA that shares this node's
+      // subject name (deploy/tls/make-certs.sh gives every node CN=pmm-ha).
+      String ssl = "pekko.remote.artery.ssl.";
+      m.put("pekko.remote.artery.transport", "tls-tcp");
+      m.put(ssl + "ssl-engine-provider", "org.apache.pekko.remote.artery.tcp.ssl.RotatingKeysSSLEngineProvider");
+      m.put(ssl + "rotating-keys-engine.key-file", tls.key().toAbsolutePath().toString());
+      m.put(ssl + "rotating-keys-engine.cert-file", tls.cert().toAbsolutePath().toString());
+      m.put(ssl + "rotating-keys-engine.ca-cert-file", tls.ca().toAbsolutePath().toString());
+    }
+    m.put("pekko.cluster.roles", List.of("pmm-ha", NODE_ROLE_PREFIX + s.nodeId()));
+    if (!s.haEnabled()) {
+      // A single node that joins itself: Artery only on loopback, on a free port.
+      m.put("pekko.remote.artery.canonical.hostname", "127.0.0.1");
+      m.put("pekko.remote.artery.canonical.port", 0);
+      return ConfigFactory.parseMap(m);
+    }
+    m.put("pekko.remote.artery.canonical.hostname", s.advertiseAddress());
+    m.put("pekko.remote.artery.canonical.port", s.gossipPort());
+    m.put("pekko.remote.artery.bind.hostname", s.bindAddress());
+    m.put("pekko.remote.artery.bind.port", s.gossipPort());
+
+    m.put("pekko.management.http.hostname", s.advertiseAddress());
+    m.put("pekko.management.http.port", s.raftPort());
+    m.put("pekko.management.http.bind-hostname", s.bindAddress());
+    m.put("pekko.management.http.bind-port", s.raftPort());
+
+    String bootstrap = "pekko.management.cluster.bootstrap.contact-point-discovery.";
+    m.put(bootstrap + "service-name", SERVICE_NAME);
+    m.put(bootstrap + "required-contact-point-nr", s.requiredContactPoints());
+    if (s.discovery().equals("kubernetes")) {
+      m.put(bootstrap + "discovery-method", "kubernetes-api");
+      m.put("pekko.management.cluster.bootstrap.contact-point.fallback-port", s.raftPort());
+    } else {
+      m.put(bootstrap + "discovery-method", "config");
+      List<Map<String, Object>> endpoints = new ArrayList<>();
+      for (HostPort p : s.peers()) {
+        // Contact points are the peers' management endpoints: every node uses the same PMM_HA_RAFT_PORT.
+        endpoints.add(Map.of("host", p.host(), "port", s.raftPort()));
+      }
+      m.put("pekko.discovery.config.services." + SERVICE_NAME + ".endpoints", endpoints);
+    }
+    return ConfigFactory.parseMap(m);
+  }
+
+}

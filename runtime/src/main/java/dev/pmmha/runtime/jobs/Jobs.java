@@ -1,0 +1,168 @@
+package dev.pmmha.runtime.jobs;
+
+import dev.pmmha.runtime.cluster.NodeState;
+import dev.pmmha.runtime.metrics.PmmHaMetrics;
+
+import dev.pmmha.http.JobsApi;
+import dev.pmmha.persistence.JobStore;
+import dev.pmmha.persistence.StoreSettings;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeoutException;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.cluster.sharding.typed.ShardingEnvelope;
+import org.apache.pekko.cluster.sharding.typed.ShardingMessageExtractor;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
+import org.apache.pekko.cluster.typed.ClusterSingleton;
+import org.apache.pekko.cluster.typed.SingletonActor;
+import org.apache.pekko.pattern.StatusReply;
+
+/**
+ * The jobs on one node: the {@link Job} entities' shard region (remember-entities on), the {@link JobKeeper}
+ * singleton, and {@link JobsApi} for the routes: writes go to the job's entity wherever it runs, reads to the
+ * store.
+ */
+public final class Jobs implements JobsApi {
+
+  private final ActorSystem<?> system;
+  private final ClusterSharding sharding;
+  private final JobStore store;
+  private final JobSettings settings;
+
+  private Jobs(ActorSystem<?> system, ClusterSharding sharding, JobStore store, JobSettings settings) {
+    this.system = system;
+    this.sharding = sharding;
+    this.store = store;
+    this.settings = settings;
+  }
+
+  public static Jobs start(ActorSystem<?> system, JobSettings settings, StoreSettings storeSettings, NodeState node,
+      PmmHaMetrics metrics) {
+    String nodeId = node.nodeId();
+    JobStore store = new JobStore(storeSettings, settings.storeConnections());
+    JobRunner runner = new JobRunner(nodeId, settings);
+    JobMetrics jobMetrics = new JobMetrics(metrics.registry(), nodeId);
+    Job.Deps deps = new Job.Deps(nodeId, store, runner, jobMetrics, settings, node::lostAt);
+    ClusterSharding sharding = ClusterSharding.get(system);
+    sharding.init(Entity.of(Job.TYPE_KEY, ec -> Job.create(ec, deps))
+        .withMessageExtractor(new Extractor())
+        .withStopMessage(Job.Stop.INSTANCE));
+    ClusterSingleton.get(system).init(
+        SingletonActor.of(JobKeeper.create(store, sharding, settings.wakeInterval()), "pmm-ha-job-keeper"));
+    CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-jobs", () -> {
+      runner.close();
+      store.close();
+      return CompletableFuture.completedFuture(Done.getInstance());
+    });
+    return new Jobs(system, sharding, store, settings);
+  }
+
+  /** Shard = the number before '|' in the entity id, chosen when the job was registered. */
+  static final class Extractor extends ShardingMessageExtractor<ShardingEnvelope<Job.Command>, Job.Command> {
+    @Override
+    public String entityId(ShardingEnvelope<Job.Command> envelope) {
+      return envelope.entityId();
+    }
+
+    @Override
+    public String shardId(String entityId) {
+      return Job.shardOf(entityId);
+    }
+
+    @Override
+    public Job.Command unwrapMessage(ShardingEnvelope<Job.Command> envelope) {
+      return envelope.message();
+    }
+  }
+
+  @Override
+  public Set<String> actions() {
+    return settings.actions().keySet();
+  }
+
+  @Override
+  public CompletionStage<JobsApi.JobInfo> put(String id, Definition definition) {
+    Job.Spec spec = JobView.spec(definition);
+    return stored(store.async(s -> s.register(id, settings.shards(), System.currentTimeMillis())))
+        .thenCompose(shard -> sharding.entityRefFor(Job.TYPE_KEY, Job.entityId(shard, id))
+            .<StatusReply<Job.Defined>>ask(replyTo -> new Job.Define(spec, replyTo), settings.writeTimeout())
+            .handle((reply, failure) -> {
+              check(id, failure);
+              if (reply.isError()) {
+                throw new UnavailableException(reply.getError().getMessage());
+              }
+              Job.Defined d = reply.getValue();
+              return new JobsApi.JobInfo(id, JobView.definition(d.spec()), d.node(), null, Optional.empty());
+            }));
+  }
+
+  @Override
+  public CompletionStage<Boolean> delete(String id) {
+    return stored(store.async(s -> s.find(id))).thenCompose(found -> {
+      if (found.isEmpty()) {
+        return CompletableFuture.completedFuture(false);
+      }
+      return sharding.entityRefFor(Job.TYPE_KEY, Job.entityId(found.get().shard(), id))
+          .<StatusReply<Job.Removed>>ask(Job.Remove::new, settings.writeTimeout())
+          .handle((reply, failure) -> {
+            check(id, failure);
+            if (reply.isError()) {
+              throw new UnavailableException(reply.getError().getMessage());
+            }
+            return found.get().spec() != null || reply.getValue().existed();
+          });
+    });
+  }
+
+  @Override
+  public CompletionStage<List<JobsApi.JobInfo>> list() {
+    return stored(store.background(s -> s.list().stream().map(JobView::job).toList()));
+  }
+
+  @Override
+  public CompletionStage<Optional<List<Run>>> runs(String id, int limit) {
+    return stored(store.background(s -> {
+      if (s.find(id).filter(r -> r.spec() != null).isEmpty()) {
+        return Optional.<List<Run>>empty();
+      }
+      return Optional.of(s.runs(id, limit).stream().map(JobView::run).toList());
+    }));
+  }
+
+  private void check(String id, Throwable failure) {
+    if (failure == null) {
+      return;
+    }
+    Throwable t = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+    if (t instanceof TimeoutException) {
+      throw new UnavailableException("job " + id + " did not answer within " + settings.writeTimeout().toMillis()
+          + " ms (its shard may be moving after a node left or failed); try again");
+    }
+    throw new CompletionException(t);
+  }
+
+  /** A store that fails or does not answer is a 503 with its reason, not a 500. */
+  private static <T> CompletionStage<T> stored(CompletableFuture<T> work) {
+    return work.orTimeout(10, java.util.concurrent.TimeUnit.SECONDS).handle((v, failure) -> {
+      if (failure == null) {
+        return v;
+      }
+      Throwable t = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+      if (t instanceof SQLException || t instanceof TimeoutException) {
+        throw new UnavailableException("the store did not answer: " + JobView.describe(t));
+      }
+      throw new CompletionException(t);
+    });
+  }
+
+}

@@ -1,0 +1,150 @@
+package dev.pmmha.runtime.leader;
+
+import dev.pmmha.persistence.Fence;
+import java.sql.SQLException;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+/** Runs the blocking {@link Fence} calls on a thread of their own, for the leader actor. */
+public final class FenceClient implements AutoCloseable {
+
+  /** The outcome of an attempt to take the fence: a lease, or who holds it, or why the store did not answer. */
+  record Acquired(Optional<Fence.Lease> lease, Fence.State heldBy, String error) {}
+
+  private final Fence fence;
+  private final ScheduledExecutorService executor =
+      Executors.newSingleThreadScheduledExecutor(LeaderServices.daemon("pmm-ha-fence"));
+
+public   FenceClient(Fence fence) {
+    this.fence = fence;
+  }
+
+  CompletionStage<Acquired> acquire(String holder, long atLeast) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        Optional<Fence.Lease> lease = fence.acquire(holder, atLeast);
+        return new Acquired(lease, lease.isPresent() ? null : fence.current(), null);
+      } catch (SQLException e) {
+        return new Acquired(Optional.empty(), null, firstLine(e));
+      }
+    }, executor);
+  }
+
+  /** What a {@link Keeper} reports; called on the fence thread. */
+  interface KeeperListener {
+    /** The lease was renewed: {@code lease} is the new one. */
+    void renewed(Fence.Lease lease);
+
+    /** The lease is gone (expired and taken, or released): the keeper has stopped. */
+    void lost(Fence.Lease last);
+
+    /** The store did not answer; the keeper tries again at the next interval. */
+    void failed(Fence.Lease last, String error);
+  }
+
+  /**
+   * Renews a lease at a fixed rate on the fence's own thread, so that a busy actor dispatcher, a leader actor
+   * that stashes its commands while it persists, or a slow mailbox never delays a renewal: the failover lab saw a
+   * new leader step down twice in its first two seconds because its renewals waited behind its own start-up.
+   */
+  final class Keeper {
+    private final AtomicReference<Fence.Lease> latest;
+    private volatile boolean cancelled;
+    private final ScheduledFuture<?> task;
+
+    private Keeper(Fence.Lease lease, java.time.Duration interval, KeeperListener listener) {
+      this.latest = new AtomicReference<>(lease);
+      this.task = executor.scheduleAtFixedRate(() -> renewOnce(listener), firstRenewalDelay(lease, interval,
+          System.nanoTime()), interval.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    private void renewOnce(KeeperListener listener) {
+      if (cancelled) {
+        return;
+      }
+      Fence.Lease last = latest.get();
+      try {
+        Optional<Fence.Lease> renewed = fence.renew(last);
+        if (cancelled) {
+          return;
+        }
+        if (renewed.isPresent()) {
+          latest.set(renewed.get());
+          listener.renewed(renewed.get());
+        } else {
+          cancel();
+          listener.lost(last);
+        }
+      } catch (SQLException e) {
+        if (!cancelled) {
+          listener.failed(last, firstLine(e));
+        }
+      } catch (RuntimeException e) {
+        if (!cancelled) {
+          listener.failed(last, firstLine(e));
+        }
+      }
+    }
+
+    /** The newest lease this keeper holds. */
+    Fence.Lease latest() {
+      return latest.get();
+    }
+
+    /** Stops renewing; a renewal already under way finishes but reports nothing. */
+    void cancel() {
+      cancelled = true;
+      task.cancel(false);
+    }
+  }
+
+  /**
+   * Nanoseconds to the first renewal: one interval after the lease was asked for, so at once for a lease taken a
+   * while ago (the leader asks for the fence while it recovers its journal, and a slow recovery on a loaded machine
+   * once let a new leader's lease run out 230 ms after its election, before the keeper's first renewal).
+   */
+  static long firstRenewalDelay(Fence.Lease lease, java.time.Duration interval, long nowNanos) {
+    return Math.max(0, Math.min(interval.toNanos(), lease.sentNanos() + interval.toNanos() - nowNanos));
+  }
+
+  /** Starts renewing {@code lease} every {@code interval}, the first time one interval after it was taken. */
+  Keeper keep(Fence.Lease lease, java.time.Duration interval, KeeperListener listener) {
+    return new Keeper(lease, interval, listener);
+  }
+
+  public CompletionStage<Fence.State> current() {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return fence.current();
+      } catch (SQLException e) {
+        throw new IllegalStateException(firstLine(e), e);
+      }
+    }, executor);
+  }
+
+  CompletionStage<Void> release(Fence.Lease lease) {
+    return CompletableFuture.runAsync(() -> {
+      try {
+        fence.release(lease);
+      } catch (SQLException e) {
+        throw new IllegalStateException(firstLine(e), e);
+      }
+    }, executor);
+  }
+
+  public static String firstLine(Throwable e) {
+    return String.valueOf(e.getMessage()).lines().findFirst().orElse(e.getClass().getSimpleName());
+  }
+
+  @Override
+  public void close() {
+    executor.shutdownNow();
+    fence.close();
+  }
+}

@@ -1,0 +1,678 @@
+package dev.pmmha.runtime.leader;
+
+import dev.pmmha.runtime.Guardian;
+import dev.pmmha.runtime.cluster.CutOffWatch;
+import dev.pmmha.runtime.cluster.NodeState;
+import dev.pmmha.runtime.metrics.PmmHaMetrics;
+
+import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.persistence.CborSerializable;
+import dev.pmmha.persistence.Fence;
+import dev.pmmha.runtime.leader.LeaderEvent;
+import dev.pmmha.runtime.leader.LeaderEvent.LeaderElected;
+import dev.pmmha.runtime.leader.LeaderEvent.LeaderReleased;
+import dev.pmmha.runtime.leader.LeaderEvent.SettingChanged;
+import dev.pmmha.runtime.leader.LeaderEvent.SettingRemoved;
+import dev.pmmha.runtime.leader.LeaderState;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.PreRestart;
+import org.apache.pekko.actor.typed.SupervisorStrategy;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.pattern.StatusReply;
+import org.apache.pekko.persistence.typed.PersistenceId;
+import org.apache.pekko.persistence.typed.RecoveryCompleted;
+import org.apache.pekko.persistence.typed.javadsl.CommandHandlerWithReply;
+import org.apache.pekko.persistence.typed.javadsl.EventHandler;
+import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehaviorWithEnforcedReplies;
+import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
+import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
+import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
+
+/**
+ * The PMM leader: a Cluster Singleton, so the node that runs it is the leader candidate. It becomes the leader
+ * once it has taken the fence in the store (which bumps the epoch): its node answers the health check with 200
+ * from then on, while it persists {@link LeaderElected} for that epoch; once that is written it starts the
+ * leader services, announces itself and reports the role change. It renews the fence lease while it leads and
+ * steps down when the lease runs out (store outage, pause), taking the fence again with a new epoch when it can.
+ * Every event it writes is a fenced write: the store rejects it unless its epoch holds the fence.
+ *
+ * <p>On the singleton's stop message (hand-over, graceful leave) its node stops answering 200 first, the
+ * services stop, {@link LeaderReleased} is persisted and the fence released, so that the next leader need not
+ * wait for the lease. The cluster-wide settings live here too: any node forwards writes to this actor, which
+ * persists them before it replies and publishes each new snapshot to every node.
+ *
+ * <p>What survives a restart or a hand-over: the epoch history and the settings, in the journal. Replies go to
+ * the {@code replyTo} of each request; news goes to every node through the leader topic.
+ */
+public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader.Command, LeaderEvent, LeaderState> {
+
+  public sealed interface Command extends CborSerializable {}
+
+  public record GetStatus(ActorRef<Status> replyTo) implements Command {}
+
+  /** The leader's view: {@code elected} is true while it holds the fence and its epoch is persisted. */
+  public record Status(String nodeId, long epoch, Instant since, boolean elected) implements CborSerializable {}
+
+  public record PutSetting(String key, String json, ActorRef<StatusReply<SettingWritten>> replyTo) implements Command {}
+
+  public record DeleteSetting(String key, ActorRef<StatusReply<SettingWritten>> replyTo) implements Command {}
+
+  public record GetSettings(ActorRef<SettingsSnapshot> replyTo) implements Command {}
+
+  /** The reply to a settings write; {@code existed} is false for a delete of a key that was not there. */
+  public record SettingWritten(String key, long version, long epoch, boolean existed) implements CborSerializable {}
+
+  /** The singleton's stop message: hand leadership over gracefully. */
+  public enum Stop implements Command {
+    INSTANCE
+  }
+
+  /** What the leader tells every node, on the leader topic. */
+  public sealed interface News extends CborSerializable {}
+
+  /** Who leads, with which epoch and settings version; sent when elected and every {@code announce-interval}. */
+  public record Announcement(String nodeId, long epoch, Instant since, long settingsVersion) implements News {}
+
+  /** Every setting at {@code version}; sent after each write and on request. */
+  public record SettingsSnapshot(long version, Map<String, LeaderState.Setting> settings) implements News {}
+
+  private enum Acquire implements Command {
+    INSTANCE
+  }
+
+  private enum Renew implements Command {
+    INSTANCE
+  }
+
+  private enum Announce implements Command {
+    INSTANCE
+  }
+
+  private enum ServicesStopped implements Command {
+    INSTANCE
+  }
+
+  private enum FenceReleased implements Command {
+    INSTANCE
+  }
+
+  private record AcquireDone(FenceClient.Acquired result) implements Command {}
+
+  /** What the lease keeper saw, for this actor's bookkeeping: renewed ({@code lease}), lost, or failed ({@code error}). */
+  private record RenewDone(long epoch, Optional<Fence.Lease> lease, String error) implements Command {}
+
+  public static final String TOPIC = "pmm-ha-leader";
+  public static final String SINGLETON_NAME = "pmm-leader";
+
+  /** This node's side of leadership; kept outside the event-sourced behavior so it outlives its restarts. */
+  static final class Tenure {
+    final String holder;
+    Fence.Lease lease;
+    boolean elected;
+    boolean stopping;
+    boolean acquiring;
+    /** Renews the lease on the fence thread while it is held (see {@link FenceClient.Keeper}). */
+    FenceClient.Keeper keeper;
+    /** Watches for this node being cut off from the cluster that leads (see {@link CutOffWatch}). */
+    final CutOffWatch cutOff = new CutOffWatch(CutOffWatch.PATIENCE);
+    /** The fence asked for at start, during recovery; taken over by the first RecoveryCompleted. */
+    java.util.concurrent.CompletionStage<FenceClient.Acquired> early;
+    String lastWait = "";
+    /** No early answer any more (see {@link #answerEarly}): set when this tenure starts to stop or ends. */
+    private boolean earlyClosed; // guarded by this
+    /** Renews the fence taken at start until the actor adopts it (see {@link #answerEarly}). */
+    private FenceClient.Keeper earlyKeeper; // guarded by this
+
+    Tenure(String nodeId) {
+      this.holder = nodeId + "/" + UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    /**
+     * The fence asked for at start was taken while the journal is still being read. Its lease is kept from now on
+     * ({@code keep} starts the keeper, which onAcquireDone adopts), so that a slow recovery does not let it run
+     * out. And the node answers the leader check from now on, before the recovery, the {@link LeaderElected}
+     * write and the services (each 200 bounded by the lease, like every other: the fence, not the journal, rules
+     * out two leaders); only for an epoch above every one this node has heard announced, so that no answer shows
+     * an epoch going backwards; the journal check after the recovery (onAcquireDone) takes the answer back in the
+     * one case it could: a fence row reset behind the journal. Runs on the fence's thread.
+     */
+    synchronized void answerEarly(NodeState node, Fence.Lease lease, Duration safetyMargin,
+        java.util.function.Function<Fence.Lease, FenceClient.Keeper> keep) {
+      if (earlyClosed) {
+        return;
+      }
+      earlyKeeper = keep.apply(lease);
+      long known = node.currentLeader().map(LeaderInfo::epoch).orElse(0L);
+      if (lease.epoch() > known) {
+        node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
+      }
+    }
+
+    /** Stops answering 200, and rules out an early answer arriving after this. */
+    synchronized void closeEarly(NodeState node) {
+      earlyClosed = true;
+      node.leadershipLost();
+    }
+
+    /**
+     * The keeper {@link #answerEarly} started, if it did, handed to the actor (which then owns it); nothing early
+     * happens after this.
+     */
+    synchronized FenceClient.Keeper adoptEarlyKeeper() {
+      earlyClosed = true;
+      FenceClient.Keeper k = earlyKeeper;
+      earlyKeeper = null;
+      return k;
+    }
+
+    /** The end of this tenure's life: an early keeper nobody adopted stops (its lease runs out). */
+    synchronized void cancelEarlyKeeper() {
+      earlyClosed = true;
+      if (earlyKeeper != null) {
+        earlyKeeper.cancel();
+        earlyKeeper = null;
+      }
+    }
+  }
+
+  /** Everything the leader works with on its node. */
+  public record Deps(
+      NodeState node,
+      ActorRef<Topic.Command<News>> topic,
+      FenceClient fence,
+      LeaderServices services,
+      RoleChangeHook hook,
+      LeaderSettings settings,
+      PmmHaMetrics metrics) {}
+
+  public static Behavior<Command> create(Deps deps) {
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+      ctx.getLog().info("Leader singleton starting on {}: recovering the leader's journal", deps.node().nodeId());
+      Tenure tenure = new Tenure(deps.node().nodeId());
+      // Ask for the fence while the journal is read, not after: on a hand-over the previous leader has released
+      // it, and this saves one database round trip of the no-leader gap. The fence's epoch is never below the
+      // journal's (every journal write is fenced), so no known epoch is needed here; onAcquireDone checks it.
+      tenure.acquiring = true;
+      tenure.early = deps.fence().acquire(tenure.holder, 0);
+      ActorRef<Command> self = ctx.getSelf();
+      tenure.early.thenAccept(r -> r.lease().ifPresent(lease -> tenure.answerEarly(deps.node(), lease,
+          deps.settings().safetyMargin(), l -> keeper(deps, self, l))));
+      return new Leader(ctx, timers, deps, tenure);
+    }));
+  }
+
+  private final ActorContext<Command> ctx;
+  private final TimerScheduler<Command> timers;
+  private final Deps deps;
+  private final NodeState node;
+  private final Tenure tenure;
+
+  private Leader(ActorContext<Command> ctx, TimerScheduler<Command> timers, Deps deps, Tenure tenure) {
+    super(
+        PersistenceId.ofUniqueId(LeaderState.PERSISTENCE_ID),
+        SupervisorStrategy.restartWithBackoff(Duration.ofMillis(200), Duration.ofSeconds(2), 0.2));
+    this.ctx = ctx;
+    this.timers = timers;
+    this.deps = deps;
+    this.node = deps.node();
+    this.tenure = tenure;
+  }
+
+  @Override
+  public LeaderState emptyState() {
+    return LeaderState.empty();
+  }
+
+  @Override
+  public RetentionCriteria retentionCriteria() {
+    return RetentionCriteria.snapshotEvery(100, 2);
+  }
+
+  /** A hand-over also snapshots, so that the next leader recovers from the snapshot alone. */
+  @Override
+  public boolean shouldSnapshot(LeaderState state, LeaderEvent event, long sequenceNr) {
+    return event instanceof LeaderReleased;
+  }
+
+  @Override
+  public Set<String> tagsFor(LeaderEvent event) {
+    if (event instanceof LeaderElected || event instanceof LeaderReleased) {
+      return Set.of(Fence.epochTag(event.epoch()), PmmHaMetrics.LEADERSHIP_TAG);
+    }
+    return Set.of(Fence.epochTag(event.epoch()));
+  }
+
+  @Override
+  public SignalHandler<LeaderState> signalHandler() {
+    return newSignalHandlerBuilder()
+        .onSignal(RecoveryCompleted.instance(), state -> {
+          ctx.getLog().info("Leader singleton recovered on {}: last epoch {} held by {}, settings version {}",
+              node.nodeId(), state.epoch(), state.nodeId().isEmpty() ? "nobody" : state.nodeId(),
+              state.settingsVersion());
+          node.settingsUpdated(new SettingsSnapshot(state.settingsVersion(), state.settings()));
+          var early = tenure.early;
+          tenure.early = null;
+          if (early != null) {
+            tenure.acquiring = true;
+            ctx.pipeToSelf(early, (result, failure) -> new AcquireDone(failure != null
+                ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
+          } else {
+            ctx.getSelf().tell(Acquire.INSTANCE);
+          }
+        })
+        .onSignal(PreRestart.instance(), state -> endOfLife("restart after a failure"))
+        .onSignal(PostStop.instance(), state -> endOfLife("stopped"))
+        .build();
+  }
+
+  /** The actor is going away (or restarting): whatever it led ends here. */
+  private void endOfLife(String why) {
+    timers.cancelAll();
+    if (tenure.elected) {
+      ctx.getLog().info("LEADER ends on {} ({}): epoch {}", node.nodeId(), why, tenure.lease == null ? 0 : tenure.lease.epoch());
+      node.leadershipLost();
+      deps.services().stopAll();
+      deps.hook().roleChanged("follower", tenure.lease == null ? 0 : tenure.lease.epoch());
+      tenure.elected = false;
+    }
+    tenure.closeEarly(node);
+    tenure.cancelEarlyKeeper();
+    // The lease goes too: the timers that renewed it are cancelled, and onAcquire does nothing while a lease is
+    // held, so a restarted leader that kept it would never lead again (found by the failover lab: a settings
+    // write failing during a PostgreSQL outage restarted the leader, which then never took the fence again).
+    // The next incarnation takes the fence anew once this lease has expired.
+    stopKeeper();
+    tenure.lease = null;
+    tenure.acquiring = false;
+    tenure.early = null;
+  }
+
+  private void stopKeeper() {
+    if (tenure.keeper != null) {
+      tenure.keeper.cancel();
+      tenure.keeper = null;
+    }
+  }
+
+  /**
+   * Starts renewing {@code lease} on the fence thread. A renewal updates this node's right to act there and then
+   * (no trip through this actor); the actor hears of each outcome for its log and to step down when the lease is
+   * lost. The actor's Renew timer stays as the watchdog that steps down once the lease has run out.
+   */
+  private void startKeeper(Fence.Lease lease) {
+    stopKeeper();
+    tenure.keeper = keeper(deps, ctx.getSelf(), lease);
+  }
+
+  /** Renews {@code lease} on the fence's thread; each outcome goes to this node's state and to {@code self}. */
+  private static FenceClient.Keeper keeper(Deps deps, ActorRef<Command> self, Fence.Lease lease) {
+    NodeState node = deps.node();
+    Duration margin = deps.settings().safetyMargin();
+    return deps.fence().keep(lease, deps.settings().renewInterval(), new FenceClient.KeeperListener() {
+      @Override
+      public void renewed(Fence.Lease l) {
+        node.leaseRenewed(l.epoch(), l.actUntilNanos(margin));
+        deps.metrics().fenceRenewed(System.nanoTime() - l.sentNanos());
+        self.tell(new RenewDone(l.epoch(), Optional.of(l), null));
+      }
+
+      @Override
+      public void lost(Fence.Lease last) {
+        self.tell(new RenewDone(last.epoch(), Optional.empty(), null));
+      }
+
+      @Override
+      public void failed(Fence.Lease last, String error) {
+        self.tell(new RenewDone(last.epoch(), Optional.empty(), error));
+      }
+    });
+  }
+
+  @Override
+  public CommandHandlerWithReply<Command, LeaderEvent, LeaderState> commandHandler() {
+    return newCommandHandlerWithReplyBuilder()
+        .forAnyState()
+        .onCommand(Acquire.class, (state, cmd) -> onAcquire(state))
+        .onCommand(AcquireDone.class, this::onAcquireDone)
+        .onCommand(Renew.class, (state, cmd) -> onRenew())
+        .onCommand(RenewDone.class, (state, cmd) -> onRenewDone(cmd))
+        .onCommand(Announce.class, (state, cmd) -> onAnnounce(state))
+        .onCommand(GetStatus.class, this::onGetStatus)
+        .onCommand(PutSetting.class, this::onPutSetting)
+        .onCommand(DeleteSetting.class, this::onDeleteSetting)
+        .onCommand(GetSettings.class, (state, cmd) ->
+            Effect().reply(cmd.replyTo(), new SettingsSnapshot(state.settingsVersion(), state.settings())))
+        .onCommand(Stop.class, (state, cmd) -> onStop(state))
+        .onCommand(ServicesStopped.class, (state, cmd) -> onServicesStopped(state))
+        .onCommand(FenceReleased.class, (state, cmd) -> Effect().stop().thenNoReply())
+        .build();
+  }
+
+  // --- taking the fence and becoming leader ---
+
+  private ReplyEffect<LeaderEvent, LeaderState> onAcquire(LeaderState state) {
+    if (tenure.stopping) {
+      return Effect().stop().thenNoReply();
+    }
+    if (tenure.lease != null || tenure.acquiring) {
+      return Effect().noReply();
+    }
+    tenure.acquiring = true;
+    ctx.pipeToSelf(deps.fence().acquire(tenure.holder, state.epoch()),
+        (result, failure) -> new AcquireDone(failure != null
+            ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
+    return Effect().noReply();
+  }
+
+  /**
+   * True (and the node is shutting down to rejoin) when this node has been cut off for {@link CutOffWatch#PATIENCE}:
+   * its cluster has no majority of the expected nodes while a node outside it holds and renews the fence.
+   */
+  private boolean cutOff(Fence.State held) {
+    String holderNode = CutOffWatch.holderNode(held.holder());
+    var nodes = node.nodes();
+    java.util.function.Predicate<dev.pmmha.http.ClusterView.NodeStatus> up =
+        n -> n.status().equals("alive") || n.status().equals("suspect");
+    int membersUp = (int) nodes.stream().filter(up).count();
+    boolean holderIsMember = nodes.stream().anyMatch(n -> up.test(n) && n.nodeName().equals(holderNode));
+    if (!tenure.cutOff.observe(System.nanoTime(), membersUp, node.expectedNodes(), holderIsMember, !held.free())) {
+      return false;
+    }
+    ctx.getLog().error("CUT OFF: node {} is in a cluster of {} of the {} expected nodes while {}, not a member of it, "
+        + "has held the fence (epoch {}) for {} s: this node leaves and exits 4 so that its supervisor restarts it "
+        + "and it joins the others", node.nodeId(), membersUp, node.expectedNodes(), holderNode, held.epoch(),
+        CutOffWatch.PATIENCE.toSeconds());
+    org.apache.pekko.actor.CoordinatedShutdown.get(ctx.getSystem()).runAll(Guardian.CutOff.INSTANCE);
+    return true;
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onAcquireDone(LeaderState state, AcquireDone done) {
+    tenure.acquiring = false;
+    FenceClient.Acquired r = done.result();
+    if (r.lease().isEmpty()) {
+      String wait = r.error() != null
+          ? "the store does not answer (" + r.error() + ")"
+          : "the fence is held by " + r.heldBy().holder() + " for epoch " + r.heldBy().epoch() + ", "
+              + Math.max(0, r.heldBy().remainingMillis()) + " ms left";
+      String kind = r.error() != null ? "store" : r.heldBy().holder() + "/" + r.heldBy().epoch();
+      if (!kind.equals(tenure.lastWait)) {
+        ctx.getLog().info("LEADER waiting on {}: {}", node.nodeId(), wait);
+        tenure.lastWait = kind;
+      }
+      if (tenure.stopping) {
+        return Effect().stop().thenNoReply();
+      }
+      if (r.heldBy() != null && cutOff(r.heldBy())) {
+        return Effect().noReply();
+      }
+      timers.startSingleTimer(Acquire.INSTANCE, deps.settings().renewInterval());
+      return Effect().noReply();
+    }
+    // the fence taken at start has been kept since (Tenure.answerEarly): this actor adopts its keeper and the
+    // newest lease it renewed
+    FenceClient.Keeper early = tenure.adoptEarlyKeeper();
+    if (early != null) {
+      stopKeeper();
+      tenure.keeper = early;
+    }
+    Fence.Lease lease = early != null ? early.latest() : r.lease().get();
+    tenure.cutOff.reset();
+    tenure.lease = lease;
+    tenure.lastWait = "";
+    if (tenure.stopping) {
+      return releaseAndStop();
+    }
+    if (lease.epoch() <= state.epoch()) {
+      // the fence row is behind the journal (it was reset): give this epoch back and take one above the journal's
+      ctx.getLog().warn("LEADER on {}: the fence's epoch {} is not above the journal's {}; taking a higher one",
+          node.nodeId(), lease.epoch(), state.epoch());
+      tenure.closeEarly(node); // an early answer (Tenure.answerEarly) may show that epoch: take it back, no more
+      stopKeeper();
+      tenure.lease = null;
+      tenure.acquiring = true;
+      long atLeast = state.epoch();
+      ctx.pipeToSelf(deps.fence().release(lease).thenCompose(v -> deps.fence().acquire(tenure.holder, atLeast)),
+          (result, failure) -> new AcquireDone(failure != null
+              ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
+      return Effect().noReply();
+    }
+    LeaderElected elected = new LeaderElected(lease.epoch(), node.nodeId(), Instant.now());
+    // The fence is this node's, for an epoch above every one in the journal: its node answers the leader check
+    // from now on (if it did not already, Tenure.answerEarly), each 200 bounded by the lease like every other
+    // (the fence, not the journal, is what rules out two leaders). The journal write below only records the
+    // epoch, so the no-leader gap of a hand-over does not wait for it (42-248 ms in the failover lab); the
+    // services, the announcement and settings writes do.
+    // A write that fails stops this actor, and endOfLife takes the 200 back. The keeper starts after this, so
+    // each of its renewals moves this leadership's deadline on (NodeState.leaseRenewed).
+    node.leadershipGained(lease.epoch(), elected.at(), lease.actUntilNanos(deps.settings().safetyMargin()));
+    if (early == null) {
+      startKeeper(lease);
+    }
+    timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());
+    return Effect()
+        .persist(elected)
+        .thenRun(s -> becameLeader(s, lease))
+        .thenNoReply();
+  }
+
+  private void becameLeader(LeaderState s, Fence.Lease lease) {
+    if (tenure.lease != lease || tenure.stopping) {
+      return; // stepped down or stopping while the event was written
+    }
+    tenure.elected = true;
+    ctx.getLog().info("LEADER elected: node {} leads with epoch {}", node.nodeId(), s.epoch());
+    publish(new SettingsSnapshot(s.settingsVersion(), s.settings()));
+    publish(new Announcement(node.nodeId(), s.epoch(), s.since(), s.settingsVersion()));
+    timers.startTimerWithFixedDelay(Announce.INSTANCE, deps.settings().announceInterval());
+    deps.services().startAll(node.nodeId(), s.epoch(), node::mayAct);
+    deps.hook().roleChanged("leader", s.epoch());
+  }
+
+  // --- keeping the lease ---
+
+  /** The watchdog: steps down once this node's right to act has run out (the keeper renews it). */
+  private ReplyEffect<LeaderEvent, LeaderState> onRenew() {
+    if (tenure.lease != null && tenure.elected && !node.mayAct() && !tenure.stopping) {
+      stepDown("the lease ran out before it could be renewed");
+    }
+    return Effect().noReply();
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onRenewDone(RenewDone done) {
+    if (tenure.lease == null || tenure.lease.epoch() != done.epoch()) {
+      return Effect().noReply(); // news from the keeper of a lease this actor no longer holds
+    }
+    if (done.error() != null) {
+      if (!"renew".equals(tenure.lastWait)) {
+        ctx.getLog().warn("LEADER cannot renew its lease on {}: {}", node.nodeId(), done.error());
+        tenure.lastWait = "renew";
+      }
+      if (tenure.elected && !node.mayAct() && !tenure.stopping) {
+        stepDown("the store did not answer before the lease ran out");
+      }
+      return Effect().noReply();
+    }
+    if (done.lease().isEmpty()) {
+      if (!tenure.stopping) {
+        stepDown("the lease was lost (expired or taken over)");
+      }
+      return Effect().noReply();
+    }
+    if ("renew".equals(tenure.lastWait)) {
+      ctx.getLog().info("LEADER renewed its lease again on {}", node.nodeId());
+      tenure.lastWait = "";
+    }
+    tenure.lease = done.lease().get();
+    return Effect().noReply();
+  }
+
+  /** Stops leading this epoch; tries to take the fence again (with a new epoch) once the lease can be had. */
+  private void stepDown(String why) {
+    long epoch = tenure.lease == null ? 0 : tenure.lease.epoch();
+    ctx.getLog().warn("LEADER steps down on {}: {} (epoch {})", node.nodeId(), why, epoch);
+    node.leadershipLost();
+    timers.cancel(Renew.INSTANCE);
+    stopKeeper();
+    timers.cancel(Announce.INSTANCE);
+    if (tenure.elected) {
+      deps.services().stopAll();
+      deps.hook().roleChanged("follower", epoch);
+    }
+    tenure.elected = false;
+    tenure.lease = null;
+    timers.startSingleTimer(Acquire.INSTANCE, deps.settings().renewInterval());
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onAnnounce(LeaderState state) {
+    if (tenure.elected && node.mayAct()) {
+      publish(new Announcement(node.nodeId(), state.epoch(), state.since(), state.settingsVersion()));
+    }
+    return Effect().noReply();
+  }
+
+  private void publish(News news) {
+    if (news instanceof SettingsSnapshot s) {
+      node.settingsUpdated(s);
+    }
+    deps.topic().tell(Topic.publish(news));
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onGetStatus(LeaderState state, GetStatus cmd) {
+    return Effect().reply(cmd.replyTo(), new Status(node.nodeId(), state.epoch(), state.since(), tenure.elected));
+  }
+
+  // --- settings ---
+
+  private boolean mayWrite() {
+    return tenure.elected && !tenure.stopping && node.mayAct();
+  }
+
+  private <T> StatusReply<T> notLeader() {
+    return StatusReply.error(NOT_LEADER);
+  }
+
+  public static final String NOT_LEADER = "the leader is changing; try again";
+
+  private ReplyEffect<LeaderEvent, LeaderState> onPutSetting(LeaderState state, PutSetting cmd) {
+    if (!mayWrite()) {
+      return Effect().reply(cmd.replyTo(), notLeader());
+    }
+    long epoch = tenure.lease.epoch();
+    SettingChanged event = new SettingChanged(epoch, cmd.key(), cmd.json(), state.settingsVersion() + 1,
+        node.nodeId(), Instant.now());
+    return Effect()
+        .persist(event)
+        .thenRun(s -> publish(new SettingsSnapshot(s.settingsVersion(), s.settings())))
+        .thenReply(cmd.replyTo(), s -> StatusReply.success(new SettingWritten(cmd.key(), s.settingsVersion(), epoch, true)));
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onDeleteSetting(LeaderState state, DeleteSetting cmd) {
+    if (!mayWrite()) {
+      return Effect().reply(cmd.replyTo(), notLeader());
+    }
+    long epoch = tenure.lease.epoch();
+    if (!state.settings().containsKey(cmd.key())) {
+      return Effect().reply(cmd.replyTo(),
+          StatusReply.success(new SettingWritten(cmd.key(), state.settingsVersion(), epoch, false)));
+    }
+    SettingRemoved event = new SettingRemoved(epoch, cmd.key(), state.settingsVersion() + 1, node.nodeId(), Instant.now());
+    return Effect()
+        .persist(event)
+        .thenRun(s -> publish(new SettingsSnapshot(s.settingsVersion(), s.settings())))
+        .thenReply(cmd.replyTo(), s -> StatusReply.success(new SettingWritten(cmd.key(), s.settingsVersion(), epoch, true)));
+  }
+
+  // --- graceful hand-over ---
+
+  private ReplyEffect<LeaderEvent, LeaderState> onStop(LeaderState state) {
+    if (tenure.stopping) {
+      return Effect().noReply();
+    }
+    tenure.stopping = true;
+    if (tenure.elected && tenure.lease != null && node.isShuttingDown()) {
+      // a graceful hand-over: the 503s that replace this node's 200s wait for the next leader (see NodeState)
+      node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
+      // this node leaves the cluster before the next leader announces itself: it watches the fence instead
+      watchFenceForNextLeader(deps.fence(), node, tenure.lease.epoch());
+    }
+    tenure.closeEarly(node); // stop answering 200 before anything else
+    timers.cancel(Announce.INSTANCE);
+    timers.cancel(Acquire.INSTANCE);
+    if (!tenure.elected) {
+      ctx.getLog().info("LEADER stopping on {} before it was elected", node.nodeId());
+      if (tenure.acquiring) {
+        return Effect().noReply(); // AcquireDone releases what it got, then stops
+      }
+      return tenure.lease != null ? releaseAndStop() : Effect().stop().thenNoReply();
+    }
+    ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.lease.epoch());
+    ctx.pipeToSelf(deps.services().stopAll(), (ok, failure) -> ServicesStopped.INSTANCE);
+    return Effect().noReply();
+  }
+
+  /** Reads the fence every 50 ms until it holds a higher epoch than {@code epoch}, or the hold has settled. */
+  private static void watchFenceForNextLeader(FenceClient fence, NodeState node, long epoch) {
+    if (node.handingOverEpoch() != epoch) {
+      return;
+    }
+    fence.current().whenComplete((state, failure) -> {
+      if (state != null && state.epoch() > epoch) {
+        node.nextLeaderSeen(state.epoch());
+      } else {
+        java.util.concurrent.CompletableFuture.delayedExecutor(50, java.util.concurrent.TimeUnit.MILLISECONDS)
+            .execute(() -> watchFenceForNextLeader(fence, node, epoch));
+      }
+    });
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> onServicesStopped(LeaderState state) {
+    if (tenure.lease == null) {
+      return Effect().stop().thenNoReply();
+    }
+    long epoch = tenure.lease.epoch();
+    return Effect()
+        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now()))
+        .thenRun(s -> {
+          tenure.elected = false;
+          deps.hook().roleChanged("follower", epoch);
+          ctx.getLog().info("LEADER released: node {} hands over epoch {}", node.nodeId(), epoch);
+          beginRelease();
+        })
+        .thenNoReply();
+  }
+
+  private ReplyEffect<LeaderEvent, LeaderState> releaseAndStop() {
+    beginRelease();
+    return Effect().noReply();
+  }
+
+  /** Releases the fence so that the next leader need not wait for the lease; then this actor stops. */
+  private void beginRelease() {
+    Fence.Lease lease = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
+    timers.cancel(Renew.INSTANCE);
+    stopKeeper();
+    ctx.pipeToSelf(deps.fence().release(lease), (ok, failure) -> {
+      if (failure != null) {
+        ctx.getLog().warn("Could not release the fence (the next leader waits for the lease): {}", failure.getMessage());
+      }
+      return FenceReleased.INSTANCE;
+    });
+    tenure.lease = null;
+  }
+
+  @Override
+  public EventHandler<LeaderState, LeaderEvent> eventHandler() {
+    return newEventHandlerBuilder().forAnyState().onAnyEvent(LeaderState::apply);
+  }
+}
