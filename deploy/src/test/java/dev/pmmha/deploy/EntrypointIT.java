@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * process Docker or Kubernetes signals), answers readyz, and on SIGTERM stops gracefully within the stop grace
  * period compose.yaml gives the nodes.
  */
+@Tag("integration")
 class EntrypointIT {
 
   static Duration composeGracePeriod() {

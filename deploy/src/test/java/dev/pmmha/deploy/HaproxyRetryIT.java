@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * leader answers 503 as it steps down is sent again to the next leader when it is idempotent (GET, PUT, DELETE),
  * also when its body arrives in a packet of its own, and never when it is not (POST).
  */
+@Tag("integration")
 class HaproxyRetryIT {
 
   @TempDir

@@ -18,6 +18,7 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,6 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Also shows why the script adds the public-schema grant to the guide's SQL: without it (PostgreSQL 15 and
  * later) the node cannot create its tables.
  */
+@Tag("integration")
 class PostgresInitIT {
 
   static final Compose COMPOSE = Compose.load(Repo.COMPOSE, Compose.dotEnv(Repo.ENV_EXAMPLE));

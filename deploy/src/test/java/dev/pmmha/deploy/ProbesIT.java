@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.Test;
  * leader check stays a separate thing, and SIGTERM stops the node (leave and hand-over included) within
  * terminationGracePeriodSeconds.
  */
+@Tag("integration")
 class ProbesIT {
 
   @Test

@@ -100,7 +100,7 @@ public final class Guardian {
           KubernetesLeaderLabel.create(system.settings().config(), settings));
       // The services are stopped before their threads go: a leader that is downed (or stops for any other reason
       // than a hand-over) asks for the stop as its actor ends, which does not wait, and closing the threads at once
-      // cancelled that stop (LeaderDutiesTest saw a downed leader's service never stopped). stopAll runs after any
+      // cancelled that stop (LeaderDutiesIT saw a downed leader's service never stopped). stopAll runs after any
       // stop already asked for, and stops nothing twice; the phase's own timeout bounds the wait.
       shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-leader-resources",
           () -> leaderServices.stopAll().handle((v, failure) -> {

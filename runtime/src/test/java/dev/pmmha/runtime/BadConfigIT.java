@@ -1,4 +1,5 @@
 package dev.pmmha.runtime;
+import org.junit.jupiter.api.Tag;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -15,6 +16,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** A bad or missing value stops the real process at once: one line naming the variable, exit code 2. */
+@Tag("integration")
 class BadConfigIT {
 
   static Stream<Arguments> badEnvironments() {

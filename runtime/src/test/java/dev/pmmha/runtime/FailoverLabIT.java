@@ -13,6 +13,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -26,6 +27,7 @@ import org.junit.jupiter.api.Test;
  *
  * <p>Needs root (namespaces, iptables): skipped otherwise. CI runs as root.
  */
+@Tag("integration")
 class FailoverLabIT {
 
   static final Path REPO = Path.of("").toAbsolutePath().getParent();

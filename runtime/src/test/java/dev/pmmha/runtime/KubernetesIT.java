@@ -25,6 +25,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,6 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
  * kubernetes-api discovery against a fake API server (HTTPS, bearer token, pod lists in the real JSON shape),
  * and the leader keeps the label pmm-ha/role=leader on exactly its own pod, across a crash failover.
  */
+@Tag("integration")
 class KubernetesIT {
 
   static final String NS = "pmm";
@@ -138,7 +140,7 @@ class KubernetesIT {
 
   @Test
   void podsFindEachOtherThroughTheApiAndOnlyTheLeadersPodCarriesTheLabel(@TempDir Path dir) throws Exception {
-    TlsClusterTest.makeCerts(dir, "api=127.0.0.1");
+    TlsClusterIT.makeCerts(dir, "api=127.0.0.1");
     Path token = Files.writeString(dir.resolve("token"), TOKEN);
     int management = PostgresServer.freePort();
     api = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);

@@ -11,10 +11,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** PMM_HA_LOG_FORMAT=json: every line a JSON object carrying the node; SIGTERM ends the node with exit code 0. */
+@Tag("integration")
 class LogFormatIT {
 
   @Test

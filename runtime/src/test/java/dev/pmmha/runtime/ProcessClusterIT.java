@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.TestInfo;
  * Three real {@code java -jar} nodes on loopback addresses 127.0.0.21-23 with the same ports, on a real
  * PostgreSQL, formed by Cluster Bootstrap from PMM_HA_PEERS as in production.
  */
+@Tag("integration")
 public class ProcessClusterIT extends WithPostgres {
 
   static final ObjectMapper JSON = new ObjectMapper();

@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
@@ -39,6 +40,7 @@ import org.junit.jupiter.api.TestInfo;
  * without a lost tick; a full cluster restart brings every job back. Throughout, no (job, tick) is ever executed
  * twice, checked in the claims table and in the file every job's command appends its id, tick and node to.
  */
+@Tag("integration")
 class JobsIT extends WithPostgres {
 
   static final ObjectMapper JSON = new ObjectMapper();

@@ -27,6 +27,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -37,6 +38,7 @@ import org.junit.jupiter.api.Test;
  * nothing of its old epoch reaches the database after the take-over, and it never answers 200 again in that
  * epoch. Asserted on the endpoints and on the database rows.
  */
+@Tag("integration")
 class FenceIT extends WithPostgres {
 
   static final String[] IPS = {"127.0.0.24", "127.0.0.25", "127.0.0.26"};

@@ -14,6 +14,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,7 +23,8 @@ import org.junit.jupiter.api.Test;
  * node were missed during the move and are skipped (no catch_up). The take-over is slowed down here by a trigger
  * on the registry, so that at least one tick falls while the job starts.
  */
-class JobLateTickTest extends WithPostgres {
+@Tag("integration")
+class JobLateTickIT extends WithPostgres {
 
   @Test
   void aTickThatFallsWhileAMovedJobStartsRunsLateAndTicksBeforeItArrivedAreSkipped() throws Exception {

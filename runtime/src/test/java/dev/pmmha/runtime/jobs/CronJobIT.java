@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,7 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
  * A cron job on a real node: it runs at its schedule's minute boundaries, with the tick as PMM_HA_JOB_TICK, and
  * the API shows its schedule. At most a minute of waiting (the next minute boundary).
  */
-class CronJobTest extends WithPostgres {
+@Tag("integration")
+class CronJobIT extends WithPostgres {
 
   @Test
   void aCronJobRunsAtTheMinuteBoundariesOfItsSchedule(@TempDir Path dir) throws Exception {

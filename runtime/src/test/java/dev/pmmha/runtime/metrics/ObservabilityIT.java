@@ -24,6 +24,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,7 +33,8 @@ import org.junit.jupiter.api.Test;
  * What an operator sees, on three in-JVM nodes: metrics that flip on failover, the CLI table, and the status
  * page in a real headless Chromium (its screenshots are kept in target/status-page-*.png).
  */
-class ObservabilityTest extends WithPostgres {
+@Tag("integration")
+class ObservabilityIT extends WithPostgres {
 
 
   static String metrics(LocalCluster.Node n) throws Exception {

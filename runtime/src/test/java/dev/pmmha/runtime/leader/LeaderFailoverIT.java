@@ -14,12 +14,14 @@ import dev.pmmha.runtime.leader.LeaderEvent.LeaderReleased;
 import dev.pmmha.testkit.PostgresServer;
 import java.time.Duration;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Three in-JVM nodes on a real PostgreSQL: one leader, and where leadership goes when its node leaves. */
-class LeaderFailoverTest extends WithPostgres {
+@Tag("integration")
+class LeaderFailoverIT extends WithPostgres {
 
 
   static long epochOf(LocalCluster c, LocalCluster.Node n) {

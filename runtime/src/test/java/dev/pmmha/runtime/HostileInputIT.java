@@ -20,12 +20,14 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Bad requests by the thousand and a node that reuses another's id: the cluster and its leader do not notice. */
-class HostileInputTest extends WithPostgres {
+@Tag("integration")
+class HostileInputIT extends WithPostgres {
 
 
   /** One bad request on a raw socket; returns the status line's code, or -1 when the server closed the connection. */

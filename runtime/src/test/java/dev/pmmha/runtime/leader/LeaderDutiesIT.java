@@ -22,13 +22,15 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.Collectors;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Leader services, the role-change hook and cluster-wide settings, on three in-JVM nodes and real PostgreSQL. */
-class LeaderDutiesTest extends WithPostgres {
+@Tag("integration")
+class LeaderDutiesIT extends WithPostgres {
 
 
   static final Config SERVICES = ConfigFactory.parseString("""

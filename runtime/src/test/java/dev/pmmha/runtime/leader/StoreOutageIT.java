@@ -7,10 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pmmha.testkit.PostgresServer;
 import java.time.Duration;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** PostgreSQL stopped under a running cluster, then started again (its own server: the test stops it). */
-class StoreOutageTest {
+@Tag("integration")
+class StoreOutageIT {
 
   @Test
   void noLeaderWhileTheStoreIsDownPastTheLeaseAndALeaderIsBackSoonAfterItReturns() throws Exception {

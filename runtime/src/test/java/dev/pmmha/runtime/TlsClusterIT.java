@@ -26,6 +26,7 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -35,7 +36,8 @@ import org.junit.jupiter.api.io.TempDir;
  * Mutual TLS between nodes and HTTPS: three nodes with certificates from one CA form the cluster; a process with
  * a certificate from another CA cannot join or disturb it; the health check answers over HTTPS.
  */
-class TlsClusterTest extends WithPostgres {
+@Tag("integration")
+class TlsClusterIT extends WithPostgres {
 
 
   static void makeCerts(Path dir, String... nodes) throws Exception {
