@@ -1,6 +1,10 @@
 package dev.pmmha.runtime.cluster;
 
+import dev.pmmha.http.ClusterView.NodeStatus;
+import dev.pmmha.persistence.Fence;
 import java.time.Duration;
+import java.util.Optional;
+import java.util.function.Predicate;
 
 /**
  * Tells a node that it is cut off: its cluster holds no more than half of the expected nodes while a node that
@@ -19,7 +23,7 @@ public final class CutOffWatch {
   private long sinceNanos;
   private boolean holding;
 
-public   CutOffWatch(Duration patience) {
+  public CutOffWatch(Duration patience) {
     this.patience = patience;
   }
 
@@ -40,6 +44,24 @@ public   CutOffWatch(Duration patience) {
       sinceNanos = nowNanos;
     }
     return nowNanos - sinceNanos >= patience.toNanos();
+  }
+
+  /**
+   * One observation of {@code node}'s membership against the fence as {@code held}: the reason to restart, once
+   * the node has been cut off for the whole patience.
+   */
+  public Optional<String> observe(NodeState node, Fence.State held, long nowNanos) {
+    String holderNode = holderNode(held.holder());
+    Predicate<NodeStatus> up = n -> n.status().equals("alive") || n.status().equals("suspect");
+    var nodes = node.nodes();
+    int membersUp = (int) nodes.stream().filter(up).count();
+    boolean holderIsMember = nodes.stream().anyMatch(n -> up.test(n) && n.nodeName().equals(holderNode));
+    if (!observe(nowNanos, membersUp, node.expectedNodes(), holderIsMember, !held.free())) {
+      return Optional.empty();
+    }
+    return Optional.of(String.format("node %s is in a cluster of %d of the %d expected nodes while %s, not a member "
+        + "of it, has held the fence (epoch %d) for %d s", node.nodeId(), membersUp, node.expectedNodes(), holderNode,
+        held.epoch(), patience.toSeconds()));
   }
 
   /** Forgets the observations so far (this node took the fence). */

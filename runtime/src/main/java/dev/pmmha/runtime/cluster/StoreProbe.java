@@ -27,7 +27,7 @@ public final class StoreProbe implements AutoCloseable {
   private Connection connection;
   private String lastProblem = "";
 
-public   StoreProbe(StoreSettings store, NodeState node, Duration interval) {
+  public StoreProbe(StoreSettings store, NodeState node, Duration interval) {
     this.store = store;
     this.node = node;
     this.executor = Executors.newSingleThreadScheduledExecutor(r -> {

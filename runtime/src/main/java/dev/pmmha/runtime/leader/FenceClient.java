@@ -21,7 +21,7 @@ public final class FenceClient implements AutoCloseable {
   private final ScheduledExecutorService executor =
       Executors.newSingleThreadScheduledExecutor(LeaderServices.daemon("pmm-ha-fence"));
 
-public   FenceClient(Fence fence) {
+  public FenceClient(Fence fence) {
     this.fence = fence;
   }
 

@@ -5,21 +5,17 @@ import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 
-import dev.pmmha.http.LeaderView.LeaderInfo;
 import dev.pmmha.persistence.CborSerializable;
 import dev.pmmha.persistence.Fence;
-import dev.pmmha.runtime.leader.LeaderEvent;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderElected;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderReleased;
 import dev.pmmha.runtime.leader.LeaderEvent.SettingChanged;
 import dev.pmmha.runtime.leader.LeaderEvent.SettingRemoved;
-import dev.pmmha.runtime.leader.LeaderState;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.UUID;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -46,6 +42,11 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
  * leader services, announces itself and reports the role change. It renews the fence lease while it leads and
  * steps down when the lease runs out (store outage, pause), taking the fence again with a new epoch when it can.
  * Every event it writes is a fenced write: the store rejects it unless its epoch holds the fence.
+ *
+ * <p>Its life is a few phases ({@link Tenure.Phase}), each with only the commands it handles: ACQUIRING (asking
+ * for the fence) -> ELECTING (fence held, {@link LeaderElected} being written) -> LEADING -> HANDING_OVER (on the
+ * stop message: services stop, {@link LeaderReleased} is written) -> STOPPING (the fence is released, the actor
+ * stops). Losing the lease goes from LEADING back to ACQUIRING; a stop before election goes straight to STOPPING.
  *
  * <p>On the singleton's stop message (hand-over, graceful leave) its node stops answering 200 first, the
  * services stop, {@link LeaderReleased} is persisted and the fence released, so that the next leader need not
@@ -115,77 +116,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   public static final String TOPIC = "pmm-ha-leader";
   public static final String SINGLETON_NAME = "pmm-leader";
 
-  /** This node's side of leadership; kept outside the event-sourced behavior so it outlives its restarts. */
-  static final class Tenure {
-    final String holder;
-    Fence.Lease lease;
-    boolean elected;
-    boolean stopping;
-    boolean acquiring;
-    /** Renews the lease on the fence thread while it is held (see {@link FenceClient.Keeper}). */
-    FenceClient.Keeper keeper;
-    /** Watches for this node being cut off from the cluster that leads (see {@link CutOffWatch}). */
-    final CutOffWatch cutOff = new CutOffWatch(CutOffWatch.PATIENCE);
-    /** The fence asked for at start, during recovery; taken over by the first RecoveryCompleted. */
-    java.util.concurrent.CompletionStage<FenceClient.Acquired> early;
-    String lastWait = "";
-    /** No early answer any more (see {@link #answerEarly}): set when this tenure starts to stop or ends. */
-    private boolean earlyClosed; // guarded by this
-    /** Renews the fence taken at start until the actor adopts it (see {@link #answerEarly}). */
-    private FenceClient.Keeper earlyKeeper; // guarded by this
-
-    Tenure(String nodeId) {
-      this.holder = nodeId + "/" + UUID.randomUUID().toString().substring(0, 8);
-    }
-
-    /**
-     * The fence asked for at start was taken while the journal is still being read. Its lease is kept from now on
-     * ({@code keep} starts the keeper, which onAcquireDone adopts), so that a slow recovery does not let it run
-     * out. And the node answers the leader check from now on, before the recovery, the {@link LeaderElected}
-     * write and the services (each 200 bounded by the lease, like every other: the fence, not the journal, rules
-     * out two leaders); only for an epoch above every one this node has heard announced, so that no answer shows
-     * an epoch going backwards; the journal check after the recovery (onAcquireDone) takes the answer back in the
-     * one case it could: a fence row reset behind the journal. Runs on the fence's thread.
-     */
-    synchronized void answerEarly(NodeState node, Fence.Lease lease, Duration safetyMargin,
-        java.util.function.Function<Fence.Lease, FenceClient.Keeper> keep) {
-      if (earlyClosed) {
-        return;
-      }
-      earlyKeeper = keep.apply(lease);
-      long known = node.currentLeader().map(LeaderInfo::epoch).orElse(0L);
-      if (lease.epoch() > known) {
-        node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
-      }
-    }
-
-    /** Stops answering 200, and rules out an early answer arriving after this. */
-    synchronized void closeEarly(NodeState node) {
-      earlyClosed = true;
-      node.leadershipLost();
-    }
-
-    /**
-     * The keeper {@link #answerEarly} started, if it did, handed to the actor (which then owns it); nothing early
-     * happens after this.
-     */
-    synchronized FenceClient.Keeper adoptEarlyKeeper() {
-      earlyClosed = true;
-      FenceClient.Keeper k = earlyKeeper;
-      earlyKeeper = null;
-      return k;
-    }
-
-    /** The end of this tenure's life: an early keeper nobody adopted stops (its lease runs out). */
-    synchronized void cancelEarlyKeeper() {
-      earlyClosed = true;
-      if (earlyKeeper != null) {
-        earlyKeeper.cancel();
-        earlyKeeper = null;
-      }
-    }
-  }
-
   /** Everything the leader works with on its node. */
   public record Deps(
       NodeState node,
@@ -203,7 +133,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       // Ask for the fence while the journal is read, not after: on a hand-over the previous leader has released
       // it, and this saves one database round trip of the no-leader gap. The fence's epoch is never below the
       // journal's (every journal write is fenced), so no known epoch is needed here; onAcquireDone checks it.
-      tenure.acquiring = true;
+      tenure.fenceRequested = true;
       tenure.early = deps.fence().acquire(tenure.holder, 0);
       ActorRef<Command> self = ctx.getSelf();
       tenure.early.thenAccept(r -> r.lease().ifPresent(lease -> tenure.answerEarly(deps.node(), lease,
@@ -264,9 +194,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
           var early = tenure.early;
           tenure.early = null;
           if (early != null) {
-            tenure.acquiring = true;
-            ctx.pipeToSelf(early, (result, failure) -> new AcquireDone(failure != null
-                ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
+            tenure.fenceRequested = true;
+            ctx.pipeToSelf(early, (result, failure) -> acquireDone(result, failure));
           } else {
             ctx.getSelf().tell(Acquire.INSTANCE);
           }
@@ -279,30 +208,26 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** The actor is going away (or restarting): whatever it led ends here. */
   private void endOfLife(String why) {
     timers.cancelAll();
-    if (tenure.elected) {
-      ctx.getLog().info("LEADER ends on {} ({}): epoch {}", node.nodeId(), why, tenure.lease == null ? 0 : tenure.lease.epoch());
+    if (tenure.servicesUp()) {
+      ctx.getLog().info("LEADER ends on {} ({}): epoch {}", node.nodeId(), why, tenure.epoch());
       node.leadershipLost();
       deps.services().stopAll();
-      deps.hook().roleChanged("follower", tenure.lease == null ? 0 : tenure.lease.epoch());
-      tenure.elected = false;
+      deps.hook().roleChanged("follower", tenure.epoch());
     }
     tenure.closeEarly(node);
     tenure.cancelEarlyKeeper();
-    // The lease goes too: the timers that renewed it are cancelled, and onAcquire does nothing while a lease is
-    // held, so a restarted leader that kept it would never lead again (found by the failover lab: a settings
-    // write failing during a PostgreSQL outage restarted the leader, which then never took the fence again).
-    // The next incarnation takes the fence anew once this lease has expired.
-    stopKeeper();
+    // The lease goes too: a restarted incarnation that kept it would never take the fence again; it takes it
+    // anew once this lease has expired.
+    tenure.stopKeeper();
     tenure.lease = null;
-    tenure.acquiring = false;
+    tenure.fenceRequested = false;
     tenure.early = null;
+    tenure.phase = tenure.stopping() ? Tenure.Phase.STOPPING : Tenure.Phase.ACQUIRING;
   }
 
-  private void stopKeeper() {
-    if (tenure.keeper != null) {
-      tenure.keeper.cancel();
-      tenure.keeper = null;
-    }
+  private static AcquireDone acquireDone(FenceClient.Acquired result, Throwable failure) {
+    return new AcquireDone(failure != null
+        ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result);
   }
 
   /**
@@ -311,7 +236,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
    * lost. The actor's Renew timer stays as the watchdog that steps down once the lease has run out.
    */
   private void startKeeper(Fence.Lease lease) {
-    stopKeeper();
+    tenure.stopKeeper();
     tenure.keeper = keeper(deps, ctx.getSelf(), lease);
   }
 
@@ -339,138 +264,145 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     });
   }
 
+  /**
+   * One handler set per {@link Tenure.Phase}; what a phase does not name falls through to the handlers for any
+   * phase at the end (status, settings reads, refused writes, lease bookkeeping), and a timer left over from an
+   * earlier phase is dropped there.
+   */
   @Override
   public CommandHandlerWithReply<Command, LeaderEvent, LeaderState> commandHandler() {
-    return newCommandHandlerWithReplyBuilder()
-        .forAnyState()
+    var b = newCommandHandlerWithReplyBuilder();
+    b.forState(s -> tenure.phase == Tenure.Phase.ACQUIRING)
         .onCommand(Acquire.class, (state, cmd) -> onAcquire(state))
         .onCommand(AcquireDone.class, this::onAcquireDone)
+        .onCommand(Stop.class, (state, cmd) -> stopBeforeElected());
+    b.forState(s -> tenure.phase == Tenure.Phase.ELECTING)
+        .onCommand(Stop.class, (state, cmd) -> stopBeforeElected());
+    b.forState(s -> tenure.phase == Tenure.Phase.LEADING)
         .onCommand(Renew.class, (state, cmd) -> onRenew())
-        .onCommand(RenewDone.class, (state, cmd) -> onRenewDone(cmd))
         .onCommand(Announce.class, (state, cmd) -> onAnnounce(state))
-        .onCommand(GetStatus.class, this::onGetStatus)
         .onCommand(PutSetting.class, this::onPutSetting)
         .onCommand(DeleteSetting.class, this::onDeleteSetting)
+        .onCommand(Stop.class, (state, cmd) -> handOver());
+    b.forState(s -> tenure.phase == Tenure.Phase.HANDING_OVER)
+        .onCommand(ServicesStopped.class, (state, cmd) -> onServicesStopped());
+    b.forState(s -> tenure.phase == Tenure.Phase.STOPPING)
+        .onCommand(Acquire.class, (state, cmd) -> Effect().stop().thenNoReply())
+        .onCommand(AcquireDone.class, (state, cmd) -> onAcquireDoneWhileStopping(cmd))
+        .onCommand(ServicesStopped.class, (state, cmd) -> Effect().stop().thenNoReply());
+    return b.forAnyState()
+        .onCommand(RenewDone.class, (state, cmd) -> onRenewDone(cmd))
+        .onCommand(FenceReleased.class, (state, cmd) -> Effect().stop().thenNoReply())
+        .onCommand(GetStatus.class, this::onGetStatus)
         .onCommand(GetSettings.class, (state, cmd) ->
             Effect().reply(cmd.replyTo(), new SettingsSnapshot(state.settingsVersion(), state.settings())))
-        .onCommand(Stop.class, (state, cmd) -> onStop(state))
-        .onCommand(ServicesStopped.class, (state, cmd) -> onServicesStopped(state))
-        .onCommand(FenceReleased.class, (state, cmd) -> Effect().stop().thenNoReply())
-        .build();
+        .onCommand(PutSetting.class, (state, cmd) -> Effect().reply(cmd.replyTo(), notLeader()))
+        .onCommand(DeleteSetting.class, (state, cmd) -> Effect().reply(cmd.replyTo(), notLeader()))
+        .onAnyCommand((state, cmd) -> Effect().noReply());
   }
 
-  // --- taking the fence and becoming leader ---
+  // --- ACQUIRING: taking the fence ---
 
   private ReplyEffect<LeaderEvent, LeaderState> onAcquire(LeaderState state) {
-    if (tenure.stopping) {
-      return Effect().stop().thenNoReply();
-    }
-    if (tenure.lease != null || tenure.acquiring) {
+    if (tenure.fenceRequested) {
       return Effect().noReply();
     }
-    tenure.acquiring = true;
-    ctx.pipeToSelf(deps.fence().acquire(tenure.holder, state.epoch()),
-        (result, failure) -> new AcquireDone(failure != null
-            ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
+    tenure.fenceRequested = true;
+    ctx.pipeToSelf(deps.fence().acquire(tenure.holder, state.epoch()), Leader::acquireDone);
     return Effect().noReply();
   }
 
-  /**
-   * True (and the node is shutting down to rejoin) when this node has been cut off for {@link CutOffWatch#PATIENCE}:
-   * its cluster has no majority of the expected nodes while a node outside it holds and renews the fence.
-   */
-  private boolean cutOff(Fence.State held) {
-    String holderNode = CutOffWatch.holderNode(held.holder());
-    var nodes = node.nodes();
-    java.util.function.Predicate<dev.pmmha.http.ClusterView.NodeStatus> up =
-        n -> n.status().equals("alive") || n.status().equals("suspect");
-    int membersUp = (int) nodes.stream().filter(up).count();
-    boolean holderIsMember = nodes.stream().anyMatch(n -> up.test(n) && n.nodeName().equals(holderNode));
-    if (!tenure.cutOff.observe(System.nanoTime(), membersUp, node.expectedNodes(), holderIsMember, !held.free())) {
-      return false;
-    }
-    ctx.getLog().error("CUT OFF: node {} is in a cluster of {} of the {} expected nodes while {}, not a member of it, "
-        + "has held the fence (epoch {}) for {} s: this node leaves and exits 4 so that its supervisor restarts it "
-        + "and it joins the others", node.nodeId(), membersUp, node.expectedNodes(), holderNode, held.epoch(),
-        CutOffWatch.PATIENCE.toSeconds());
-    org.apache.pekko.actor.CoordinatedShutdown.get(ctx.getSystem()).runAll(Guardian.CutOff.INSTANCE);
-    return true;
-  }
-
   private ReplyEffect<LeaderEvent, LeaderState> onAcquireDone(LeaderState state, AcquireDone done) {
-    tenure.acquiring = false;
+    tenure.fenceRequested = false;
     FenceClient.Acquired r = done.result();
     if (r.lease().isEmpty()) {
-      String wait = r.error() != null
-          ? "the store does not answer (" + r.error() + ")"
-          : "the fence is held by " + r.heldBy().holder() + " for epoch " + r.heldBy().epoch() + ", "
-              + Math.max(0, r.heldBy().remainingMillis()) + " ms left";
-      String kind = r.error() != null ? "store" : r.heldBy().holder() + "/" + r.heldBy().epoch();
-      if (!kind.equals(tenure.lastWait)) {
-        ctx.getLog().info("LEADER waiting on {}: {}", node.nodeId(), wait);
-        tenure.lastWait = kind;
-      }
-      if (tenure.stopping) {
-        return Effect().stop().thenNoReply();
-      }
+      logWait(r);
       if (r.heldBy() != null && cutOff(r.heldBy())) {
         return Effect().noReply();
       }
       timers.startSingleTimer(Acquire.INSTANCE, deps.settings().renewInterval());
       return Effect().noReply();
     }
-    // the fence taken at start has been kept since (Tenure.answerEarly): this actor adopts its keeper and the
-    // newest lease it renewed
-    FenceClient.Keeper early = tenure.adoptEarlyKeeper();
-    if (early != null) {
-      stopKeeper();
-      tenure.keeper = early;
-    }
-    Fence.Lease lease = early != null ? early.latest() : r.lease().get();
-    tenure.cutOff.reset();
-    tenure.lease = lease;
-    tenure.lastWait = "";
-    if (tenure.stopping) {
-      return releaseAndStop();
-    }
+    FenceClient.Keeper early = adopt(r);
+    Fence.Lease lease = tenure.lease;
     if (lease.epoch() <= state.epoch()) {
       // the fence row is behind the journal (it was reset): give this epoch back and take one above the journal's
       ctx.getLog().warn("LEADER on {}: the fence's epoch {} is not above the journal's {}; taking a higher one",
           node.nodeId(), lease.epoch(), state.epoch());
-      tenure.closeEarly(node); // an early answer (Tenure.answerEarly) may show that epoch: take it back, no more
-      stopKeeper();
+      tenure.closeEarly(node); // an early answer may show that epoch: take it back, no more
+      tenure.stopKeeper();
       tenure.lease = null;
-      tenure.acquiring = true;
+      tenure.fenceRequested = true;
       long atLeast = state.epoch();
       ctx.pipeToSelf(deps.fence().release(lease).thenCompose(v -> deps.fence().acquire(tenure.holder, atLeast)),
-          (result, failure) -> new AcquireDone(failure != null
-              ? new FenceClient.Acquired(Optional.empty(), null, FenceClient.firstLine(failure)) : result));
+          Leader::acquireDone);
       return Effect().noReply();
     }
     LeaderElected elected = new LeaderElected(lease.epoch(), node.nodeId(), Instant.now());
     // The fence is this node's, for an epoch above every one in the journal: its node answers the leader check
-    // from now on (if it did not already, Tenure.answerEarly), each 200 bounded by the lease like every other
-    // (the fence, not the journal, is what rules out two leaders). The journal write below only records the
-    // epoch, so the no-leader gap of a hand-over does not wait for it (42-248 ms in the failover lab); the
-    // services, the announcement and settings writes do.
-    // A write that fails stops this actor, and endOfLife takes the 200 back. The keeper starts after this, so
-    // each of its renewals moves this leadership's deadline on (NodeState.leaseRenewed).
+    // from now on, each 200 bounded by the lease (the fence, not the journal, is what rules out two leaders). The
+    // journal write below only records the epoch, so the no-leader gap of a hand-over does not wait for it; the
+    // services, the announcement and settings writes do. A write that fails stops this actor, and endOfLife takes
+    // the 200 back.
     node.leadershipGained(lease.epoch(), elected.at(), lease.actUntilNanos(deps.settings().safetyMargin()));
     if (early == null) {
       startKeeper(lease);
     }
     timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());
+    tenure.phase = Tenure.Phase.ELECTING;
     return Effect()
         .persist(elected)
         .thenRun(s -> becameLeader(s, lease))
         .thenNoReply();
   }
 
+  /**
+   * Takes {@code r}'s lease as this tenure's. The fence taken at start has been kept since (Tenure.answerEarly):
+   * its keeper, returned, and the newest lease it renewed are adopted.
+   */
+  private FenceClient.Keeper adopt(FenceClient.Acquired r) {
+    FenceClient.Keeper early = tenure.adoptEarlyKeeper();
+    if (early != null) {
+      tenure.stopKeeper();
+      tenure.keeper = early;
+    }
+    tenure.lease = early != null ? early.latest() : r.lease().get();
+    tenure.cutOff.reset();
+    tenure.lastWait = "";
+    return early;
+  }
+
+  private void logWait(FenceClient.Acquired r) {
+    String wait = r.error() != null
+        ? "the store does not answer (" + r.error() + ")"
+        : "the fence is held by " + r.heldBy().holder() + " for epoch " + r.heldBy().epoch() + ", "
+            + Math.max(0, r.heldBy().remainingMillis()) + " ms left";
+    String kind = r.error() != null ? "store" : r.heldBy().holder() + "/" + r.heldBy().epoch();
+    if (!kind.equals(tenure.lastWait)) {
+      ctx.getLog().info("LEADER waiting on {}: {}", node.nodeId(), wait);
+      tenure.lastWait = kind;
+    }
+  }
+
+  /** True (and the node is shutting down to rejoin) once this node is cut off (see {@link CutOffWatch}). */
+  private boolean cutOff(Fence.State held) {
+    var reason = tenure.cutOff.observe(node, held, System.nanoTime());
+    if (reason.isEmpty()) {
+      return false;
+    }
+    ctx.getLog().error("CUT OFF: {}: this node leaves and exits 4 so that its supervisor restarts it and it joins "
+        + "the others", reason.get());
+    org.apache.pekko.actor.CoordinatedShutdown.get(ctx.getSystem()).runAll(Guardian.CutOff.INSTANCE);
+    return true;
+  }
+
+  // --- ELECTING -> LEADING ---
+
   private void becameLeader(LeaderState s, Fence.Lease lease) {
-    if (tenure.lease != lease || tenure.stopping) {
+    if (tenure.lease != lease || tenure.phase != Tenure.Phase.ELECTING) {
       return; // stepped down or stopping while the event was written
     }
-    tenure.elected = true;
+    tenure.phase = Tenure.Phase.LEADING;
     ctx.getLog().info("LEADER elected: node {} leads with epoch {}", node.nodeId(), s.epoch());
     publish(new SettingsSnapshot(s.settingsVersion(), s.settings()));
     publish(new Announcement(node.nodeId(), s.epoch(), s.since(), s.settingsVersion()));
@@ -479,16 +411,17 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     deps.hook().roleChanged("leader", s.epoch());
   }
 
-  // --- keeping the lease ---
+  // --- LEADING: keeping the lease ---
 
   /** The watchdog: steps down once this node's right to act has run out (the keeper renews it). */
   private ReplyEffect<LeaderEvent, LeaderState> onRenew() {
-    if (tenure.lease != null && tenure.elected && !node.mayAct() && !tenure.stopping) {
+    if (!node.mayAct()) {
       stepDown("the lease ran out before it could be renewed");
     }
     return Effect().noReply();
   }
 
+  /** What the keeper saw, in any phase that holds a lease. */
   private ReplyEffect<LeaderEvent, LeaderState> onRenewDone(RenewDone done) {
     if (tenure.lease == null || tenure.lease.epoch() != done.epoch()) {
       return Effect().noReply(); // news from the keeper of a lease this actor no longer holds
@@ -498,13 +431,13 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         ctx.getLog().warn("LEADER cannot renew its lease on {}: {}", node.nodeId(), done.error());
         tenure.lastWait = "renew";
       }
-      if (tenure.elected && !node.mayAct() && !tenure.stopping) {
+      if (tenure.phase == Tenure.Phase.LEADING && !node.mayAct()) {
         stepDown("the store did not answer before the lease ran out");
       }
       return Effect().noReply();
     }
     if (done.lease().isEmpty()) {
-      if (!tenure.stopping) {
+      if (!tenure.stopping()) {
         stepDown("the lease was lost (expired or taken over)");
       }
       return Effect().noReply();
@@ -519,23 +452,23 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   /** Stops leading this epoch; tries to take the fence again (with a new epoch) once the lease can be had. */
   private void stepDown(String why) {
-    long epoch = tenure.lease == null ? 0 : tenure.lease.epoch();
+    long epoch = tenure.epoch();
     ctx.getLog().warn("LEADER steps down on {}: {} (epoch {})", node.nodeId(), why, epoch);
     node.leadershipLost();
     timers.cancel(Renew.INSTANCE);
-    stopKeeper();
+    tenure.stopKeeper();
     timers.cancel(Announce.INSTANCE);
-    if (tenure.elected) {
+    if (tenure.phase == Tenure.Phase.LEADING) {
       deps.services().stopAll();
       deps.hook().roleChanged("follower", epoch);
     }
-    tenure.elected = false;
+    tenure.phase = Tenure.Phase.ACQUIRING;
     tenure.lease = null;
     timers.startSingleTimer(Acquire.INSTANCE, deps.settings().renewInterval());
   }
 
   private ReplyEffect<LeaderEvent, LeaderState> onAnnounce(LeaderState state) {
-    if (tenure.elected && node.mayAct()) {
+    if (node.mayAct()) {
       publish(new Announcement(node.nodeId(), state.epoch(), state.since(), state.settingsVersion()));
     }
     return Effect().noReply();
@@ -549,14 +482,10 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   }
 
   private ReplyEffect<LeaderEvent, LeaderState> onGetStatus(LeaderState state, GetStatus cmd) {
-    return Effect().reply(cmd.replyTo(), new Status(node.nodeId(), state.epoch(), state.since(), tenure.elected));
+    return Effect().reply(cmd.replyTo(), new Status(node.nodeId(), state.epoch(), state.since(), tenure.servicesUp()));
   }
 
-  // --- settings ---
-
-  private boolean mayWrite() {
-    return tenure.elected && !tenure.stopping && node.mayAct();
-  }
+  // --- LEADING: settings ---
 
   private <T> StatusReply<T> notLeader() {
     return StatusReply.error(NOT_LEADER);
@@ -565,20 +494,17 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   public static final String NOT_LEADER = "the leader is changing; try again";
 
   private ReplyEffect<LeaderEvent, LeaderState> onPutSetting(LeaderState state, PutSetting cmd) {
-    if (!mayWrite()) {
+    if (!node.mayAct()) {
       return Effect().reply(cmd.replyTo(), notLeader());
     }
     long epoch = tenure.lease.epoch();
     SettingChanged event = new SettingChanged(epoch, cmd.key(), cmd.json(), state.settingsVersion() + 1,
         node.nodeId(), Instant.now());
-    return Effect()
-        .persist(event)
-        .thenRun(s -> publish(new SettingsSnapshot(s.settingsVersion(), s.settings())))
-        .thenReply(cmd.replyTo(), s -> StatusReply.success(new SettingWritten(cmd.key(), s.settingsVersion(), epoch, true)));
+    return persistSetting(event, cmd.key(), epoch, cmd.replyTo());
   }
 
   private ReplyEffect<LeaderEvent, LeaderState> onDeleteSetting(LeaderState state, DeleteSetting cmd) {
-    if (!mayWrite()) {
+    if (!node.mayAct()) {
       return Effect().reply(cmd.replyTo(), notLeader());
     }
     long epoch = tenure.lease.epoch();
@@ -587,21 +513,48 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
           StatusReply.success(new SettingWritten(cmd.key(), state.settingsVersion(), epoch, false)));
     }
     SettingRemoved event = new SettingRemoved(epoch, cmd.key(), state.settingsVersion() + 1, node.nodeId(), Instant.now());
+    return persistSetting(event, cmd.key(), epoch, cmd.replyTo());
+  }
+
+  /** Writes a settings event (fenced), publishes the new snapshot to every node, then replies. */
+  private ReplyEffect<LeaderEvent, LeaderState> persistSetting(LeaderEvent event, String key, long epoch,
+      ActorRef<StatusReply<SettingWritten>> replyTo) {
     return Effect()
         .persist(event)
         .thenRun(s -> publish(new SettingsSnapshot(s.settingsVersion(), s.settings())))
-        .thenReply(cmd.replyTo(), s -> StatusReply.success(new SettingWritten(cmd.key(), s.settingsVersion(), epoch, true)));
+        .thenReply(replyTo, s -> StatusReply.success(new SettingWritten(key, s.settingsVersion(), epoch, true)));
   }
 
-  // --- graceful hand-over ---
+  // --- stopping: hand-over (LEADING -> HANDING_OVER -> STOPPING) or before election (-> STOPPING) ---
 
-  private ReplyEffect<LeaderEvent, LeaderState> onStop(LeaderState state) {
-    if (tenure.stopping) {
-      return Effect().noReply();
+  /** The singleton's stop message before this node was elected: give back whatever fence it holds, then stop. */
+  private ReplyEffect<LeaderEvent, LeaderState> stopBeforeElected() {
+    tenure.phase = Tenure.Phase.STOPPING;
+    tenure.closeEarly(node); // stop answering 200 before anything else
+    timers.cancel(Announce.INSTANCE);
+    timers.cancel(Acquire.INSTANCE);
+    ctx.getLog().info("LEADER stopping on {} before it was elected", node.nodeId());
+    if (tenure.fenceRequested) {
+      return Effect().noReply(); // AcquireDone releases what it got, then stops
     }
-    tenure.stopping = true;
-    if (tenure.elected && tenure.lease != null && node.isShuttingDown()) {
-      // a graceful hand-over: the 503s that replace this node's 200s wait for the next leader (see NodeState)
+    return tenure.lease != null ? releaseAndStop() : Effect().stop().thenNoReply();
+  }
+
+  /** A fence request that was on its way when the stop came: release what it got, then stop. */
+  private ReplyEffect<LeaderEvent, LeaderState> onAcquireDoneWhileStopping(AcquireDone done) {
+    tenure.fenceRequested = false;
+    if (done.result().lease().isEmpty()) {
+      return Effect().stop().thenNoReply();
+    }
+    adopt(done.result());
+    return releaseAndStop();
+  }
+
+  /** The singleton's stop message while leading: a graceful hand-over. */
+  private ReplyEffect<LeaderEvent, LeaderState> handOver() {
+    tenure.phase = Tenure.Phase.HANDING_OVER;
+    if (tenure.lease != null && node.isShuttingDown()) {
+      // the 503s that replace this node's 200s wait for the next leader (see NodeState)
       node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
       // this node leaves the cluster before the next leader announces itself: it watches the fence instead
       watchFenceForNextLeader(deps.fence(), node, tenure.lease.epoch());
@@ -609,14 +562,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     tenure.closeEarly(node); // stop answering 200 before anything else
     timers.cancel(Announce.INSTANCE);
     timers.cancel(Acquire.INSTANCE);
-    if (!tenure.elected) {
-      ctx.getLog().info("LEADER stopping on {} before it was elected", node.nodeId());
-      if (tenure.acquiring) {
-        return Effect().noReply(); // AcquireDone releases what it got, then stops
-      }
-      return tenure.lease != null ? releaseAndStop() : Effect().stop().thenNoReply();
-    }
-    ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.lease.epoch());
+    ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.epoch());
     ctx.pipeToSelf(deps.services().stopAll(), (ok, failure) -> ServicesStopped.INSTANCE);
     return Effect().noReply();
   }
@@ -636,7 +582,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     });
   }
 
-  private ReplyEffect<LeaderEvent, LeaderState> onServicesStopped(LeaderState state) {
+  private ReplyEffect<LeaderEvent, LeaderState> onServicesStopped() {
     if (tenure.lease == null) {
       return Effect().stop().thenNoReply();
     }
@@ -644,7 +590,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return Effect()
         .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now()))
         .thenRun(s -> {
-          tenure.elected = false;
+          tenure.phase = Tenure.Phase.STOPPING;
           deps.hook().roleChanged("follower", epoch);
           ctx.getLog().info("LEADER released: node {} hands over epoch {}", node.nodeId(), epoch);
           beginRelease();
@@ -661,7 +607,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   private void beginRelease() {
     Fence.Lease lease = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
     timers.cancel(Renew.INSTANCE);
-    stopKeeper();
+    tenure.stopKeeper();
     ctx.pipeToSelf(deps.fence().release(lease), (ok, failure) -> {
       if (failure != null) {
         ctx.getLog().warn("Could not release the fence (the next leader waits for the lease): {}", failure.getMessage());

@@ -38,7 +38,7 @@ public final class LeaderServices {
   private final Duration maxBackoff;
   private long generation;
 
-public   LeaderServices(List<Entry> entries, Duration minBackoff, Duration maxBackoff) {
+  public LeaderServices(List<Entry> entries, Duration minBackoff, Duration maxBackoff) {
     this.minBackoff = minBackoff;
     this.maxBackoff = maxBackoff;
     this.scheduler = Executors.newSingleThreadScheduledExecutor(daemon("pmm-ha-services-timer"));

@@ -28,7 +28,7 @@ public final class RoleChangeHook implements AutoCloseable {
   private final KubernetesLeaderLabel label;
   private String lastRole = "";
 
-public   RoleChangeHook(Path script, String nodeId, Duration timeout, KubernetesLeaderLabel label) {
+  public RoleChangeHook(Path script, String nodeId, Duration timeout, KubernetesLeaderLabel label) {
     this.script = script;
     this.nodeId = nodeId;
     this.timeout = timeout;

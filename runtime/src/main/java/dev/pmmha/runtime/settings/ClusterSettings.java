@@ -29,7 +29,7 @@ public final class ClusterSettings implements SettingsApi {
   private final Duration timeout;
   private final PmmHaMetrics metrics;
 
-public   ClusterSettings(
+  public ClusterSettings(
       NodeState node, ActorRef<Leader.Command> leader, ActorSystem<?> system, Duration timeout, PmmHaMetrics metrics) {
     this.metrics = metrics;
     this.node = node;

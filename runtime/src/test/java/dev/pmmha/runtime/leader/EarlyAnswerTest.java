@@ -32,7 +32,7 @@ class EarlyAnswerTest {
   void theFenceAloneMakesTheNodeAnswerWithItsEpoch() {
     NodeState n = node();
     n.leaderAnnounced(new LeaderInfo("node-1", 7, Instant.now())); // the leader it knew, handing over
-    Leader.Tenure t = new Leader.Tenure("node-2");
+    Tenure t = new Tenure("node-2");
     t.answerEarly(n, lease(8), MARGIN, NO_KEEPER);
     assertTrue(n.isLeader());
     assertEquals(8, n.currentLeader().orElseThrow().epoch());
@@ -43,7 +43,7 @@ class EarlyAnswerTest {
   void anEpochNotAboveTheKnownOneWaitsForTheJournal() {
     NodeState n = node();
     n.leaderAnnounced(new LeaderInfo("node-1", 7, Instant.now()));
-    Leader.Tenure t = new Leader.Tenure("node-2");
+    Tenure t = new Tenure("node-2");
     t.answerEarly(n, lease(7), MARGIN, NO_KEEPER); // a fence row reset behind what the cluster announced
     assertFalse(n.isLeader());
     assertEquals(7, n.currentLeader().orElseThrow().epoch());
@@ -53,7 +53,7 @@ class EarlyAnswerTest {
   @Test
   void noEarlyAnswerAfterTheTenureBeganToStop() {
     NodeState n = node();
-    Leader.Tenure t = new Leader.Tenure("node-2");
+    Tenure t = new Tenure("node-2");
     t.closeEarly(n); // asked to stop while the fence was still being taken
     t.answerEarly(n, lease(3), MARGIN, NO_KEEPER);
     assertFalse(n.isLeader());
@@ -62,7 +62,7 @@ class EarlyAnswerTest {
   @Test
   void theEarlyAnswerEndsWithTheLeaseWhenNothingRenewsIt() throws InterruptedException {
     NodeState n = node();
-    Leader.Tenure t = new Leader.Tenure("node-2");
+    Tenure t = new Tenure("node-2");
     // a lease of 400 ms with a 300 ms margin: 100 ms to act, then the answer stops by itself
     t.answerEarly(n, new Fence.Lease(2, "node-2/abc", System.nanoTime(), Duration.ofMillis(400)), MARGIN, NO_KEEPER);
     assertTrue(n.isLeader());
@@ -89,18 +89,18 @@ class EarlyAnswerTest {
       kept.add(l.epoch());
       return null;
     };
-    Leader.Tenure t = new Leader.Tenure("node-2");
+    Tenure t = new Tenure("node-2");
     t.answerEarly(n, lease(7), MARGIN, keep); // not answered (epoch not above the known one), but kept
     assertEquals(java.util.List.of(7L), kept);
     assertFalse(n.isLeader());
 
-    Leader.Tenure adopted = new Leader.Tenure("node-2");
+    Tenure adopted = new Tenure("node-2");
     adopted.adoptEarlyKeeper(); // the actor handled the fence before the early callback ran
     adopted.answerEarly(n, lease(8), MARGIN, keep);
     assertEquals(java.util.List.of(7L), kept, "no second keeper beside the actor's own");
     assertFalse(n.isLeader(), "no early answer after the actor took over");
 
-    Leader.Tenure stopping = new Leader.Tenure("node-2");
+    Tenure stopping = new Tenure("node-2");
     stopping.closeEarly(n);
     stopping.answerEarly(n, lease(9), MARGIN, keep);
     assertEquals(java.util.List.of(7L), kept);

@@ -1,0 +1,124 @@
+package dev.pmmha.runtime.leader;
+
+import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.persistence.Fence;
+import dev.pmmha.runtime.cluster.CutOffWatch;
+import dev.pmmha.runtime.cluster.NodeState;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.UUID;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Function;
+
+/**
+ * This node's side of one singleton incarnation's leadership: the phase it is in, the fence lease it holds and
+ * the keeper renewing it. Kept outside the event-sourced behavior so that it outlives the behavior's restarts;
+ * written by the {@link Leader} actor only, except the early answer, which the fence thread gives (guarded by
+ * this object's lock).
+ */
+final class Tenure {
+
+  /** Where the singleton is in its leadership; each phase handles only its own commands (see {@link Leader}). */
+  enum Phase {
+    /** No fence held: asking for it, or waiting to ask again. */
+    ACQUIRING,
+    /** The fence is held and {@code LeaderElected} is being written; the node answers the leader check already. */
+    ELECTING,
+    /** Elected: the services run, settings are written, the lease is kept and announced. */
+    LEADING,
+    /** Stopped while leading: the services stop, then {@code LeaderReleased} is written. */
+    HANDING_OVER,
+    /** Stopping with nothing left to undo but the fence: it is released (if held), then the actor stops. */
+    STOPPING
+  }
+
+  final String holder;
+  Phase phase = Phase.ACQUIRING;
+  Fence.Lease lease;
+  /** A fence request is on its way (its answer comes back as {@code AcquireDone}). */
+  boolean fenceRequested;
+  /** Renews the lease on the fence thread while it is held (see {@link FenceClient.Keeper}). */
+  FenceClient.Keeper keeper;
+  /** Watches for this node being cut off from the cluster that leads. */
+  final CutOffWatch cutOff = new CutOffWatch(CutOffWatch.PATIENCE);
+  /** The fence asked for at start, during recovery; taken over by the first RecoveryCompleted. */
+  CompletionStage<FenceClient.Acquired> early;
+  /** What the leader last logged it waits for, so that each wait is logged once. */
+  String lastWait = "";
+  /** No early answer any more (see {@link #answerEarly}): set when this tenure starts to stop or ends. */
+  private boolean earlyClosed; // guarded by this
+  /** Renews the fence taken at start until the actor adopts it (see {@link #answerEarly}). */
+  private FenceClient.Keeper earlyKeeper; // guarded by this
+
+  Tenure(String nodeId) {
+    this.holder = nodeId + "/" + UUID.randomUUID().toString().substring(0, 8);
+  }
+
+  /** The leader services run (or are stopping) for the held epoch, and the role hook was told "leader". */
+  boolean servicesUp() {
+    return phase == Phase.LEADING || phase == Phase.HANDING_OVER;
+  }
+
+  boolean stopping() {
+    return phase == Phase.HANDING_OVER || phase == Phase.STOPPING;
+  }
+
+  long epoch() {
+    return lease == null ? 0 : lease.epoch();
+  }
+
+  /**
+   * The fence asked for at start was taken while the journal is still being read. Its lease is kept from now on
+   * ({@code keep} starts the keeper, which the actor adopts), so that a slow recovery does not let it run out.
+   * And the node answers the leader check from now on, before the recovery, the {@code LeaderElected} write and
+   * the services (each 200 bounded by the lease, like every other: the fence, not the journal, rules out two
+   * leaders); only for an epoch above every one this node has heard announced, so that no answer shows an epoch
+   * going backwards; the journal check after the recovery takes the answer back in the one case it could: a
+   * fence row reset behind the journal. Runs on the fence's thread.
+   */
+  synchronized void answerEarly(NodeState node, Fence.Lease lease, Duration safetyMargin,
+      Function<Fence.Lease, FenceClient.Keeper> keep) {
+    if (earlyClosed) {
+      return;
+    }
+    earlyKeeper = keep.apply(lease);
+    long known = node.currentLeader().map(LeaderInfo::epoch).orElse(0L);
+    if (lease.epoch() > known) {
+      node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
+    }
+  }
+
+  /** Stops answering 200, and rules out an early answer arriving after this. */
+  synchronized void closeEarly(NodeState node) {
+    earlyClosed = true;
+    node.leadershipLost();
+  }
+
+  /**
+   * The keeper {@link #answerEarly} started, if it did, handed to the actor (which then owns it); nothing early
+   * happens after this.
+   */
+  synchronized FenceClient.Keeper adoptEarlyKeeper() {
+    earlyClosed = true;
+    FenceClient.Keeper k = earlyKeeper;
+    earlyKeeper = null;
+    return k;
+  }
+
+  /** The end of this tenure's life: an early keeper nobody adopted stops (its lease runs out). */
+  synchronized void cancelEarlyKeeper() {
+    earlyClosed = true;
+    if (earlyKeeper != null) {
+      earlyKeeper.cancel();
+      earlyKeeper = null;
+    }
+  }
+
+  /** Stops renewing the lease this actor's keeper renews. */
+  void stopKeeper() {
+    if (keeper != null) {
+      keeper.cancel();
+      keeper = null;
+    }
+  }
+}
