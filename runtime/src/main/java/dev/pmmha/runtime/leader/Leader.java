@@ -290,7 +290,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         .onCommand(Acquire.class, (state, cmd) -> Effect().stop().thenNoReply())
         .onCommand(AcquireDone.class, (state, cmd) -> onAcquireDoneWhileStopping(cmd))
         .onCommand(ServicesStopped.class, (state, cmd) -> Effect().stop().thenNoReply());
-    return b.forAnyState()
+    b.forAnyState()
         .onCommand(RenewDone.class, (state, cmd) -> onRenewDone(cmd))
         .onCommand(FenceReleased.class, (state, cmd) -> Effect().stop().thenNoReply())
         .onCommand(GetStatus.class, this::onGetStatus)
@@ -298,7 +298,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
             Effect().reply(cmd.replyTo(), new SettingsSnapshot(state.settingsVersion(), state.settings())))
         .onCommand(PutSetting.class, (state, cmd) -> Effect().reply(cmd.replyTo(), notLeader()))
         .onCommand(DeleteSetting.class, (state, cmd) -> Effect().reply(cmd.replyTo(), notLeader()))
-        .onAnyCommand((state, cmd) -> Effect().noReply());
+        .onCommand(cmd -> true, (state, cmd) -> Effect().noReply()); // not onAnyCommand: it builds this set alone
+    return b.build();
   }
 
   // --- ACQUIRING: taking the fence ---
