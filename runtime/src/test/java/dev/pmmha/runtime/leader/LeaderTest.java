@@ -1,0 +1,208 @@
+package dev.pmmha.runtime.leader;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.pmmha.persistence.Fence;
+import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.runtime.cluster.NodeState;
+import dev.pmmha.runtime.config.PmmHaConfig;
+import dev.pmmha.runtime.leader.spi.LeaderContext;
+import dev.pmmha.runtime.leader.spi.LeaderService;
+import dev.pmmha.runtime.metrics.PmmHaMetrics;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.pattern.StatusReply;
+import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit;
+import org.apache.pekko.persistence.testkit.javadsl.PersistenceTestKit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The leader singleton alone, on the in-memory journal of Pekko's persistence test kit and a fence in an in-memory
+ * H2 store: its phases from the first fence to the hand-over, and its recovery.
+ */
+class LeaderTest {
+
+  private static final Config CONFIG = EventSourcedBehaviorTestKit.config()
+      .withFallback(ConfigFactory.parseString("pekko.actor.provider = local\n"
+          + "pmm-ha.leader { lease-ttl = 1s, lease-renew-interval = 100ms, lease-safety-margin = 300ms }"))
+      .withFallback(PmmHaConfig.load(Map.of()));
+  private static final AtomicInteger STORES = new AtomicInteger();
+  /** A system per test: the leader's persistence id is one per cluster, so two tests must not share a journal. */
+  private ActorTestKit testKit;
+
+  @BeforeEach
+  void start() {
+    testKit = ActorTestKit.create(CONFIG);
+  }
+
+  @AfterEach
+  void stop() {
+    testKit.shutdownTestKit();
+  }
+
+  /** A leader service that records its calls. */
+  static final class Recorder implements LeaderService {
+    final List<String> calls = new CopyOnWriteArrayList<>();
+
+    @Override
+    public void start(LeaderContext context) {
+      calls.add("start " + context.epoch());
+    }
+
+    @Override
+    public void stop() {
+      calls.add("stop");
+    }
+  }
+
+  /** One leader on its node, with the fence's store and what it reports to. */
+  final class Harness {
+    final NodeState node = new NodeState(true, 3, "node-1");
+    final Recorder service = new Recorder();
+    final TestProbe<Topic.Command<Leader.News>> topic = testKit.createTestProbe();
+    final StoreSettings store;
+    final Fence rival;
+    final Leader.Deps deps;
+    private EventSourcedBehaviorTestKit<Leader.Command, LeaderEvent, LeaderState> kit;
+
+    Harness() {
+      node.membersChanged(new NodeState.Members(List.of(), true, false, true, "Up"));
+      store = StoreSettings.create(ConfigFactory.parseString(
+              "pmm-ha.store { url = \"jdbc:h2:mem:leader" + STORES.incrementAndGet() + ";DB_CLOSE_DELAY=-1\", "
+                  + "username = sa, password = \"\", startup-wait = 3s }")
+          .withFallback(ConfigFactory.defaultReference()).resolve());
+      Schema.ensure(store);
+      LeaderSettings settings = LeaderSettings.create(CONFIG);
+      rival = new Fence(store, settings.leaseTtl());
+      deps = new Leader.Deps(node, topic.ref(), new FenceClient(new Fence(store, settings.leaseTtl())),
+          new LeaderServices(List.of(new LeaderServices.Entry("recorder", service, Duration.ofSeconds(2),
+              Duration.ofSeconds(2))), Duration.ofMillis(100), Duration.ofSeconds(1)),
+          new RoleChangeHook(null, "node-1", Duration.ofSeconds(1), null), settings, new PmmHaMetrics(node));
+    }
+
+    /** The leader under Pekko's event-sourced test kit, started on first use. */
+    EventSourcedBehaviorTestKit<Leader.Command, LeaderEvent, LeaderState> kit() {
+      if (kit == null) {
+        kit = EventSourcedBehaviorTestKit.create(testKit.system(), Leader.create(deps));
+      }
+      return kit;
+    }
+
+    Leader.Status status() {
+      return kit().<Leader.Status>runCommand(Leader.GetStatus::new).reply();
+    }
+
+    Leader.Status awaitElected() {
+      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      while (System.nanoTime() < deadline) {
+        Leader.Status s = status();
+        if (s.elected()) {
+          return s;
+        }
+        sleep(20);
+      }
+      throw new AssertionError("not elected within 10 s");
+    }
+
+    StatusReply<Leader.SettingWritten> put(String key, String json) {
+      return kit().<StatusReply<Leader.SettingWritten>>runCommand(r -> new Leader.PutSetting(key, json, r)).reply();
+    }
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+
+  @Test
+  void takesTheFenceJournalsTheEpochStartsItsServicesAndAnswersAsLeader() throws Exception {
+    Harness h = new Harness();
+    Leader.Status s = h.awaitElected();
+    assertEquals(1, s.epoch());
+    assertTrue(h.node.isLeader(), "its node answers the leader check");
+    assertEquals(List.of("start 1"), h.service.calls);
+    var elected = h.kit().getState();
+    assertEquals(1, elected.epoch());
+    assertEquals("node-1", elected.nodeId());
+    assertFalse(h.rival.current().free(), "the fence is held");
+    assertEquals(1, h.rival.current().epoch());
+  }
+
+  @Test
+  void aSettingIsWrittenWithTheEpochAndAWriteIsRefusedOnceTheNodeMayNotAct() {
+    Harness h = new Harness();
+    h.awaitElected();
+    var written = h.put("retention", "\"30d\"");
+    assertTrue(written.isSuccess());
+    assertEquals(new Leader.SettingWritten("retention", 1, 1, true), written.getValue());
+    assertEquals("\"30d\"", h.kit().getState().settings().get("retention").json());
+    assertEquals(1, h.node.settings().version(), "the node's copy follows at once");
+
+    h.node.leadershipLost(); // the right to act is gone (the lease ran out), before the watchdog has stepped down
+    var refused = h.put("retention", "\"60d\"");
+    assertTrue(refused.isError());
+    assertEquals(Leader.NOT_LEADER, refused.getError().getMessage());
+    assertEquals("\"30d\"", h.kit().getState().settings().get("retention").json(), "nothing was written");
+  }
+
+  /** The singleton manager's hand-over, which ends the actor: driven on a plain spawn, since it stops. */
+  @Test
+  void theStopMessageHandsOverStopsTheServicesJournalsTheReleaseAndFreesTheFence() throws Exception {
+    Harness h = new Harness();
+    var leader = testKit.spawn(Leader.create(h.deps));
+    TestProbe<Leader.Status> status = testKit.createTestProbe();
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    Leader.Status s;
+    do {
+      leader.tell(new Leader.GetStatus(status.ref()));
+      s = status.receiveMessage();
+      sleep(20);
+    } while (!s.elected() && System.nanoTime() < deadline);
+    assertTrue(s.elected(), "elected");
+    long epoch = s.epoch();
+    leader.tell(Leader.Stop.INSTANCE);
+    status.expectTerminated(leader, Duration.ofSeconds(10));
+    assertTrue(h.rival.current().free(), "the fence is released, so the next leader need not wait for the lease");
+    assertEquals("stop", h.service.calls.get(h.service.calls.size() - 1), "the services stopped: " + h.service.calls);
+    assertFalse(h.node.isLeader());
+    List<Object> journal = PersistenceTestKit.create(testKit.system()).persistedInStorage(LeaderState.PERSISTENCE_ID);
+    assertEquals(new LeaderEvent.LeaderReleased(epoch, "node-1", null).getClass(),
+        journal.get(journal.size() - 1).getClass(), "the last event is the release: " + journal);
+    assertEquals(epoch, ((LeaderEvent) journal.get(journal.size() - 1)).epoch());
+  }
+
+  @Test
+  void aRestartRecoversTheSettingsAndTheNextElectionTakesAHigherEpoch() {
+    Harness h = new Harness();
+    h.awaitElected();
+    assertTrue(h.put("a", "1").isSuccess());
+    assertTrue(h.put("b", "2").isSuccess());
+    h.kit().restart();
+    LeaderState recovered = h.kit().getState();
+    assertEquals(2, recovered.settingsVersion());
+    assertEquals(Map.of("a", "1", "b", "2"), Map.of("a", recovered.settings().get("a").json(),
+        "b", recovered.settings().get("b").json()));
+    Leader.Status again = h.awaitElected();
+    assertTrue(again.epoch() > 1, "a new incarnation leads with a new epoch: " + again.epoch());
+    List<Long> elections = h.kit().persistenceTestKit().persistedInStorage(LeaderState.PERSISTENCE_ID).stream()
+        .filter(e -> e instanceof LeaderEvent.LeaderElected).map(e -> ((LeaderEvent) e).epoch()).toList();
+    assertEquals(List.of(1L, again.epoch()), elections, "one LeaderElected per leadership, epochs rising");
+  }
+}
