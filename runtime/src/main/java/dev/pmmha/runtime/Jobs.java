@@ -1,7 +1,7 @@
 package dev.pmmha.runtime;
 
 import dev.pmmha.http.JobsApi;
-import dev.pmmha.persistence.JobStore;
+import dev.pmmha.persistence.jobs.JobStore;
 import dev.pmmha.persistence.StoreSettings;
 import java.sql.SQLException;
 import java.time.Duration;

@@ -2,7 +2,7 @@ package dev.pmmha.runtime;
 
 import dev.pmmha.http.LeaderView.LeaderInfo;
 import dev.pmmha.persistence.CborSerializable;
-import dev.pmmha.persistence.Fence;
+import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.persistence.LeaderEvent;
 import dev.pmmha.persistence.LeaderEvent.LeaderElected;
 import dev.pmmha.persistence.LeaderEvent.LeaderReleased;

@@ -2,7 +2,7 @@ package dev.pmmha.runtime;
 
 import com.typesafe.config.Config;
 import dev.pmmha.http.HttpSettings;
-import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.schema.Schema;
 import dev.pmmha.persistence.StoreSettings;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorSystem;

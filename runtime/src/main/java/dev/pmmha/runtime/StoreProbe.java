@@ -1,6 +1,6 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.schema.Schema;
 import dev.pmmha.persistence.StoreSettings;
 import java.sql.Connection;
 import java.sql.SQLException;

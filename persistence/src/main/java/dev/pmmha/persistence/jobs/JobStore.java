@@ -1,5 +1,7 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.jobs;
 
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.schema.Schema;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

@@ -1,9 +1,12 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.jobs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.TestStores;
+import dev.pmmha.persistence.schema.Schema;
 import dev.pmmha.testkit.WithPostgres;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -22,11 +25,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 class JobStoreTest extends WithPostgres {
 
   static Stream<String> stores() {
-    return SchemaTest.storeKinds();
+    return TestStores.kinds();
   }
 
   static StoreSettings store(String kind) {
-    StoreSettings s = SchemaTest.freshStore(kind, pg);
+    StoreSettings s = TestStores.fresh(kind, pg);
     Schema.ensure(s); // idempotent: a second node starting applies the schema again
     return s;
   }

@@ -1,5 +1,7 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.schema;
 
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.StoreUnavailableException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;

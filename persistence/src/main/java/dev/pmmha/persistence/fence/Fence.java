@@ -1,5 +1,8 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.fence;
 
+import dev.pmmha.persistence.Connections;
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.schema.Schema;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
