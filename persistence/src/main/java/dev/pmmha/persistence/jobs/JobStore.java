@@ -337,11 +337,13 @@ public final class JobStore implements AutoCloseable {
         // a tick of the batch was taken: nothing of it was written; each claim on its own
       }
     }
-    List<Claim> out = new ArrayList<>(batch.size());
-    for (ClaimRequest r : batch) {
-      out.add(claim(r.jobId(), r.tickMs(), r.node(), r.incarnation(), r.startedMs()));
-    }
-    return out;
+    return withConnection(c -> {
+      List<Claim> out = new ArrayList<>(batch.size());
+      for (ClaimRequest r : batch) {
+        out.add(claim(c, r));
+      }
+      return out;
+    });
   }
 
   private static final String CLAIM = "INSERT INTO \"pmm_ha_job_runs\" (" + RUN_COLUMNS
@@ -357,18 +359,20 @@ public final class JobStore implements AutoCloseable {
 
   /** Claims {@code tickMs} of the job for this incarnation; only a {@link Claim#CLAIMED} tick may run. */
   public Claim claim(String jobId, long tickMs, String node, String incarnation, long startedMs) throws SQLException {
-    return withConnection(c -> {
-      try (PreparedStatement st = c.prepareStatement(CLAIM)) {
-        bindClaim(st, new ClaimRequest(jobId, tickMs, node, incarnation, startedMs));
-        st.executeUpdate();
-        return Claim.CLAIMED;
-      } catch (SQLException e) {
-        if (isDuplicate(e)) {
-          return Claim.TAKEN;
-        }
-        throw e;
+    return withConnection(c -> claim(c, new ClaimRequest(jobId, tickMs, node, incarnation, startedMs)));
+  }
+
+  private static Claim claim(Connection c, ClaimRequest r) throws SQLException {
+    try (PreparedStatement st = c.prepareStatement(CLAIM)) {
+      bindClaim(st, r);
+      st.executeUpdate();
+      return Claim.CLAIMED;
+    } catch (SQLException e) {
+      if (isDuplicate(e)) {
+        return Claim.TAKEN;
       }
-    });
+      throw e;
+    }
   }
 
   /**
