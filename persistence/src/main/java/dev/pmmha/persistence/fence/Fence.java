@@ -2,7 +2,6 @@ package dev.pmmha.persistence.fence;
 
 import dev.pmmha.persistence.Connections;
 import dev.pmmha.persistence.StoreSettings;
-import dev.pmmha.persistence.schema.Schema;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -162,7 +161,7 @@ public final class Fence implements AutoCloseable {
 
   private Connection connection() throws SQLException {
     if (connection == null || connection.isClosed()) {
-      connection = Schema.connect(store);
+      connection = Connections.open(store);
     }
     return connection;
   }

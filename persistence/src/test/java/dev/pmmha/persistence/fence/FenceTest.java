@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.TestStores;
-import dev.pmmha.persistence.schema.Schema;
+import dev.pmmha.persistence.Connections;
 import dev.pmmha.testkit.WithPostgres;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -30,7 +30,7 @@ class FenceTest extends WithPostgres {
 
   /** A journal row plus its epoch tag in one transaction, as pekko-persistence-jdbc writes a tagged event. */
   static void writeTagged(StoreSettings s, long seq, long epoch) throws SQLException {
-    try (Connection c = Schema.connect(s)) {
+    try (Connection c = Connections.open(s)) {
       c.setAutoCommit(false);
       long ordering;
       try (PreparedStatement st = c.prepareStatement(
@@ -58,7 +58,7 @@ class FenceTest extends WithPostgres {
   }
 
   static long journalRows(StoreSettings s) throws SQLException {
-    try (Connection c = Schema.connect(s); var st = c.createStatement();
+    try (Connection c = Connections.open(s); var st = c.createStatement();
         var rs = st.executeQuery("SELECT count(*) FROM \"event_journal\"")) {
       rs.next();
       return rs.getLong(1);

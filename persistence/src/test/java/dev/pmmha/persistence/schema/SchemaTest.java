@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.persistence.Connections;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.StoreUnavailableException;
 import dev.pmmha.testkit.PostgresServer;
@@ -22,7 +23,7 @@ class SchemaTest extends WithPostgres {
 
   static List<String> tables(StoreSettings s) throws Exception {
     List<String> out = new ArrayList<>();
-    try (Connection c = Schema.connect(s); ResultSet rs = c.getMetaData().getTables(null, null, "%", new String[] {"TABLE"})) {
+    try (Connection c = Connections.open(s); ResultSet rs = c.getMetaData().getTables(null, null, "%", new String[] {"TABLE"})) {
       while (rs.next()) {
         out.add(rs.getString("TABLE_NAME").toLowerCase());
       }
@@ -36,7 +37,7 @@ class SchemaTest extends WithPostgres {
     Schema.ensure(s);
     Schema.ensure(s);
     assertTrue(tables(s).containsAll(List.of("event_journal", "event_tag", "snapshot", "durable_state")), tables(s).toString());
-    try (Connection c = Schema.connect(s); Statement st = c.createStatement();
+    try (Connection c = Connections.open(s); Statement st = c.createStatement();
         ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_indexes WHERE indexname IN "
             + "('event_journal_ordering_idx','state_tag_idx','state_global_offset_idx')")) {
       rs.next();
