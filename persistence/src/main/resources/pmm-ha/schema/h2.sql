@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS PUBLIC."pmm_ha_fence" (
 MERGE INTO PUBLIC."pmm_ha_fence" ("id", "epoch", "holder", "lease_until_ms", "released", "updated_ms")
   KEY ("id") SELECT 1, 0, '', 0, TRUE, 0 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM PUBLIC."pmm_ha_fence");
 CREATE TRIGGER IF NOT EXISTS "pmm_ha_fence_check" BEFORE INSERT ON PUBLIC."event_tag"
-  FOR EACH ROW CALL 'dev.pmmha.persistence.H2FenceTrigger';
+  FOR EACH ROW CALL 'dev.pmmha.persistence.fence.H2FenceTrigger';
 
 -- pmm-ha jobs (see postgres.sql): the registry and the tick claims.
 CREATE TABLE IF NOT EXISTS PUBLIC."pmm_ha_jobs" (

@@ -5,9 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.Connections;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.StoreUnavailableException;
+import dev.pmmha.persistence.schema.Schema;
 import dev.pmmha.runtime.DeployedNode;
 import dev.pmmha.testkit.PostgresServer;
 import java.nio.file.Files;
@@ -64,7 +65,7 @@ class PostgresInitIT {
       StoreSettings shipped = nodeStore(pg, Map.of());
       assertEquals(pgEnv.get("PG_USERNAME"), shipped.user());
       Schema.ensure(shipped);
-      try (Connection c = Schema.connect(shipped); Statement st = c.createStatement();
+      try (Connection c = Connections.open(shipped); Statement st = c.createStatement();
           ResultSet rs = st.executeQuery("SELECT count(*) FROM information_schema.tables "
               + "WHERE table_schema = 'public' AND table_name IN ('event_journal', 'snapshot') "
               + "AND table_catalog = 'pmm-managed'")) {

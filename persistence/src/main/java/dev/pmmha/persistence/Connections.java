@@ -1,12 +1,22 @@
 package dev.pmmha.persistence;
 
 import java.sql.Connection;
+import java.sql.DriverManager;
 import java.sql.SQLException;
 
-/** JDBC connection helpers shared by the fence and the store probe. */
+/**
+ * Plain JDBC connections, outside any pool, for the schema check, the fence and the store probe: each keeps one
+ * connection of its own so that it never waits behind the journal's or the job store's work.
+ */
 public final class Connections {
 
   private Connections() {}
+
+  /** A fresh connection to the store, with the settings' connection timeout. */
+  public static Connection open(StoreSettings store) throws SQLException {
+    DriverManager.setLoginTimeout((int) Math.max(1, store.connectionTimeout().toSeconds()));
+    return DriverManager.getConnection(store.url(), store.user(), store.password());
+  }
 
   /** Closes a connection that may already be broken; returns null, for {@code conn = closeQuietly(conn)}. */
   public static Connection closeQuietly(Connection connection) {

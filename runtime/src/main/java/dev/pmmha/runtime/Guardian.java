@@ -21,7 +21,7 @@ import dev.pmmha.http.HaRoutes;
 import dev.pmmha.http.HttpServer;
 import dev.pmmha.http.HttpSettings;
 import dev.pmmha.http.SettingsApi;
-import dev.pmmha.persistence.Fence;
+import dev.pmmha.persistence.fence.Fence;
 import java.util.List;
 import dev.pmmha.persistence.StoreSettings;
 import java.time.Duration;

@@ -10,7 +10,7 @@ import dev.pmmha.runtime.leader.LeaderSettings;
 
 import com.typesafe.config.Config;
 import dev.pmmha.http.HttpSettings;
-import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.schema.Schema;
 import dev.pmmha.persistence.StoreSettings;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorSystem;

@@ -90,10 +90,8 @@ public final class PostgresServer implements AutoCloseable {
     if (dataDir == null) {
       throw new UnsupportedOperationException("an external PostgreSQL (PMM_HA_TEST_PG_URL) is not started by tests");
     }
-    // synchronous_commit on: a commit is in the WAL (the OS's copy; fsync stays off) before it is acknowledged,
-    // so stopServer's immediate stop, like a crash of PostgreSQL alone, keeps every acknowledged commit, as the
-    // fence needs. With it off the last commits (up to ~0.6 s) were lost: StoreOutageIT saw a fence epoch that
-    // had been taken and answered with handed out again after the outage.
+    // synchronous_commit on: stopServer's immediate stop must keep every acknowledged commit, as the fence needs
+    // (docs/decisions/test-postgres-synchronous-commit.md).
     String opts = "-p " + port + " -c listen_addresses=127.0.0.1 -k " + dataDir.getParent()
         + " -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=200";
     run(cmd(asPostgresUser, bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-l",

@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Ports for one cluster are asked for before any is bound; the kernel may offer a port again as soon as its
- * probe socket closed (a CI run once got the same gossip port for two nodes), so freePort never repeats itself.
+ * probe socket closed, so freePort never repeats itself (docs/decisions/test-free-ports.md).
  */
 class FreePortTest {
 

@@ -1,7 +1,7 @@
 package dev.pmmha.runtime.cluster;
 
 import dev.pmmha.http.ClusterView.NodeStatus;
-import dev.pmmha.persistence.Fence;
+import dev.pmmha.persistence.fence.Fence;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.function.Predicate;

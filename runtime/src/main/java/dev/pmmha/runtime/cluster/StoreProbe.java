@@ -1,6 +1,6 @@
 package dev.pmmha.runtime.cluster;
 
-import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.Connections;
 import dev.pmmha.persistence.StoreSettings;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -42,7 +42,7 @@ public final class StoreProbe implements AutoCloseable {
     String problem = null;
     try {
       if (connection == null || connection.isClosed()) {
-        connection = Schema.connect(store);
+        connection = Connections.open(store);
       }
       try (Statement st = connection.createStatement()) {
         st.setQueryTimeout((int) Math.max(1, store.connectionTimeout().toSeconds()));
@@ -64,7 +64,7 @@ public final class StoreProbe implements AutoCloseable {
   }
 
   private void closeQuietly() {
-    connection = dev.pmmha.persistence.Connections.closeQuietly(connection);
+    connection = Connections.closeQuietly(connection);
   }
 
   @Override

@@ -1,7 +1,7 @@
 package dev.pmmha.runtime.jobs;
 
 import dev.pmmha.persistence.CborSerializable;
-import dev.pmmha.persistence.JobStore;
+import dev.pmmha.persistence.jobs.JobStore;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;

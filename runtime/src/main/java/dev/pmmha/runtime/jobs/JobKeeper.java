@@ -1,6 +1,6 @@
 package dev.pmmha.runtime.jobs;
 
-import dev.pmmha.persistence.JobStore;
+import dev.pmmha.persistence.jobs.JobStore;
 import java.time.Duration;
 import java.util.Map;
 import org.apache.pekko.actor.typed.Behavior;

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.pmmha.http.JobRoutes;
 import dev.pmmha.http.JobsApi;
 import dev.pmmha.http.Json;
-import dev.pmmha.persistence.JobStore;
+import dev.pmmha.persistence.jobs.JobStore;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;

@@ -4,7 +4,7 @@ import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 
 import dev.pmmha.http.JobsApi;
-import dev.pmmha.persistence.JobStore;
+import dev.pmmha.persistence.jobs.JobStore;
 import dev.pmmha.persistence.StoreSettings;
 import java.sql.SQLException;
 import java.time.Duration;

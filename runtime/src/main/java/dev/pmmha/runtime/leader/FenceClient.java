@@ -1,6 +1,6 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.persistence.Fence;
+import dev.pmmha.persistence.fence.Fence;
 import java.sql.SQLException;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;

@@ -6,7 +6,7 @@ import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 
 import dev.pmmha.persistence.CborSerializable;
-import dev.pmmha.persistence.Fence;
+import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderElected;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderReleased;
 import dev.pmmha.runtime.leader.LeaderEvent.SettingChanged;

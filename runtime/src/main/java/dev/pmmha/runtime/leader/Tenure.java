@@ -1,7 +1,7 @@
 package dev.pmmha.runtime.leader;
 
 import dev.pmmha.http.LeaderView.LeaderInfo;
-import dev.pmmha.persistence.Fence;
+import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.NodeState;
 import java.time.Duration;

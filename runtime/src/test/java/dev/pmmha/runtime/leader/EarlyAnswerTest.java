@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pmmha.http.LeaderView.LeaderInfo;
-import dev.pmmha.persistence.Fence;
+import dev.pmmha.persistence.fence.Fence;
 import java.time.Duration;
 import java.time.Instant;
 import org.junit.jupiter.api.Test;

@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
-import dev.pmmha.persistence.Fence;
-import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.fence.Fence;
+import dev.pmmha.persistence.schema.Schema;
 import dev.pmmha.persistence.StoreSettings;
 import java.time.Duration;
 import java.util.List;

@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
-import dev.pmmha.persistence.Fence;
-import dev.pmmha.persistence.Schema;
+import dev.pmmha.persistence.fence.Fence;
+import dev.pmmha.persistence.schema.Schema;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.config.PmmHaConfig;

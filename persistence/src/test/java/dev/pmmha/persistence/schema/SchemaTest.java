@@ -1,11 +1,15 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.schema;
 
+import static dev.pmmha.persistence.TestStores.settings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.typesafe.config.ConfigFactory;
+import dev.pmmha.persistence.Connections;
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.StoreUnavailableException;
 import dev.pmmha.testkit.PostgresServer;
+import dev.pmmha.testkit.WithPostgres;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.Statement;
@@ -13,37 +17,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import dev.pmmha.testkit.WithPostgres;
 import org.junit.jupiter.api.Test;
 
 class SchemaTest extends WithPostgres {
 
-  private static final java.util.concurrent.atomic.AtomicInteger H2_STORES = new java.util.concurrent.atomic.AtomicInteger();
-
-  /** The store kinds the parameterized store tests run on. */
-  static java.util.stream.Stream<String> storeKinds() {
-    return java.util.stream.Stream.of("postgres", "h2");
-  }
-
-  /** A fresh, empty store with the schema applied: a new database on {@code pg}, or a new in-memory H2. */
-  static StoreSettings freshStore(String kind, dev.pmmha.testkit.PostgresServer pg) {
-    StoreSettings s = kind.equals("postgres")
-        ? settings(pg.createDatabase(), pg.user(), pg.password())
-        : settings("jdbc:h2:mem:store" + H2_STORES.incrementAndGet() + ";DB_CLOSE_DELAY=-1", "sa", "");
-    Schema.ensure(s);
-    return s;
-  }
-
-  static StoreSettings settings(String url, String user, String password) {
-    return StoreSettings.create(ConfigFactory.parseString(
-            "pmm-ha.store { url = \"" + url + "\", username = \"" + user + "\", password = \"" + password
-                + "\", startup-wait = 3s }")
-        .withFallback(ConfigFactory.defaultReference()).resolve());
-  }
-
   static List<String> tables(StoreSettings s) throws Exception {
     List<String> out = new ArrayList<>();
-    try (Connection c = Schema.connect(s); ResultSet rs = c.getMetaData().getTables(null, null, "%", new String[] {"TABLE"})) {
+    try (Connection c = Connections.open(s); ResultSet rs = c.getMetaData().getTables(null, null, "%", new String[] {"TABLE"})) {
       while (rs.next()) {
         out.add(rs.getString("TABLE_NAME").toLowerCase());
       }
@@ -57,7 +37,7 @@ class SchemaTest extends WithPostgres {
     Schema.ensure(s);
     Schema.ensure(s);
     assertTrue(tables(s).containsAll(List.of("event_journal", "event_tag", "snapshot", "durable_state")), tables(s).toString());
-    try (Connection c = Schema.connect(s); Statement st = c.createStatement();
+    try (Connection c = Connections.open(s); Statement st = c.createStatement();
         ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_indexes WHERE indexname IN "
             + "('event_journal_ordering_idx','state_tag_idx','state_global_offset_idx')")) {
       rs.next();

@@ -1,4 +1,4 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.jobs;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,10 +1,12 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.schema;
 
+import dev.pmmha.persistence.Connections;
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.StoreUnavailableException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
@@ -36,7 +38,7 @@ public final class Schema {
     int attempt = 0;
     while (true) {
       attempt++;
-      try (Connection c = connect(store)) {
+      try (Connection c = Connections.open(store)) {
         apply(c, store.kind());
         log.info("Store ready: {} (schema checked)", store.description());
         return;
@@ -59,12 +61,6 @@ public final class Schema {
         sleep(Duration.ofSeconds(1));
       }
     }
-  }
-
-  /** A fresh JDBC connection with the settings' timeouts, outside the plugin's pool. */
-  public static Connection connect(StoreSettings store) throws SQLException {
-    DriverManager.setLoginTimeout((int) Math.max(1, store.connectionTimeout().toSeconds()));
-    return DriverManager.getConnection(store.url(), store.user(), store.password());
   }
 
   static void apply(Connection c, StoreSettings.Kind kind) throws SQLException {

@@ -1,4 +1,4 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.fence;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;

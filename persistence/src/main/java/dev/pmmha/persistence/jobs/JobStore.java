@@ -1,15 +1,20 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.jobs;
 
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.pmmha.persistence.StoreSettings;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.SQLTransientConnectionException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -22,8 +27,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * any node and at any time, fails on the key. A claim whose runner disappears stays {@code running} until the
  * job's next incarnation marks it {@code lost} ({@link #start}); it is never run again.
  *
- * <p>Blocking JDBC on a few connections of its own (twice {@code connections}), each owned by one thread of this
- * store's two executors; {@link #async} and {@link #background} run work there. Thread-safe.
+ * <p>Blocking JDBC on a HikariCP pool of its own (twice {@code connections}: one per thread of this store's two
+ * executors, so that background work never makes a claim wait for a connection); each operation or transaction
+ * checks a connection out and returns it. {@link #async} and {@link #background} run work on those threads.
+ * Thread-safe.
  */
 public final class JobStore implements AutoCloseable {
 
@@ -49,8 +56,7 @@ public final class JobStore implements AutoCloseable {
   private final StoreSettings store;
   private final ExecutorService executor;
   private final ExecutorService background;
-  private final ThreadLocal<Connection> connection = new ThreadLocal<>();
-  private final List<Connection> all = new ArrayList<>();
+  private final HikariDataSource pool;
   private final Batcher<Start, TakeOver> starts;
   private final Batcher<Finish, Boolean> finishes;
   private final Batcher<ClaimRequest, Claim> claims;
@@ -58,9 +64,13 @@ public final class JobStore implements AutoCloseable {
   /** The most requests one transaction of {@link #start} or {@link #finishLater} carries. */
   static final int MAX_BATCH = 500;
 
-  /** {@code connections}: how many statements may run at once (one thread and one connection each). */
+  /**
+   * {@code connections}: how many statements may run at once on each of the two executors (one thread and one
+   * pooled connection each).
+   */
   public JobStore(StoreSettings store, int connections) {
     this.store = store;
+    this.pool = pool(store, 2 * connections);
     AtomicInteger n = new AtomicInteger();
     this.executor = Executors.newFixedThreadPool(connections, r -> {
       Thread t = new Thread(r, "pmm-ha-job-store-" + n.incrementAndGet());
@@ -72,9 +82,25 @@ public final class JobStore implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
-    this.starts = new Batcher<>(batch -> inTransaction(() -> startAll(batch)), executor, MAX_BATCH);
-    this.finishes = new Batcher<>(batch -> inTransaction(() -> finishAll(batch)), background, MAX_BATCH);
+    this.starts = new Batcher<>(batch -> inTransaction(c -> startAll(c, batch)), executor, MAX_BATCH);
+    this.finishes = new Batcher<>(batch -> inTransaction(c -> finishAll(c, batch)), background, MAX_BATCH);
     this.claims = new Batcher<>(this::claimAll, executor, MAX_BATCH);
+  }
+
+  /** A fixed-size pool that starts without the store: an outage fails the operations that meet it, not the node. */
+  private static HikariDataSource pool(StoreSettings store, int size) {
+    HikariConfig c = new HikariConfig();
+    c.setPoolName("pmm-ha-job-store");
+    c.setJdbcUrl(store.url());
+    c.setUsername(store.user());
+    c.setPassword(store.password());
+    c.setMaximumPoolSize(size);
+    c.setMinimumIdle(size);
+    long timeout = Math.max(250, store.connectionTimeout().toMillis()); // HikariCP's floor
+    c.setConnectionTimeout(timeout);
+    c.setValidationTimeout(Math.max(250, Math.min(timeout, 2000)));
+    c.setInitializationFailTimeout(-1);
+    return new HikariDataSource(c);
   }
 
   @FunctionalInterface
@@ -95,15 +121,14 @@ public final class JobStore implements AutoCloseable {
     return on(background, work);
   }
 
-  private <T> CompletableFuture<T> on(ExecutorService pool, SqlWork<T> work) {
+  private <T> CompletableFuture<T> on(ExecutorService threads, SqlWork<T> work) {
     return CompletableFuture.supplyAsync(() -> {
       try {
         return work.run(this);
       } catch (SQLException e) {
-        drop();
-        throw new java.util.concurrent.CompletionException(e);
+        throw new CompletionException(e);
       }
-    }, pool);
+    }, threads);
   }
 
   // --- the registry ---
@@ -113,7 +138,10 @@ public final class JobStore implements AutoCloseable {
    * evenly over the shards (and least-shard allocation spreads the shards evenly over the nodes).
    */
   public int register(String jobId, int shards, long nowMs) throws SQLException {
-    Connection c = connection();
+    return withConnection(c -> register(c, jobId, shards, nowMs));
+  }
+
+  private static int register(Connection c, String jobId, int shards, long nowMs) throws SQLException {
     Optional<Integer> existing = shardOf(c, jobId);
     if (existing.isPresent()) {
       return existing.get();
@@ -161,7 +189,14 @@ public final class JobStore implements AutoCloseable {
 
   /** Stores the definition (as written to the job's journal) and, when {@code node} is set, who runs it now. */
   public void saveDefinition(String jobId, int shard, String spec, String node, long nowMs) throws SQLException {
-    Connection c = connection();
+    withConnection(c -> {
+      saveDefinition(c, jobId, shard, spec, node, nowMs);
+      return null;
+    });
+  }
+
+  private static void saveDefinition(Connection c, String jobId, int shard, String spec, String node, long nowMs)
+      throws SQLException {
     String update = node == null
         ? "UPDATE \"pmm_ha_jobs\" SET \"spec\" = ?, \"updated_ms\" = ? WHERE \"job_id\" = ?"
         : "UPDATE \"pmm_ha_jobs\" SET \"spec\" = ?, \"updated_ms\" = ?, \"node\" = ?, \"node_since_ms\" = ? "
@@ -197,16 +232,18 @@ public final class JobStore implements AutoCloseable {
       if (!isDuplicate(e)) {
         throw e;
       }
-      saveDefinition(jobId, shard, spec, node, nowMs); // inserted concurrently: the update now finds it
+      saveDefinition(c, jobId, shard, spec, node, nowMs); // inserted concurrently: the update now finds it
     }
   }
 
   /** Removes the job from the registry; its past runs stay until pruned. */
   public boolean remove(String jobId) throws SQLException {
-    try (PreparedStatement st = connection().prepareStatement("DELETE FROM \"pmm_ha_jobs\" WHERE \"job_id\" = ?")) {
-      st.setString(1, jobId);
-      return st.executeUpdate() == 1;
-    }
+    return withConnection(c -> {
+      try (PreparedStatement st = c.prepareStatement("DELETE FROM \"pmm_ha_jobs\" WHERE \"job_id\" = ?")) {
+        st.setString(1, jobId);
+        return st.executeUpdate() == 1;
+      }
+    });
   }
 
   public Optional<Registered> find(String jobId) throws SQLException {
@@ -221,25 +258,31 @@ public final class JobStore implements AutoCloseable {
 
   /** Ids and shards of every defined job. */
   public Map<String, Integer> ids() throws SQLException {
-    Map<String, Integer> out = new HashMap<>();
-    try (PreparedStatement st = connection().prepareStatement(
-        "SELECT \"job_id\", \"shard\" FROM \"pmm_ha_jobs\" WHERE \"spec\" IS NOT NULL");
-        ResultSet rs = st.executeQuery()) {
-      while (rs.next()) {
-        out.put(rs.getString(1), rs.getInt(2));
+    return withConnection(c -> {
+      Map<String, Integer> out = new HashMap<>();
+      try (PreparedStatement st = c.prepareStatement(
+          "SELECT \"job_id\", \"shard\" FROM \"pmm_ha_jobs\" WHERE \"spec\" IS NOT NULL");
+          ResultSet rs = st.executeQuery()) {
+        while (rs.next()) {
+          out.put(rs.getString(1), rs.getInt(2));
+        }
       }
-    }
-    return out;
+      return out;
+    });
   }
 
   private List<Registered> query(String where, String param) throws SQLException {
+    return withConnection(c -> query(c, where, param));
+  }
+
+  private static List<Registered> query(Connection c, String where, String param) throws SQLException {
     String sql = "SELECT j.\"job_id\", j.\"shard\", j.\"spec\", j.\"node\", j.\"node_since_ms\", j.\"updated_ms\", "
         + "r.\"tick_ms\", r.\"node\", r.\"incarnation\", r.\"started_ms\", r.\"ended_ms\", r.\"exit_code\", r.\"status\" "
         + "FROM \"pmm_ha_jobs\" j LEFT JOIN \"pmm_ha_job_runs\" r ON r.\"job_id\" = j.\"job_id\" AND r.\"tick_ms\" = "
         + "(SELECT MAX(m.\"tick_ms\") FROM \"pmm_ha_job_runs\" m WHERE m.\"job_id\" = j.\"job_id\") "
         + where + " ORDER BY j.\"job_id\"";
     List<Registered> out = new ArrayList<>();
-    try (PreparedStatement st = connection().prepareStatement(sql)) {
+    try (PreparedStatement st = c.prepareStatement(sql)) {
       if (param != null) {
         st.setString(1, param);
       }
@@ -277,8 +320,8 @@ public final class JobStore implements AutoCloseable {
   List<Claim> claimAll(List<ClaimRequest> batch) throws SQLException {
     if (batch.size() > 1) {
       try {
-        return inTransaction(() -> {
-          try (PreparedStatement st = connection().prepareStatement(CLAIM)) {
+        return inTransaction(c -> {
+          try (PreparedStatement st = c.prepareStatement(CLAIM)) {
             for (ClaimRequest r : batch) {
               bindClaim(st, r);
               st.addBatch();
@@ -294,11 +337,13 @@ public final class JobStore implements AutoCloseable {
         // a tick of the batch was taken: nothing of it was written; each claim on its own
       }
     }
-    List<Claim> out = new ArrayList<>(batch.size());
-    for (ClaimRequest r : batch) {
-      out.add(claim(r.jobId(), r.tickMs(), r.node(), r.incarnation(), r.startedMs()));
-    }
-    return out;
+    return withConnection(c -> {
+      List<Claim> out = new ArrayList<>(batch.size());
+      for (ClaimRequest r : batch) {
+        out.add(claim(c, r));
+      }
+      return out;
+    });
   }
 
   private static final String CLAIM = "INSERT INTO \"pmm_ha_job_runs\" (" + RUN_COLUMNS
@@ -314,8 +359,12 @@ public final class JobStore implements AutoCloseable {
 
   /** Claims {@code tickMs} of the job for this incarnation; only a {@link Claim#CLAIMED} tick may run. */
   public Claim claim(String jobId, long tickMs, String node, String incarnation, long startedMs) throws SQLException {
-    try (PreparedStatement st = connection().prepareStatement(CLAIM)) {
-      bindClaim(st, new ClaimRequest(jobId, tickMs, node, incarnation, startedMs));
+    return withConnection(c -> claim(c, new ClaimRequest(jobId, tickMs, node, incarnation, startedMs)));
+  }
+
+  private static Claim claim(Connection c, ClaimRequest r) throws SQLException {
+    try (PreparedStatement st = c.prepareStatement(CLAIM)) {
+      bindClaim(st, r);
       st.executeUpdate();
       return Claim.CLAIMED;
     } catch (SQLException e) {
@@ -332,10 +381,12 @@ public final class JobStore implements AutoCloseable {
    */
   public boolean finish(String jobId, long tickMs, String incarnation, long endedMs, Integer exitCode, String status)
       throws SQLException {
-    try (PreparedStatement st = connection().prepareStatement(FINISH)) {
-      bindFinish(st, new Finish(jobId, tickMs, incarnation, endedMs, exitCode, status));
-      return st.executeUpdate() == 1;
-    }
+    return withConnection(c -> {
+      try (PreparedStatement st = c.prepareStatement(FINISH)) {
+        bindFinish(st, new Finish(jobId, tickMs, incarnation, endedMs, exitCode, status));
+        return st.executeUpdate() == 1;
+      }
+    });
   }
 
   /** The end of a claimed run, for {@link #finishLater}. */
@@ -346,8 +397,8 @@ public final class JobStore implements AutoCloseable {
     return finishes.submit(f);
   }
 
-  List<Boolean> finishAll(List<Finish> batch) throws SQLException {
-    try (PreparedStatement st = connection().prepareStatement(FINISH)) {
+  private static List<Boolean> finishAll(Connection c, List<Finish> batch) throws SQLException {
+    try (PreparedStatement st = c.prepareStatement(FINISH)) {
       for (Finish f : batch) {
         bindFinish(st, f);
         st.addBatch();
@@ -378,27 +429,49 @@ public final class JobStore implements AutoCloseable {
   }
 
   @FunctionalInterface
-  private interface Transaction<T> {
-    T run() throws SQLException;
+  private interface Sql<T> {
+    T run(Connection c) throws SQLException;
   }
 
-  /** Runs {@code work} in one transaction on this thread's connection; on failure rolls back and drops it. */
-  private <T> T inTransaction(Transaction<T> work) throws SQLException {
-    Connection c = connection();
-    c.setAutoCommit(false);
-    try {
-      T out = work.run();
-      c.commit();
-      c.setAutoCommit(true);
-      return out;
-    } catch (SQLException | RuntimeException e) {
+  /** Runs {@code work} on a connection checked out of the pool, and returns the connection. */
+  private <T> T withConnection(Sql<T> work) throws SQLException {
+    try (Connection c = checkOut()) {
+      return work.run(c);
+    }
+  }
+
+  /**
+   * Runs {@code work} in one transaction on a connection checked out of the pool; on failure rolls back. The pool
+   * restores auto-commit when the connection comes back, and evicts a connection that failed with a
+   * connection-level error.
+   */
+  private <T> T inTransaction(Sql<T> work) throws SQLException {
+    try (Connection c = checkOut()) {
+      c.setAutoCommit(false);
       try {
-        c.rollback();
-      } catch (SQLException ignored) {
-        // the connection is dropped below
+        T out = work.run(c);
+        c.commit();
+        return out;
+      } catch (SQLException | RuntimeException e) {
+        try {
+          c.rollback();
+        } catch (SQLException ignored) {
+          // a broken connection: the pool evicts it
+        }
+        throw e;
       }
-      drop();
-      throw e;
+    }
+  }
+
+  /** A connection of the pool; when none comes within the connection timeout, one line that says why. */
+  private Connection checkOut() throws SQLException {
+    try {
+      return pool.getConnection();
+    } catch (SQLException e) {
+      Throwable reason = e.getCause() != null ? e.getCause() : e;
+      String line = String.valueOf(reason.getMessage()).lines().findFirst().orElse("");
+      throw new SQLTransientConnectionException("the job store cannot reach " + store.description() + ": " + line,
+          e.getSQLState(), e);
     }
   }
 
@@ -425,8 +498,7 @@ public final class JobStore implements AutoCloseable {
    * The starts of many jobs in the caller's transaction: one batched update of the registry, one query for the
    * newest claims and one for the unfinished claims of earlier incarnations, which are marked lost.
    */
-  List<TakeOver> startAll(List<Start> batch) throws SQLException {
-    Connection c = connection();
+  private static List<TakeOver> startAll(Connection c, List<Start> batch) throws SQLException {
     try (PreparedStatement st = c.prepareStatement("UPDATE \"pmm_ha_jobs\" SET \"spec\" = ?, \"updated_ms\" = ?, "
         + "\"node\" = ?, \"node_since_ms\" = ? WHERE \"job_id\" = ?")) {
       for (Start s : batch) {
@@ -441,7 +513,7 @@ public final class JobStore implements AutoCloseable {
       for (int i = 0; i < batch.size(); i++) {
         if (updated[i] == 0) { // no registry row (it was deleted by hand): as saveDefinition does
           Start s = batch.get(i);
-          saveDefinition(s.jobId(), s.shard(), s.spec(), s.node(), s.sinceMs());
+          saveDefinition(c, s.jobId(), s.shard(), s.spec(), s.node(), s.sinceMs());
         }
       }
     }
@@ -506,18 +578,20 @@ public final class JobStore implements AutoCloseable {
 
   /** The job's most recent claims, newest first. */
   public List<Run> runs(String jobId, int limit) throws SQLException {
-    List<Run> out = new ArrayList<>();
-    try (PreparedStatement st = connection().prepareStatement("SELECT " + RUN_COLUMNS + " FROM \"pmm_ha_job_runs\" "
-        + "WHERE \"job_id\" = ? ORDER BY \"tick_ms\" DESC")) {
-      st.setString(1, jobId);
-      st.setMaxRows(limit);
-      try (ResultSet rs = st.executeQuery()) {
-        while (rs.next() && out.size() < limit) {
-          out.add(run(rs));
+    return withConnection(c -> {
+      List<Run> out = new ArrayList<>();
+      try (PreparedStatement st = c.prepareStatement("SELECT " + RUN_COLUMNS + " FROM \"pmm_ha_job_runs\" "
+          + "WHERE \"job_id\" = ? ORDER BY \"tick_ms\" DESC")) {
+        st.setString(1, jobId);
+        st.setMaxRows(limit);
+        try (ResultSet rs = st.executeQuery()) {
+          while (rs.next() && out.size() < limit) {
+            out.add(run(rs));
+          }
         }
       }
-    }
-    return out;
+      return out;
+    });
   }
 
   private static Run run(ResultSet rs) throws SQLException {
@@ -527,12 +601,14 @@ public final class JobStore implements AutoCloseable {
 
   /** Deletes the job's claims of ticks before {@code beforeTickMs} (older than its run history keeps). */
   public int prune(String jobId, long beforeTickMs) throws SQLException {
-    try (PreparedStatement st = connection().prepareStatement(
-        "DELETE FROM \"pmm_ha_job_runs\" WHERE \"job_id\" = ? AND \"tick_ms\" < ? AND \"status\" <> 'running'")) {
-      st.setString(1, jobId);
-      st.setLong(2, beforeTickMs);
-      return st.executeUpdate();
-    }
+    return withConnection(c -> {
+      try (PreparedStatement st = c.prepareStatement(
+          "DELETE FROM \"pmm_ha_job_runs\" WHERE \"job_id\" = ? AND \"tick_ms\" < ? AND \"status\" <> 'running'")) {
+        st.setString(1, jobId);
+        st.setLong(2, beforeTickMs);
+        return st.executeUpdate();
+      }
+    });
   }
 
   /** A unique-key violation: PostgreSQL 23505, H2 23505 too. */
@@ -546,43 +622,10 @@ public final class JobStore implements AutoCloseable {
     return false;
   }
 
-  private Connection connection() throws SQLException {
-    Connection c = connection.get();
-    if (c == null || c.isClosed()) {
-      c = Schema.connect(store);
-      connection.set(c);
-      synchronized (all) {
-        all.add(c);
-      }
-    }
-    return c;
-  }
-
-  private void drop() {
-    Connection c = connection.get();
-    connection.remove();
-    if (c != null) {
-      try {
-        c.close();
-      } catch (SQLException ignored) {
-        // already broken
-      }
-    }
-  }
-
   @Override
   public void close() {
     executor.shutdownNow();
     background.shutdownNow();
-    synchronized (all) {
-      for (Connection c : all) {
-        try {
-          c.close();
-        } catch (SQLException ignored) {
-          // closing anyway
-        }
-      }
-      all.clear();
-    }
+    pool.close();
   }
 }

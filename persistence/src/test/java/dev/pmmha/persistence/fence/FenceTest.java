@@ -1,10 +1,13 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.fence;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.TestStores;
+import dev.pmmha.persistence.Connections;
 import dev.pmmha.testkit.WithPostgres;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -18,16 +21,16 @@ import org.junit.jupiter.params.provider.MethodSource;
 class FenceTest extends WithPostgres {
 
   static Stream<String> stores() {
-    return SchemaTest.storeKinds();
+    return TestStores.kinds();
   }
 
   static StoreSettings store(String kind) {
-    return SchemaTest.freshStore(kind, pg);
+    return TestStores.fresh(kind, pg);
   }
 
   /** A journal row plus its epoch tag in one transaction, as pekko-persistence-jdbc writes a tagged event. */
   static void writeTagged(StoreSettings s, long seq, long epoch) throws SQLException {
-    try (Connection c = Schema.connect(s)) {
+    try (Connection c = Connections.open(s)) {
       c.setAutoCommit(false);
       long ordering;
       try (PreparedStatement st = c.prepareStatement(
@@ -55,7 +58,7 @@ class FenceTest extends WithPostgres {
   }
 
   static long journalRows(StoreSettings s) throws SQLException {
-    try (Connection c = Schema.connect(s); var st = c.createStatement();
+    try (Connection c = Connections.open(s); var st = c.createStatement();
         var rs = st.executeQuery("SELECT count(*) FROM \"event_journal\"")) {
       rs.next();
       return rs.getLong(1);

@@ -1,9 +1,14 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.jobs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.TestStores;
+import dev.pmmha.persistence.schema.Schema;
 import dev.pmmha.testkit.WithPostgres;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -11,10 +16,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -22,11 +31,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 class JobStoreTest extends WithPostgres {
 
   static Stream<String> stores() {
-    return SchemaTest.storeKinds();
+    return TestStores.kinds();
   }
 
   static StoreSettings store(String kind) {
-    StoreSettings s = SchemaTest.freshStore(kind, pg);
+    StoreSettings s = TestStores.fresh(kind, pg);
     Schema.ensure(s); // idempotent: a second node starting applies the schema again
     return s;
   }
@@ -263,6 +272,36 @@ class JobStoreTest extends WithPostgres {
       assertEquals("n3", a.find("b").orElseThrow().node(), "the node that runs it now");
       assertEquals(1, a.prune("b", 2000), "pruning keeps the claim in progress and newer ones");
       assertEquals(List.of(2000L), a.runs("b", 10).stream().map(JobStore.Run::tickMs).toList());
+    }
+  }
+
+  @Test
+  void aStoreOutageFailsEachOperationWithOneLineThatNamesTheStoreAndTheStoreWorksAgainWhenItIsBack() throws Exception {
+    StoreSettings s = store("postgres");
+    try (JobStore a = new JobStore(s, 1)) {
+      assertEquals(JobStore.Claim.CLAIMED, a.async(x -> x.claim("j", 1000, "n1", "i", 1001)).get(10, TimeUnit.SECONDS));
+      try {
+        pg.stopServer();
+      } catch (UnsupportedOperationException e) {
+        Assumptions.abort("an external PostgreSQL is not stopped by tests");
+      }
+      try {
+        // the pooled connections still look open: the first operations meet them broken and the pool evicts them
+        String message = "";
+        for (int attempt = 0; attempt < 5 && !message.startsWith("the job store cannot reach"); attempt++) {
+          ExecutionException e = assertThrows(ExecutionException.class,
+              () -> a.async(x -> x.claim("j", 2000, "n1", "i", 2001)).get(30, TimeUnit.SECONDS));
+          assertInstanceOf(java.sql.SQLException.class, e.getCause());
+          message = e.getCause().getMessage();
+          assertEquals(1, message.lines().count(), message);
+        }
+        assertTrue(message.startsWith("the job store cannot reach " + s.description() + ": "), message);
+      } finally {
+        pg.startServer();
+      }
+      assertEquals(JobStore.Claim.CLAIMED, a.async(x -> x.claim("j", 2000, "n1", "i", 2001)).get(30, TimeUnit.SECONDS),
+          "the pool connects again once the store is back");
+      assertEquals(JobStore.Claim.TAKEN, a.claim("j", 1000, "n1", "i", 1002), "claims made before the outage stay");
     }
   }
 }

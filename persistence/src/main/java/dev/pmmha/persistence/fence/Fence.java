@@ -1,5 +1,7 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.fence;
 
+import dev.pmmha.persistence.Connections;
+import dev.pmmha.persistence.StoreSettings;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -12,7 +14,9 @@ import java.time.Duration;
  * lease has expired or was released, and bumps the epoch in the same statement. Fenced journal writes are
  * checked against it by a trigger in the journal's own transaction (see the schema scripts).
  *
- * <p>Blocking JDBC on one connection of its own; call it from a thread that may block. Thread-safe.
+ * <p>Blocking JDBC on one connection of its own, outside any pool: a renewal never waits behind the journal's or
+ * the job store's work for a connection, so its latency is the database's alone. Call it from a thread that may
+ * block. Thread-safe.
  */
 public final class Fence implements AutoCloseable {
 
@@ -157,7 +161,7 @@ public final class Fence implements AutoCloseable {
 
   private Connection connection() throws SQLException {
     if (connection == null || connection.isClosed()) {
-      connection = Schema.connect(store);
+      connection = Connections.open(store);
     }
     return connection;
   }

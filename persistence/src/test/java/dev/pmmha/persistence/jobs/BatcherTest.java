@@ -1,4 +1,4 @@
-package dev.pmmha.persistence;
+package dev.pmmha.persistence.jobs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
