@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Tag;
 import dev.pmmha.persistence.Connections;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.StoreUnavailableException;
@@ -19,7 +20,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.Test;
 
-class SchemaTest extends WithPostgres {
+@Tag("integration")
+class SchemaIT extends WithPostgres {
 
   static List<String> tables(StoreSettings s) throws Exception {
     List<String> out = new ArrayList<>();

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Tag;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.TestStores;
 import dev.pmmha.persistence.schema.Schema;
@@ -28,7 +29,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** The tick claims and the job registry on both stores: a tick is claimed once, whoever asks and however often. */
-class JobStoreTest extends WithPostgres {
+@Tag("integration")
+class JobStoreIT extends WithPostgres {
 
   static Stream<String> stores() {
     return TestStores.kinds();

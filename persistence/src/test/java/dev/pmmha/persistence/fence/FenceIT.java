@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Tag;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.TestStores;
 import dev.pmmha.persistence.Connections;
@@ -18,7 +19,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** The fence on both stores: take-over rules, epochs, and the journal trigger that rejects stale writes. */
-class FenceTest extends WithPostgres {
+@Tag("integration")
+class FenceIT extends WithPostgres {
 
   static Stream<String> stores() {
     return TestStores.kinds();
