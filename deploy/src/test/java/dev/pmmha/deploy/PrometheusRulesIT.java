@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.pmmha.runtime.NodeState;
 import dev.pmmha.runtime.PmmHaMetrics;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
@@ -20,11 +21,13 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * deploy/prometheus/pmm-ha-alerts.yml, PMM's five HA alerts: valid for Prometheus ({@code promtool check rules}),
  * right on the cases of pmm-ha-alerts.test.yml ({@code promtool test rules}), each alert tested both firing and
- * silent, and written on metrics and labels that a node really exports.
+ * silent, written on metrics and labels that a node really exports, and loaded by deploy/README.md's
+ * Prometheus configuration.
  */
 @Tag("integration")
 class PrometheusRulesIT {
@@ -48,6 +51,22 @@ class PrometheusRulesIT {
     assertTrue(check.stdout().contains("SUCCESS: 5 rules found"), check.stdout());
     Tools.Result test = Tools.run(Tools.cmd(promtool, "test", "rules", TESTS), Map.of(), DIR, 120);
     assertEquals(0, test.exitCode(), "promtool test rules:\n" + test.stdout() + test.stderr());
+  }
+
+  @Test
+  void theReadmesPrometheusConfigurationLoadsTheRules(@TempDir Path tmp) throws Exception {
+    Path promtool = promtool();
+    Matcher block = Pattern.compile("```yaml\n(# prometheus\\.yml\n.*?)```", Pattern.DOTALL)
+        .matcher(Repo.read(Repo.DEPLOY.resolve("README.md")));
+    assertTrue(block.find(), "deploy/README.md has a prometheus.yml block");
+    String config = block.group(1);
+    String shipped = "/etc/prometheus/pmm-ha-alerts.yml";
+    assertTrue(config.contains(shipped), config);
+    Path file = tmp.resolve("prometheus.yml");
+    Files.writeString(file, config.replace(shipped, RULES.toString()));
+    Tools.Result check = Tools.run(Tools.cmd(promtool, "check", "config", file), Map.of(), tmp, 60);
+    assertEquals(0, check.exitCode(), "promtool check config of deploy/README.md's block:\n" + check.stdout() + check.stderr());
+    assertTrue(check.stdout().contains("SUCCESS: 5 rules found"), check.stdout());
   }
 
   @Test
