@@ -113,6 +113,7 @@ class PrometheusRulesIT {
   void theRulesAndTheirTestSeriesUseTheMetricsANodeExports() throws Exception {
     String scrape = new PmmHaMetrics(new NodeState(true, 3, "pmm-ha-1")).scrapeMetrics();
     Map<String, Set<String>> exported = labelsByMetric(scrape.lines().toList());
+    assertTrue(scrape.contains("\npmm_ha_expected_nodes{node_id=\"pmm-ha-1\"} 3.0\n"), "the cluster's size:\n" + scrape);
 
     Matcher used = Pattern.compile("pmm_ha_[a-z_]+").matcher(Repo.read(RULES));
     Set<String> inRules = new TreeSet<>();
