@@ -27,10 +27,10 @@ import org.apache.pekko.stream.javadsl.Sink;
 
 /**
  * The node's metrics, in Prometheus text format on {@code GET /metrics}, with PMM's HA metric names so that
- * existing dashboards and alerts keep working ({@code pmm_ha_leader_status}, {@code pmm_ha_raft_term}, {@code pmm_ha_up},
- * {@code pmm_ha_expected_nodes}),
- * plus membership, leadership changes, time to a new leader, fence renewal latency, settings writes, HTTP
- * requests and the JVM. Also serves the leadership history from the journal.
+ * existing dashboards and alerts keep working ({@code pmm_ha_leader_status}, {@code pmm_ha_raft_term},
+ * {@code pmm_ha_up}, {@code pmm_ha_expected_nodes}), plus membership, leadership changes, time to a new leader,
+ * fence renewal latency, settings writes, HTTP requests and the JVM. Also serves the leadership history from the
+ * journal.
  */
 public final class PmmHaMetrics implements Observability {
 
