@@ -39,7 +39,8 @@ class PrometheusRulesIT {
 
   static Path promtool() {
     Optional<Path> found = Tools.find("promtool");
-    assumeTrue(found.isPresent(), "promtool is not installed (Debian package prometheus): the alert rules were not checked");
+    assumeTrue(found.isPresent(),
+        "promtool is not installed (Debian package prometheus): the alert rules were not checked");
     return found.get();
   }
 
@@ -65,7 +66,8 @@ class PrometheusRulesIT {
     Path file = tmp.resolve("prometheus.yml");
     Files.writeString(file, config.replace(shipped, RULES.toString()));
     Tools.Result check = Tools.run(Tools.cmd(promtool, "check", "config", file), Map.of(), tmp, 60);
-    assertEquals(0, check.exitCode(), "promtool check config of deploy/README.md's block:\n" + check.stdout() + check.stderr());
+    assertEquals(0, check.exitCode(),
+        "promtool check config of deploy/README.md's block:\n" + check.stdout() + check.stderr());
     assertTrue(check.stdout().contains("SUCCESS: 5 rules found"), check.stdout());
   }
 
@@ -113,7 +115,8 @@ class PrometheusRulesIT {
   void theRulesAndTheirTestSeriesUseTheMetricsANodeExports() throws Exception {
     String scrape = new PmmHaMetrics(new NodeState(true, 3, "pmm-ha-1")).scrapeMetrics();
     Map<String, Set<String>> exported = labelsByMetric(scrape.lines().toList());
-    assertTrue(scrape.contains("\npmm_ha_expected_nodes{node_id=\"pmm-ha-1\"} 3.0\n"), "the cluster's size:\n" + scrape);
+    assertTrue(scrape.contains("\npmm_ha_expected_nodes{node_id=\"pmm-ha-1\"} 3.0\n"),
+        "the cluster's size:\n" + scrape);
 
     Matcher used = Pattern.compile("pmm_ha_[a-z_]+").matcher(Repo.read(RULES));
     Set<String> inRules = new TreeSet<>();
