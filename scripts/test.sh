@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine of this kind (Debian, Java 17, Maven): installs what the tests
 # need and is missing (PostgreSQL server binaries: the tests start their own throwaway server; HAProxy;
-# Chromium; as root, iptables, python3 and iproute2 for the failover lab), then builds and runs unit tests,
+# Chromium; promtool; as root, iptables, python3 and iproute2 for the failover lab), then builds and runs unit tests,
 # in-JVM cluster tests and real-process tests (the short failover lab among them) with one `mvn verify`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,8 @@ fi
 # haproxy: generated configs are checked with `haproxy -c`; chromium: the status page is loaded in a real browser
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# prometheus: its promtool checks and unit-tests the alert rules (deploy/prometheus)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 # The failover lab (FailoverLabIT, bench/failover-lab) runs as root only (network namespaces, iptables) and skips
 # otherwise; as root it needs HAProxy, iptables and python3.
 if [ "$(id -u)" = 0 ]; then
@@ -31,6 +33,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # Debian starts a cluster on install; the tests use their own, so stop the packaged one if it runs.
   if command -v pg_ctlcluster >/dev/null 2>&1; then
     for c in $(pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}'); do pg_ctlcluster "${c%/*}" "${c#*/}" stop || true; done
+  fi
+  # Likewise the Prometheus server (and its recommended node exporter) that the prometheus package may start:
+  # only promtool is used.
+  if [[ " ${need_apt[*]} " == *" prometheus "* ]]; then
+    for s in prometheus prometheus-node-exporter; do
+      [ -x "/etc/init.d/$s" ] && "/etc/init.d/$s" stop >/dev/null 2>&1 || true
+    done
   fi
 fi
 

@@ -13,6 +13,9 @@ public interface ClusterView {
   /** The number of nodes in PMM_HA_PEERS (1 with HA off). */
   int expectedNodes();
 
+  /** The Kubernetes namespace of this node's pod, or empty when it does not run on Kubernetes. */
+  String namespace();
+
   /** Whether this node can serve: Up in the cluster and its store answering. */
   Readiness readiness();
 

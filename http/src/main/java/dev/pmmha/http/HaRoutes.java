@@ -381,8 +381,12 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
             Map.of("status", r.ready() ? "ready" : "not ready", "reason", r.reason())));
   }
 
+  /** PMM's {@code api/ha/v1} status: {@code namespace} is the pod's namespace on Kubernetes, else empty. */
+  record StatusBody(String status, String namespace) {}
+
   private Route haStatus() {
-    return complete(Json.response(StatusCodes.OK, Map.of("status", cluster.haEnabled() ? "Enabled" : "Disabled")));
+    return complete(Json.response(StatusCodes.OK,
+        new StatusBody(cluster.haEnabled() ? "Enabled" : "Disabled", cluster.namespace())));
   }
 
   record NodesBody(List<NodeEntry> nodes, int expectedNodes) {}

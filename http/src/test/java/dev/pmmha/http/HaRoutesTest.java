@@ -62,6 +62,8 @@ class HaRoutesTest {
       return List.of(new NodeStatus("a", "NODE_ROLE_LEADER", "alive", "x"), new NodeStatus("b", "NODE_ROLE_FOLLOWER", "suspect", "y"));
     }
     @Override public int expectedNodes() { return 3; }
+    volatile String namespace = "";
+    @Override public String namespace() { return namespace; }
     @Override public Readiness readiness() { return readiness; }
   }
 
@@ -233,6 +235,17 @@ class HaRoutesTest {
       views.ha = true;
     }
     assertEquals("Enabled", json(send("GET", "/v1/ha/status")).get("status").asText());
+  }
+
+  @Test
+  void statusHasPmmsNamespaceFieldEmptyOffKubernetes() throws Exception {
+    assertEquals("{\"status\":\"Enabled\",\"namespace\":\"\"}", send("GET", "/v1/ha/status").body());
+    views.namespace = "pmm";
+    try {
+      assertEquals("{\"status\":\"Enabled\",\"namespace\":\"pmm\"}", send("GET", "/v1/ha/status").body());
+    } finally {
+      views.namespace = "";
+    }
   }
 
   @Test

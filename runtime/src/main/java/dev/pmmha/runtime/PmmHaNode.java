@@ -70,7 +70,8 @@ public final class PmmHaNode {
           + "can join. Set PMM_HA_TLS_CERT, PMM_HA_TLS_KEY and PMM_HA_TLS_CA (deploy/tls/make-certs.sh makes them)");
     }
     Config full = ClusterConfig.overlay(node, tls).withFallback(store.pluginConfig()).withFallback(config).resolve();
-    NodeState state = new NodeState(node.haEnabled(), node.expectedNodes(), node.nodeId());
+    NodeState state = new NodeState(node.haEnabled(), node.expectedNodes(), node.nodeId(),
+        KubernetesLeaderLabel.podNamespace(config, System.getenv()));
     ActorSystem<Object> system = ActorSystem.create(
         Guardian.create(node, store, http, tls, state, leader, services, formation),
         "pmm-ha", full);

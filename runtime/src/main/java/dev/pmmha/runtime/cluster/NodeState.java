@@ -29,6 +29,7 @@ public final class NodeState implements LeaderView, ClusterView {
   private final boolean haEnabled;
   private final int expectedNodes;
   private final String nodeId;
+  private final String namespace;
 
   private final AtomicReference<LeaderInfo> knownLeader = new AtomicReference<>();
   private volatile LeaderInfo ownLeadership; // non-null while this node's singleton holds a persisted epoch
@@ -46,9 +47,15 @@ public final class NodeState implements LeaderView, ClusterView {
   private final java.util.Map<String, Long> unreachableSince = new java.util.concurrent.ConcurrentHashMap<>();
 
   public NodeState(boolean haEnabled, int expectedNodes, String nodeId) {
+    this(haEnabled, expectedNodes, nodeId, "");
+  }
+
+  /** {@code namespace}: the pod's Kubernetes namespace, empty when not on Kubernetes. */
+  public NodeState(boolean haEnabled, int expectedNodes, String nodeId, String namespace) {
     this.haEnabled = haEnabled;
     this.expectedNodes = expectedNodes;
     this.nodeId = nodeId;
+    this.namespace = namespace;
   }
 
   public String nodeId() {
@@ -266,6 +273,11 @@ public final class NodeState implements LeaderView, ClusterView {
   @Override
   public int expectedNodes() {
     return expectedNodes;
+  }
+
+  @Override
+  public String namespace() {
+    return namespace;
   }
 
   @Override

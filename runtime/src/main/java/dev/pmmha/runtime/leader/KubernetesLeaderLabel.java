@@ -91,6 +91,26 @@ public final class KubernetesLeaderLabel {
     }
   }
 
+  /**
+   * The namespace of this node's pod, for PMM's {@code /v1/ha/status}: {@code pmm-ha.kubernetes.namespace}
+   * (PMM_HA_K8S_NAMESPACE) if set, else, in a pod ({@code KUBERNETES_SERVICE_HOST} set), the service account's
+   * namespace file, as the discovery reads it; empty when not on Kubernetes or when the pod mounts no token.
+   */
+  static String podNamespace(Config root, java.util.Map<String, String> env) {
+    Config c = root.getConfig("pmm-ha.kubernetes");
+    String ns = c.getString("namespace").trim();
+    if (!ns.isEmpty() || env.get("KUBERNETES_SERVICE_HOST") == null) {
+      return ns;
+    }
+    Path file = Path.of(c.getString("namespace-path"));
+    try {
+      return Files.readString(file).trim();
+    } catch (java.io.IOException e) {
+      log.info("Namespace unknown (/v1/ha/status reports none): cannot read {}: {}", file, e.toString());
+      return "";
+    }
+  }
+
   private static SSLContext trusting(Path ca) throws Exception {
     KeyStore ts = KeyStore.getInstance("PKCS12");
     ts.load(null, null);

@@ -29,9 +29,10 @@ import org.apache.pekko.stream.javadsl.Sink;
 
 /**
  * The node's metrics, in Prometheus text format on {@code GET /metrics}, with PMM's HA metric names so that
- * existing dashboards keep working ({@code pmm_ha_leader_status}, {@code pmm_ha_raft_term}, {@code pmm_ha_up}),
- * plus membership, leadership changes, time to a new leader, fence renewal latency, settings writes, HTTP
- * requests and the JVM. Also serves the leadership history from the journal.
+ * existing dashboards and alerts keep working ({@code pmm_ha_leader_status}, {@code pmm_ha_raft_term},
+ * {@code pmm_ha_up}, {@code pmm_ha_expected_nodes}), plus membership, leadership changes, time to a new leader,
+ * fence renewal latency, settings writes, HTTP requests and the JVM. Also serves the leadership history from the
+ * journal.
  */
 public final class PmmHaMetrics implements Observability {
 
@@ -64,6 +65,10 @@ public final class PmmHaMetrics implements Observability {
         .help("1 while this node runs, labelled with its role")
         .labelNames("node_id", "role")
         .callback(cb -> cb.call(1, id, node.isLeader() ? "leader" : "follower")).register(registry);
+    GaugeWithCallback.builder().name("pmm_ha_expected_nodes")
+        .help("The cluster's size: the nodes in PMM_HA_PEERS, or the replicas on Kubernetes (PMM's metric, which the "
+            + "node-unreachable and quorum alerts compare with)")
+        .labelNames("node_id").callback(cb -> cb.call(node.expectedNodes(), id)).register(registry);
     GaugeWithCallback.builder().name("pmm_ha_members")
         .help("Cluster members this node knows, by PMM status (alive, suspect, dead, left)")
         .labelNames("status")

@@ -72,6 +72,7 @@ class ObservabilityIT extends WithPostgres {
         assertEquals(e1, (long) metric(m, "pmm_ha_raft_term", "{node_id=\"" + n.id() + "\"}"));
         assertEquals(1.0, metric(m, "pmm_ha_up", "{node_id=\"" + n.id() + "\",role=\"" + (n == first ? "leader" : "follower") + "\"}"));
         assertEquals(3.0, metric(m, "pmm_ha_members", "{status=\"alive\"}"));
+        assertEquals(3.0, metric(m, "pmm_ha_expected_nodes", "{node_id=\"" + n.id() + "\"}"));
         assertTrue(metric(m, "pmm_ha_http_requests_total", "{route=\"/v1/ha/leader\",status=\"200\"}") >= 1);
         assertTrue(m.contains("jvm_memory_used_bytes"), "JVM metrics");
       }
