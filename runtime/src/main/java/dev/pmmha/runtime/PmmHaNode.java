@@ -5,6 +5,7 @@ import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.config.NodeSettings;
 import dev.pmmha.runtime.config.TlsSettings;
 import dev.pmmha.runtime.jobs.JobSettings;
+import dev.pmmha.runtime.leader.KubernetesLeaderLabel;
 import dev.pmmha.runtime.leader.LeaderServices;
 import dev.pmmha.runtime.leader.LeaderSettings;
 

@@ -96,7 +96,7 @@ public final class KubernetesLeaderLabel {
    * (PMM_HA_K8S_NAMESPACE) if set, else, in a pod ({@code KUBERNETES_SERVICE_HOST} set), the service account's
    * namespace file, as the discovery reads it; empty when not on Kubernetes or when the pod mounts no token.
    */
-  static String podNamespace(Config root, java.util.Map<String, String> env) {
+  public static String podNamespace(Config root, java.util.Map<String, String> env) {
     Config c = root.getConfig("pmm-ha.kubernetes");
     String ns = c.getString("namespace").trim();
     if (!ns.isEmpty() || env.get("KUBERNETES_SERVICE_HOST") == null) {

@@ -1,4 +1,7 @@
-package dev.pmmha.runtime;
+package dev.pmmha.runtime.leader;
+
+import dev.pmmha.runtime.cluster.NodeState;
+import dev.pmmha.runtime.config.PmmHaConfig;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
