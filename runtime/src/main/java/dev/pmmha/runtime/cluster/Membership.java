@@ -10,12 +10,13 @@ import dev.pmmha.http.LeaderView.LeaderInfo;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
-import java.util.stream.StreamSupport;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
@@ -26,13 +27,16 @@ import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.cluster.ClusterEvent;
 import org.apache.pekko.cluster.Member;
 import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.UniqueAddress;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Subscribe;
 
 /**
- * Keeps {@link NodeState}'s membership snapshot current: subscribes to cluster events (logging each change once
- * at INFO) and to the leader's announcements. Holds no state that must survive: on restart it re-reads the
- * cluster state.
+ * The one writer of {@link NodeState}'s membership snapshot and of the leader it knows: follows cluster events
+ * (logging each change once at INFO) and the leader's announcements. The member list is built from the events
+ * alone, the way Pekko builds its own read view, not by reading {@code cluster.state()}: that view is updated by
+ * another subscriber and may lag the event being handled, which once needed a poll to catch up. Holds no state
+ * that must survive: on restart the subscription replays the current members as events.
  */
 public final class Membership extends AbstractBehavior<Membership.Command> {
 
@@ -42,25 +46,21 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
 
   private record NewsReceived(Leader.News news) implements Command {}
 
-  private enum Refresh implements Command {
-    INSTANCE
-  }
-
   public static Behavior<Command> create(
       NodeState node,
       ActorRef<Topic.Command<Leader.News>> topic,
       ActorRef<Leader.Command> leaderProxy,
       PmmHaMetrics metrics) {
-    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
-      timers.startTimerWithFixedDelay(Refresh.INSTANCE, Duration.ofMillis(500));
-      return new Membership(ctx, node, topic, leaderProxy, metrics);
-    }));
+    return Behaviors.setup(ctx -> new Membership(ctx, node, topic, leaderProxy, metrics));
   }
 
   private final NodeState node;
   private final Cluster cluster;
   /** Nodes seen before and removed since, with PMM's status word: left (graceful) or dead (downed). */
   private final Map<String, NodeStatus> gone = new LinkedHashMap<>();
+  /** The members and their status, as the events have told them (the subscription replays the current ones). */
+  private final Map<UniqueAddress, Member> members = new HashMap<>();
+  private final Set<UniqueAddress> unreachable = new HashSet<>();
 
   private final ActorRef<Leader.Command> leaderProxy;
   private final ActorRef<Leader.SettingsSnapshot> snapshotAdapter;
@@ -82,6 +82,10 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     this.node = node;
     this.cluster = Cluster.get(ctx.getSystem());
     node.selfStatusFrom(() -> cluster.selfMember().status());
+    // seeded once from the read view (after a restart of this actor), then kept by the events alone
+    ClusterEvent.CurrentClusterState seed = cluster.state();
+    seed.getMembers().forEach(m -> members.put(m.uniqueAddress(), m));
+    seed.getUnreachable().forEach(m -> unreachable.add(m.uniqueAddress()));
     ActorRef<ClusterEvent.ClusterDomainEvent> events = ctx.messageAdapter(ClusterEvent.ClusterDomainEvent.class, ClusterChanged::new);
     cluster.subscriptions().tell(Subscribe.create(events, ClusterEvent.ClusterDomainEvent.class));
     topic.tell(Topic.subscribe(ctx.messageAdapter(Leader.News.class, NewsReceived::new)));
@@ -93,10 +97,6 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     return newReceiveBuilder()
         .onMessage(ClusterChanged.class, this::onClusterChanged)
         .onMessage(NewsReceived.class, this::onNews)
-        .onMessageEquals(Refresh.INSTANCE, () -> {
-          refresh();
-          return this;
-        })
         .build();
   }
 
@@ -104,6 +104,16 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     var log = getContext().getLog();
     ClusterEvent.ClusterDomainEvent e = msg.event();
     noteLeaderLoss(e);
+    if (e instanceof ClusterEvent.MemberRemoved removed) {
+      members.remove(removed.member().uniqueAddress());
+      unreachable.remove(removed.member().uniqueAddress());
+    } else if (e instanceof ClusterEvent.MemberEvent m) {
+      members.put(m.member().uniqueAddress(), m.member());
+    } else if (e instanceof ClusterEvent.UnreachableMember u) {
+      unreachable.add(u.member().uniqueAddress());
+    } else if (e instanceof ClusterEvent.ReachableMember r) {
+      unreachable.remove(r.member().uniqueAddress());
+    }
 
     if (e instanceof ClusterEvent.MemberUp up) {
       log.info("MEMBER up: {} ({})", nodeName(up.member()), up.member().address());
@@ -189,25 +199,22 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
         metrics.timeToNewLeader(Duration.ofNanos(System.nanoTime() - leaderLostAtNanos));
         leaderLostAtNanos = 0;
       }
-      refresh();
     }
     return this;
   }
 
+  /** Publishes the member list the events have built to {@link NodeState}. */
   private void refresh() {
-    ClusterEvent.CurrentClusterState state = cluster.state();
-    Member self = cluster.selfMember();
-    Set<Member> unreachable = state.getUnreachable();
     List<NodeStatus> nodes = new ArrayList<>();
     int counted = 0;
     int reachable = 0;
-    for (Member m : StreamSupport.stream(state.getMembers().spliterator(), false)
+    for (Member m : members.values().stream()
         .sorted(Comparator.comparing(m -> m.address().toString()))
         .collect(Collectors.toList())) {
       String name = nodeName(m);
       refuseDuplicateNodeId(m);
       MemberStatus st = m.status();
-      boolean isUnreachable = unreachable.contains(m);
+      boolean isUnreachable = unreachable.contains(m.uniqueAddress());
       String status;
       if (st == MemberStatus.down()) {
         status = "dead";
@@ -231,7 +238,8 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     Set<String> present = nodes.stream().map(NodeStatus::nodeName).collect(Collectors.toSet());
     gone.values().stream().filter(g -> !present.contains(g.nodeName())).forEach(nodes::add);
 
-    MemberStatus selfStatus = self.status();
+    Member self = members.get(cluster.selfMember().uniqueAddress());
+    MemberStatus selfStatus = self == null ? MemberStatus.joining() : self.status();
     // a leaving member is still in service until its singleton is handed over, which happens once it is Exiting
     boolean selfUp = inService(selfStatus);
     boolean selfDown = selfStatus == MemberStatus.down() || selfStatus == MemberStatus.removed();

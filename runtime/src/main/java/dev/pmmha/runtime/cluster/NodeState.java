@@ -14,8 +14,19 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * This node's view of leadership and membership, written by the actors and read by the HTTP routes without
- * locks or asks. Every field is an immutable snapshot behind a volatile reference.
+ * This node's view of leadership and membership, read by the HTTP routes, the metrics and the leader services
+ * without locks or asks: every field is an immutable snapshot behind a volatile reference. Each piece has one
+ * writer:
+ * <ul>
+ *   <li>this node's own leadership (epoch, right to act, hand-over hold): the leader singleton's {@code Tenure} on
+ *       this node, through {@code Leader} and the fence thread it owns (the early answer and the lease keeper act
+ *       there so that a 200 never waits for an actor hop);
+ *   <li>the members, the leader announced by the cluster, the losses of other nodes: {@link Membership}, from
+ *       cluster events and the leader topic;
+ *   <li>the settings snapshot: {@link Membership} from the topic, and the leader on its own node when it writes
+ *       (so that a write's reply is never followed by an older read there); the highest version wins;
+ *   <li>shutting down: the guardian's coordinated-shutdown task; the store's health: {@link StoreProbe}.
+ * </ul>
  */
 public final class NodeState implements LeaderView, ClusterView {
 
@@ -205,8 +216,8 @@ public final class NodeState implements LeaderView, ClusterView {
 
   /**
    * Where readiness reads this node's own membership status: the cluster's read view, which Pekko Management's
-   * {@code /ready} reads too. The member list above follows cluster events and may be a moment (up to its 500 ms
-   * refresh) behind it, which made {@code /v1/readyz} answer 503 just after {@code /ready} answered 200.
+   * {@code /ready} reads too. The member list above follows cluster events through the Membership actor and may
+   * be a moment behind it, which made {@code /v1/readyz} answer 503 just after {@code /ready} answered 200.
    */
   void selfStatusFrom(java.util.function.Supplier<org.apache.pekko.cluster.MemberStatus> live) {
     this.liveSelfStatus = live;
