@@ -29,7 +29,8 @@ import org.apache.pekko.stream.javadsl.Sink;
 
 /**
  * In-JVM cluster harness in the MicroRaft style: {@code LocalCluster.start(3, db)}, {@link #waitForLeader},
- * {@link #leave}, {@link #down}. Each node is a full {@link PmmHaNode} (its own ActorSystem, HTTP routes and
+ * {@link #leave}, {@link #down}, and a firewall: {@link #partition} and {@link #heal} cut and restore the links
+ * between nodes (Artery's test mode drops their traffic, as a network cut would). Each node is a full {@link PmmHaNode} (its own ActorSystem, HTTP routes and
  * store pool) on 127.0.0.1 with its own ports; the nodes are joined by hand instead of through Bootstrap.
  * Leadership is read from the HTTP endpoints, as HAProxy would.
  */
@@ -91,7 +92,7 @@ public final class LocalCluster implements AutoCloseable {
       env.put("PMM_HA_LEASE_RENEW_INTERVAL", "500ms");
       env.put("PMM_HA_LEASE_SAFETY_MARGIN", "1s");
       env.putAll(extraEnv.apply("node-" + (i + 1)));
-      PmmHaNode node = PmmHaNode.start(extraConfig.withFallback(PmmHaConfig.load(env)).resolve(),
+      PmmHaNode node = PmmHaNode.start(extraConfig.withFallback(FIREWALL).withFallback(PmmHaConfig.load(env)).resolve(),
           PmmHaNode.Formation.MANUAL);
       c.nodes.add(new Node("node-" + (i + 1), gossip.get(i), httpPort, node));
     }
@@ -100,6 +101,46 @@ public final class LocalCluster implements AutoCloseable {
       Cluster.get(n.node().system()).manager().tell(Join.create(firstAddress));
     }
     return c;
+  }
+
+  /** Artery's test mode: lets {@link #partition} drop the traffic between two nodes. */
+  private static final com.typesafe.config.Config FIREWALL =
+      com.typesafe.config.ConfigFactory.parseString("pekko.remote.artery.advanced.test-mode = on");
+
+  /** Cuts every link between {@code side} and the other running nodes, both ways: no message passes. */
+  public void partition(Node... side) {
+    firewall(List.of(side), org.apache.pekko.remote.transport.ThrottlerTransportAdapter.blackholeThrottleMode());
+  }
+
+  /** Restores the links {@link #partition} cut. */
+  public void heal(Node... side) {
+    firewall(List.of(side), org.apache.pekko.remote.transport.ThrottlerTransportAdapter.unthrottledThrottleMode());
+  }
+
+  private void firewall(List<Node> side, org.apache.pekko.remote.transport.ThrottlerTransportAdapter.ThrottleMode mode) {
+    for (Node a : side) {
+      for (Node b : nodes) {
+        if (side.contains(b)) {
+          continue;
+        }
+        cut(a, b, mode);
+        cut(b, a, mode);
+      }
+    }
+  }
+
+  private static void cut(Node from, Node to, org.apache.pekko.remote.transport.ThrottlerTransportAdapter.ThrottleMode mode) {
+    var classic = org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(from.node().system());
+    var toAddress = Cluster.get(to.node().system()).selfMember().address();
+    var rarp = (org.apache.pekko.remote.RARP) org.apache.pekko.remote.RARP.get(classic);
+    try {
+      scala.concurrent.Await.result(rarp.provider().transport().managementCommand(
+          new org.apache.pekko.remote.transport.ThrottlerTransportAdapter.SetThrottle(toAddress,
+              org.apache.pekko.remote.transport.ThrottlerTransportAdapter.bothDirection(), mode)),
+          scala.concurrent.duration.Duration.create(5, TimeUnit.SECONDS));
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot set the firewall from " + from.id() + " to " + to.id(), e);
+    }
   }
 
   public List<Node> running() {

@@ -9,12 +9,15 @@ import dev.pmmha.runtime.leader.LeaderState;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.pattern.Patterns;
 import org.apache.pekko.pattern.StatusReply;
 
 /**
@@ -51,12 +54,12 @@ public final class ClusterSettings implements SettingsApi {
 
   @Override
   public CompletionStage<WriteAck> put(String key, String json) {
-    return write(askLeader(replyTo -> new Leader.PutSetting(key, json, replyTo), System.nanoTime() + timeout.toNanos()));
+    return write(askLeader(replyTo -> new Leader.PutSetting(key, json, replyTo)));
   }
 
   @Override
   public CompletionStage<WriteAck> delete(String key) {
-    return write(askLeader(replyTo -> new Leader.DeleteSetting(key, replyTo), System.nanoTime() + timeout.toNanos()));
+    return write(askLeader(replyTo -> new Leader.DeleteSetting(key, replyTo)));
   }
 
   private static final Duration RETRY_PAUSE = Duration.ofMillis(100);
@@ -67,43 +70,39 @@ public final class ClusterSettings implements SettingsApi {
    * then, so asking again is safe), until the write timeout: a write made during a hand-over waits for the next
    * leader instead of failing at once. A timeout is not retried (the write may have happened).
    */
-  private CompletionStage<StatusReply<Leader.SettingWritten>> askLeader(
-      java.util.function.Function<ActorRef<StatusReply<Leader.SettingWritten>>, Leader.Command> command, long deadline) {
+  private CompletionStage<Leader.SettingWritten> askLeader(
+      Function<ActorRef<StatusReply<Leader.SettingWritten>>, Leader.Command> command) {
     if (node.leftTheCluster()) {
       // the ask would wait out the write timeout, and the HTTP port closes before that: answer now (503; the
       // routes hold it until this node's hand-over has settled, and the load balancer sends the write again)
-      return java.util.concurrent.CompletableFuture.completedFuture(StatusReply.error(LEFT));
+      return CompletableFuture.failedFuture(new NoLeaderException(LEFT));
     }
-    Duration left = Duration.ofNanos(deadline - System.nanoTime());
-    return AskPattern.<Leader.Command, StatusReply<Leader.SettingWritten>>ask(leader, command::apply, left, system.scheduler())
-        .thenCompose(reply -> {
-          boolean changing = reply.isError() && Leader.NOT_LEADER.equals(reply.getError().getMessage());
-          if (!changing || deadline - System.nanoTime() < RETRY_PAUSE.multipliedBy(2).toNanos()) {
-            return java.util.concurrent.CompletableFuture.completedFuture(reply);
-          }
-          return java.util.concurrent.CompletableFuture.supplyAsync(() -> null,
-                  java.util.concurrent.CompletableFuture.delayedExecutor(RETRY_PAUSE.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS))
-              .thenCompose(v -> askLeader(command, deadline));
-        });
+    long deadline = System.nanoTime() + timeout.toNanos();
+    int attempts = (int) Math.max(1, timeout.toMillis() / RETRY_PAUSE.toMillis());
+    return Patterns.retry(
+        () -> AskPattern.askWithStatus(leader, command::apply, Duration.ofNanos(Math.max(1, deadline - System.nanoTime())),
+            system.scheduler()),
+        (written, failure) -> failure instanceof StatusReply.ErrorMessage e && Leader.NOT_LEADER.equals(e.getMessage())
+            && deadline - System.nanoTime() >= RETRY_PAUSE.multipliedBy(2).toNanos(),
+        attempts, RETRY_PAUSE, system);
   }
 
-  private CompletionStage<WriteAck> write(CompletionStage<StatusReply<Leader.SettingWritten>> reply) {
-    return reply.handle((r, failure) -> {
-      metrics.settingsWrite(failure == null && !r.isError() ? "ok"
-          : failure instanceof TimeoutException || (failure != null && failure.getCause() instanceof TimeoutException)
-              || (r != null && r.isError()) ? "no_leader" : "error");
-      if (failure != null) {
-        Throwable t = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
-        if (t instanceof TimeoutException) {
-          throw new NoLeaderException("no leader answered within " + timeout.toMillis()
-              + " ms (failover in progress, or no majority of nodes); try again");
-        }
-        throw new CompletionException(t);
+  private CompletionStage<WriteAck> write(CompletionStage<Leader.SettingWritten> reply) {
+    return reply.handle((w, failure) -> {
+      Throwable t = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+      metrics.settingsWrite(t == null ? "ok"
+          : t instanceof TimeoutException || t instanceof StatusReply.ErrorMessage || t instanceof NoLeaderException
+              ? "no_leader" : "error");
+      if (t instanceof TimeoutException) {
+        throw new NoLeaderException("no leader answered within " + timeout.toMillis()
+            + " ms (failover in progress, or no majority of nodes); try again");
       }
-      if (r.isError()) {
-        throw new NoLeaderException(r.getError().getMessage());
+      if (t instanceof StatusReply.ErrorMessage e) {
+        throw new NoLeaderException(e.getMessage());
       }
-      Leader.SettingWritten w = r.getValue();
+      if (t != null) {
+        throw t instanceof CompletionException c ? c : new CompletionException(t);
+      }
       return new WriteAck(w.key(), w.version(), w.epoch(), w.existed());
     });
   }

@@ -106,4 +106,33 @@ class LeaderFailoverIT extends WithPostgres {
       }
     }
   }
+
+  /** The in-JVM firewall: a leader cut off from both peers is replaced, and no moment has two leaders. */
+  @Test
+  void aLeaderCutOffFromItsPeersIsReplacedWithNeverTwoLeadersAtOnce() throws Exception {
+    try (LocalCluster c = LocalCluster.start(3, pg, pg.createDatabase())) {
+      LocalCluster.Node first = c.waitForLeader(Duration.ofSeconds(60));
+      for (LocalCluster.Node n : c.running()) {
+        LocalCluster.waitForUp(n, 3, Duration.ofSeconds(30));
+      }
+      long epoch1 = epochOf(c, first);
+      List<LocalCluster.Node> others = c.running().stream().filter(n -> n != first).toList();
+      c.partition(first);
+      long deadline = System.nanoTime() + Duration.ofSeconds(45).toNanos();
+      LocalCluster.Node next = null;
+      while (next == null && System.nanoTime() < deadline) {
+        List<LocalCluster.Node> now = c.leaders();
+        assertTrue(now.size() <= 1, "two leaders in one round: " + now.stream().map(LocalCluster.Node::id).toList());
+        if (now.size() == 1 && now.get(0) != first) {
+          next = now.get(0);
+        }
+        Thread.sleep(50);
+      }
+      assertTrue(next != null, "a node of the majority leads within 45 s of the cut");
+      assertTrue(others.contains(next));
+      assertTrue(epochOf(c, next) > epoch1, "the new leader's epoch is above the cut-off one's");
+      assertFalse(first.node().state().isLeader(), "the cut-off leader no longer answers 200");
+      c.heal(first);
+    }
+  }
 }
