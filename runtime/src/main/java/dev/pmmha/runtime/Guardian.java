@@ -98,10 +98,9 @@ public final class Guardian {
       RoleChangeHook hook = new RoleChangeHook(
           leaderSettings.onRoleChange(), settings.nodeId(), leaderSettings.onRoleChangeTimeout(),
           KubernetesLeaderLabel.create(system.settings().config(), settings));
-      // The services are stopped before their threads go: a leader that is downed (or stops for any other reason
-      // than a hand-over) asks for the stop as its actor ends, which does not wait, and closing the threads at once
-      // cancelled that stop (LeaderDutiesIT saw a downed leader's service never stopped). stopAll runs after any
-      // stop already asked for, and stops nothing twice; the phase's own timeout bounds the wait.
+      // The services are stopped before their threads go: a leader that ends other than by a hand-over asks for the
+      // stop without waiting, and closing the threads at once would cancel it. stopAll runs after any stop already
+      // asked for, and stops nothing twice; the phase's own timeout bounds the wait.
       shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-leader-resources",
           () -> leaderServices.stopAll().handle((v, failure) -> {
             fence.close();

@@ -25,7 +25,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Readies every node to lead before it has to: the fence connection, the journal's pool and the read and
  * deserialization path of the leader's events are used once at start. Without this the first leadership of a
- * node pays for class loading and pool start-up (about 2 s on two cores) in the middle of a failover.
+ * node pays for class loading and pool start-up in the middle of a failover.
  */
 final class Warmup {
 

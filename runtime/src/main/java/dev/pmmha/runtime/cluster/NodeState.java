@@ -198,8 +198,7 @@ public final class NodeState implements LeaderView, ClusterView {
    * When this node's HTTP port may close: at once, or, after a hand-over, {@link #PORT_DRAIN} after it settled.
    * Meanwhile the node answers every leader check 503 at once, so a load balancer takes it out on failed checks;
    * a port closed while the load balancer still has the node in service would refuse the requests it is
-   * sending, and HAProxy's mark-down on that refusal (observe layer4, shutdown-sessions) cuts the others (the
-   * failover lab saw one such failed read in five rolling restarts).
+   * sending, and HAProxy's mark-down on that refusal (observe layer4, shutdown-sessions) cuts the others.
    */
   public CompletionStage<Void> portMayClose() {
     HandOver h = handOver;

@@ -15,7 +15,7 @@ import scala.concurrent.duration.FiniteDuration;
  * <p>Pekko's {@code SplitBrainResolver} evaluates its decision only on a timer whose interval is hard-coded to one
  * second ({@code SplitBrainResolverBase.tickInterval}), so a node that became unreachable is downed
  * {@code stable-after} plus 0 to 1 s later: on average half a second of every crash failover is spent waiting for
- * that tick (measured in the failover lab). This class is Pekko's own {@code SplitBrainResolver} (same strategy,
+ * that tick (docs/decisions/failover-timing.md). This class is Pekko's own {@code SplitBrainResolver} (same strategy,
  * same {@code stable-after}, same downing through {@link Cluster#down}) with only the tick changed. The decision
  * logic, the strategies and their safety are Pekko's, untouched.
  *

@@ -50,8 +50,8 @@ public final class FenceClient implements AutoCloseable {
 
   /**
    * Renews a lease at a fixed rate on the fence's own thread, so that a busy actor dispatcher, a leader actor
-   * that stashes its commands while it persists, or a slow mailbox never delays a renewal: the failover lab saw a
-   * new leader step down twice in its first two seconds because its renewals waited behind its own start-up.
+   * that stashes its commands while it persists, or a slow mailbox never delays a renewal
+   * (docs/decisions/failover-timing.md).
    */
   final class Keeper {
     private final AtomicReference<Fence.Lease> latest;
