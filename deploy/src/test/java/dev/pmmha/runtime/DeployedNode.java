@@ -1,11 +1,10 @@
 package dev.pmmha.runtime;
 
+import com.typesafe.config.Config;
 import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.config.NodeSettings;
 import dev.pmmha.runtime.config.PmmHaConfig;
 import dev.pmmha.runtime.config.TlsSettings;
-
-import com.typesafe.config.Config;
 import java.util.Map;
 
 /**

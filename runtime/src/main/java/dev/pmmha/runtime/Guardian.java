@@ -1,5 +1,11 @@
 package dev.pmmha.runtime;
 
+import dev.pmmha.http.HaRoutes;
+import dev.pmmha.http.HttpServer;
+import dev.pmmha.http.HttpSettings;
+import dev.pmmha.http.SettingsApi;
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.Membership;
 import dev.pmmha.runtime.cluster.NodeState;
@@ -16,15 +22,8 @@ import dev.pmmha.runtime.leader.LeaderSettings;
 import dev.pmmha.runtime.leader.RoleChangeHook;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import dev.pmmha.runtime.settings.ClusterSettings;
-
-import dev.pmmha.http.HaRoutes;
-import dev.pmmha.http.HttpServer;
-import dev.pmmha.http.HttpSettings;
-import dev.pmmha.http.SettingsApi;
-import dev.pmmha.persistence.fence.Fence;
-import java.util.List;
-import dev.pmmha.persistence.StoreSettings;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;

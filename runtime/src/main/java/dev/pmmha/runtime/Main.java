@@ -1,16 +1,15 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.runtime.config.NodeSettings;
-import dev.pmmha.runtime.config.PmmHaConfig;
-import dev.pmmha.runtime.config.TlsSettings;
-import dev.pmmha.runtime.leader.LeaderSettings;
-
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import dev.pmmha.http.HttpSettings;
 import dev.pmmha.persistence.SettingsException;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.StoreUnavailableException;
+import dev.pmmha.runtime.config.NodeSettings;
+import dev.pmmha.runtime.config.PmmHaConfig;
+import dev.pmmha.runtime.config.TlsSettings;
+import dev.pmmha.runtime.leader.LeaderSettings;
 import java.util.Optional;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;

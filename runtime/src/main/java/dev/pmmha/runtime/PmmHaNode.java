@@ -1,5 +1,9 @@
 package dev.pmmha.runtime;
 
+import com.typesafe.config.Config;
+import dev.pmmha.http.HttpSettings;
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.schema.Schema;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.config.NodeSettings;
@@ -8,11 +12,6 @@ import dev.pmmha.runtime.jobs.JobSettings;
 import dev.pmmha.runtime.leader.KubernetesLeaderLabel;
 import dev.pmmha.runtime.leader.LeaderServices;
 import dev.pmmha.runtime.leader.LeaderSettings;
-
-import com.typesafe.config.Config;
-import dev.pmmha.http.HttpSettings;
-import dev.pmmha.persistence.schema.Schema;
-import dev.pmmha.persistence.StoreSettings;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.slf4j.Logger;

@@ -1,10 +1,9 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.runtime.config.PmmHaConfig;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.runtime.config.PmmHaConfig;
 import dev.pmmha.testkit.PostgresServer;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -20,9 +19,9 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Bad requests by the thousand and a node that reuses another's id: the cluster and its leader do not notice. */

@@ -1,8 +1,5 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.runtime.config.PmmHaConfig;
-import dev.pmmha.runtime.config.TlsSettings;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,6 +10,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
+import dev.pmmha.runtime.config.PmmHaConfig;
+import dev.pmmha.runtime.config.TlsSettings;
 import dev.pmmha.testkit.PostgresServer;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
@@ -25,8 +24,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

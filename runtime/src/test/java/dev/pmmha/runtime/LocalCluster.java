@@ -1,9 +1,8 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.runtime.config.PmmHaConfig;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pmmha.runtime.config.PmmHaConfig;
 import dev.pmmha.runtime.leader.LeaderEvent;
 import dev.pmmha.runtime.leader.LeaderState;
 import dev.pmmha.testkit.PostgresServer;

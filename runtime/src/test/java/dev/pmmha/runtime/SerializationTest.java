@@ -3,7 +3,6 @@ package dev.pmmha.runtime;
 import dev.pmmha.runtime.config.PmmHaConfig;
 import dev.pmmha.runtime.jobs.Job;
 import dev.pmmha.runtime.leader.Leader;
-
 import dev.pmmha.runtime.leader.LeaderEvent;
 import dev.pmmha.runtime.leader.LeaderState;
 import java.time.Instant;

@@ -1,8 +1,5 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.runtime.config.PmmHaConfig;
-import dev.pmmha.runtime.config.TlsSettings;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import dev.pmmha.persistence.SettingsException;
+import dev.pmmha.runtime.config.PmmHaConfig;
+import dev.pmmha.runtime.config.TlsSettings;
 import dev.pmmha.testkit.PostgresServer;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -26,9 +25,9 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,12 +1,12 @@
 package dev.pmmha.runtime.cli;
 
-import dev.pmmha.runtime.config.PmmHaConfig;
 import dev.pmmha.runtime.PmmHaNode;
+import dev.pmmha.runtime.config.PmmHaConfig;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.net.ServerSocket;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,12 +1,11 @@
 package dev.pmmha.runtime.cluster;
 
+import dev.pmmha.http.ClusterView.NodeStatus;
+import dev.pmmha.http.LeaderView.LeaderInfo;
 import dev.pmmha.runtime.Guardian;
 import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.leader.Leader;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
-
-import dev.pmmha.http.ClusterView.NodeStatus;
-import dev.pmmha.http.LeaderView.LeaderInfo;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;

@@ -1,9 +1,8 @@
 package dev.pmmha.runtime.cluster;
 
-import dev.pmmha.runtime.leader.Leader;
-
 import dev.pmmha.http.ClusterView;
 import dev.pmmha.http.LeaderView;
+import dev.pmmha.runtime.leader.Leader;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;

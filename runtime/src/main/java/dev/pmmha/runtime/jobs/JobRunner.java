@@ -1,8 +1,7 @@
 package dev.pmmha.runtime.jobs;
 
-import dev.pmmha.runtime.process.ExternalCommand;
-
 import dev.pmmha.runtime.jobs.spi.JobAction;
+import dev.pmmha.runtime.process.ExternalCommand;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;

@@ -1,11 +1,10 @@
 package dev.pmmha.runtime.jobs;
 
+import dev.pmmha.http.JobsApi;
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.jobs.JobStore;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
-
-import dev.pmmha.http.JobsApi;
-import dev.pmmha.persistence.jobs.JobStore;
-import dev.pmmha.persistence.StoreSettings;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;

@@ -1,10 +1,9 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.runtime.config.NodeSettings;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.Config;
+import dev.pmmha.runtime.config.NodeSettings;
 import java.io.ByteArrayInputStream;
 import java.net.URI;
 import java.net.URLEncoder;

@@ -1,16 +1,15 @@
 package dev.pmmha.runtime.leader;
 
+import dev.pmmha.persistence.CborSerializable;
+import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.Guardian;
 import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.NodeState;
-import dev.pmmha.runtime.metrics.PmmHaMetrics;
-
-import dev.pmmha.persistence.CborSerializable;
-import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderElected;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderReleased;
 import dev.pmmha.runtime.leader.LeaderEvent.SettingChanged;
 import dev.pmmha.runtime.leader.LeaderEvent.SettingRemoved;
+import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;

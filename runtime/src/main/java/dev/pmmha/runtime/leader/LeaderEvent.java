@@ -1,7 +1,6 @@
 package dev.pmmha.runtime.leader;
 
 import dev.pmmha.persistence.CborSerializable;
-
 import java.time.Instant;
 
 /**

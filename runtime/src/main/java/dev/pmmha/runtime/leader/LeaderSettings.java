@@ -1,11 +1,10 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.runtime.config.NodeSettings;
-
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import dev.pmmha.persistence.SettingsException;
+import dev.pmmha.runtime.config.NodeSettings;
 import dev.pmmha.runtime.leader.spi.LeaderService;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -1,7 +1,6 @@
 package dev.pmmha.runtime.leader;
 
 import dev.pmmha.runtime.process.ExternalCommand;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -1,9 +1,8 @@
 package dev.pmmha.runtime.metrics;
 
-import dev.pmmha.runtime.cluster.NodeState;
-
 import dev.pmmha.http.ClusterView;
 import dev.pmmha.http.Observability;
+import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.leader.LeaderEvent;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;

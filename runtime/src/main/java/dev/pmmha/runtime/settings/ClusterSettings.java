@@ -1,11 +1,10 @@
 package dev.pmmha.runtime.settings;
 
+import dev.pmmha.http.SettingsApi;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.leader.Leader;
-import dev.pmmha.runtime.metrics.PmmHaMetrics;
-
-import dev.pmmha.http.SettingsApi;
 import dev.pmmha.runtime.leader.LeaderState;
+import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;

@@ -1,13 +1,12 @@
 package dev.pmmha.runtime.cluster;
 
-import dev.pmmha.runtime.jobs.Jobs;
-import dev.pmmha.runtime.metrics.PmmHaMetrics;
-import dev.pmmha.runtime.settings.ClusterSettings;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.pmmha.http.ClusterView.NodeStatus;
 import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.runtime.jobs.Jobs;
+import dev.pmmha.runtime.metrics.PmmHaMetrics;
+import dev.pmmha.runtime.settings.ClusterSettings;
 import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -1,11 +1,10 @@
 package dev.pmmha.runtime.jobs;
 
-import dev.pmmha.runtime.LocalCluster;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.pmmha.runtime.LocalCluster;
 import dev.pmmha.testkit.WithPostgres;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;

@@ -1,10 +1,9 @@
 package dev.pmmha.runtime.jobs;
 
-import dev.pmmha.runtime.LocalCluster;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.runtime.LocalCluster;
 import dev.pmmha.testkit.WithPostgres;
 import java.net.http.HttpResponse;
 import java.sql.Connection;

@@ -1,15 +1,14 @@
 package dev.pmmha.runtime.jobs;
 
-import dev.pmmha.runtime.LocalCluster;
-import dev.pmmha.runtime.NodeProcess;
-import dev.pmmha.runtime.ProcessClusterIT;
-import dev.pmmha.runtime.WithPostgres;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pmmha.runtime.LocalCluster;
+import dev.pmmha.runtime.NodeProcess;
+import dev.pmmha.runtime.ProcessClusterIT;
+import dev.pmmha.runtime.WithPostgres;
 import dev.pmmha.testkit.PostgresServer;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -29,8 +28,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 

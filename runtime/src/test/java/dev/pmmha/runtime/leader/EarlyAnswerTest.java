@@ -1,13 +1,12 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.runtime.cluster.NodeState;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pmmha.http.LeaderView.LeaderInfo;
 import dev.pmmha.persistence.fence.Fence;
+import dev.pmmha.runtime.cluster.NodeState;
 import java.time.Duration;
 import java.time.Instant;
 import org.junit.jupiter.api.Test;

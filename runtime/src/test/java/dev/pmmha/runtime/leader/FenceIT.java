@@ -1,16 +1,15 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.runtime.LocalCluster;
-import dev.pmmha.runtime.NodeProcess;
-import dev.pmmha.runtime.ProcessClusterIT;
-import dev.pmmha.runtime.WithPostgres;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pmmha.runtime.LocalCluster;
+import dev.pmmha.runtime.NodeProcess;
+import dev.pmmha.runtime.ProcessClusterIT;
+import dev.pmmha.runtime.WithPostgres;
 import dev.pmmha.testkit.PostgresServer;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -27,10 +26,10 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**

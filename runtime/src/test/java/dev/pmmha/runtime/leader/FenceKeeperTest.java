@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
+import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.persistence.schema.Schema;
-import dev.pmmha.persistence.StoreSettings;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;

@@ -1,15 +1,14 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.runtime.FlakyService;
-import dev.pmmha.runtime.LocalCluster;
-import dev.pmmha.runtime.RecordingService;
-import dev.pmmha.runtime.WithPostgres;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import dev.pmmha.runtime.FlakyService;
+import dev.pmmha.runtime.LocalCluster;
+import dev.pmmha.runtime.RecordingService;
+import dev.pmmha.runtime.WithPostgres;
 import dev.pmmha.testkit.PostgresServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,9 +21,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.Collectors;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

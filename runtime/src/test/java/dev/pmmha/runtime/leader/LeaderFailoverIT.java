@@ -1,22 +1,20 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.runtime.LocalCluster;
-import dev.pmmha.runtime.WithPostgres;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.pmmha.runtime.leader.LeaderEvent;
+import dev.pmmha.runtime.LocalCluster;
+import dev.pmmha.runtime.WithPostgres;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderElected;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderReleased;
 import dev.pmmha.testkit.PostgresServer;
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Three in-JVM nodes on a real PostgreSQL: one leader, and where leadership goes when its node leaves. */

@@ -6,9 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.persistence.schema.Schema;
-import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.config.PmmHaConfig;
 import dev.pmmha.runtime.leader.spi.LeaderContext;

@@ -1,10 +1,9 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.runtime.cluster.NodeState;
-import dev.pmmha.runtime.config.PmmHaConfig;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.pmmha.runtime.cluster.NodeState;
+import dev.pmmha.runtime.config.PmmHaConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;

@@ -1,10 +1,9 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.runtime.LocalCluster;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.runtime.LocalCluster;
 import dev.pmmha.testkit.PostgresServer;
 import java.time.Duration;
 import org.junit.jupiter.api.Tag;

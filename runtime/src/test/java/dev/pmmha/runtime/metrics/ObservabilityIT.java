@@ -1,12 +1,11 @@
 package dev.pmmha.runtime.metrics;
 
-import dev.pmmha.runtime.LocalCluster;
-import dev.pmmha.runtime.WithPostgres;
-
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.runtime.LocalCluster;
+import dev.pmmha.runtime.WithPostgres;
 import dev.pmmha.runtime.cli.Cli;
 import dev.pmmha.testkit.PostgresServer;
 import java.io.ByteArrayOutputStream;
@@ -24,9 +23,9 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**

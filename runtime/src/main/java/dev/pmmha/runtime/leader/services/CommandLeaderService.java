@@ -1,9 +1,9 @@
 package dev.pmmha.runtime.leader.services;
 
 import com.typesafe.config.Config;
-import dev.pmmha.runtime.process.ExternalCommand;
 import dev.pmmha.runtime.leader.spi.LeaderContext;
 import dev.pmmha.runtime.leader.spi.LeaderService;
+import dev.pmmha.runtime.process.ExternalCommand;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
