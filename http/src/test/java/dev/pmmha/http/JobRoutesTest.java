@@ -38,6 +38,31 @@ class JobRoutesTest {
       return Set.of("noop", "backup");
     }
 
+    /**
+     * The runtime's answers for the schedules these tests use (its cron is checked in the runtime's CronTest and
+     * JobsScheduleTest); the routes pass the cron and zone and map the answer.
+     */
+    @Override
+    public Schedule schedule(String cron, String timezone) {
+      String error = switch (cron) {
+        case "0 */5 * * * *" -> "cron \"0 */5 * * * *\" has 6 field(s); use five: minute hour day-of-month month "
+            + "day-of-week, for example \"*/5 * * * *\" (no seconds field)";
+        case "0 25 * * *" -> "hour value 25 is out of range: from 0 to 23";
+        case "0 0 30 2 *" -> "cron \"0 0 30 2 *\" never fires (no such date)";
+        default -> timezone.equals("Mars/Base")
+            ? "unknown time zone \"Mars/Base\"; use an IANA name such as \"UTC\" or \"Europe/Berlin\"" : null;
+      };
+      if (error != null) {
+        throw new InvalidScheduleException(error);
+      }
+      return switch (cron) {
+        case "30 2 * * mon-fri" -> new Schedule(cron, timezone, Duration.ofDays(3)); // Friday to Monday
+        case "*/20 * * * *" -> new Schedule(cron, timezone, Duration.ofMinutes(20));
+        case "* * * * *" -> new Schedule(cron, timezone, Duration.ofMinutes(1));
+        default -> new Schedule(cron, timezone, Duration.ofDays(1)); // @daily
+      };
+    }
+
     @Override
     public CompletionStage<JobInfo> put(String id, Definition d) {
       if (unavailable) {

@@ -78,14 +78,14 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
           + timezone) : "every " + intervalMs + " ms";
     }
 
-    private dev.pmmha.http.Cron schedule() {
+    private Cron schedule() {
       String key = timezone + " " + cron;
-      dev.pmmha.http.Cron parsed = CRONS.get(key);
+      Cron parsed = CRONS.get(key);
       if (parsed == null) {
         if (CRONS.size() > 1_000) {
           CRONS.clear();
         }
-        parsed = dev.pmmha.http.Cron.parse(cron, timezone);
+        parsed = Cron.parse(cron, timezone);
         CRONS.put(key, parsed);
       }
       return parsed;
@@ -93,7 +93,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   }
 
   /** Parsed cron schedules by zone and expression (a handful in practice; bounded anyway). */
-  private static final java.util.Map<String, dev.pmmha.http.Cron> CRONS = new java.util.concurrent.ConcurrentHashMap<>();
+  private static final java.util.Map<String, Cron> CRONS = new java.util.concurrent.ConcurrentHashMap<>();
 
   public sealed interface Command extends CborSerializable {}
 
