@@ -241,9 +241,8 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   @Override
   public Recovery recovery() {
-    // A job's journal is one event per PUT or DELETE: replaying it is one query, and not asking the snapshot
-    // store saves a query for each of the thousands of jobs that start at once after a node died. Snapshots
-    // written by earlier versions are ignored; their events are all still in the journal (none were deleted).
+    // One event per PUT or DELETE: replaying is one query; a snapshot lookup would double the queries of the many
+    // jobs that start at once after a node died (docs/decisions/jobs-recovery-from-events.md).
     return Recovery.withSnapshotSelectionCriteria(SnapshotSelectionCriteria.none());
   }
 
