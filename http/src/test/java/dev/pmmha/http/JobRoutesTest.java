@@ -100,6 +100,7 @@ class JobRoutesTest {
   static final HaRoutesTest.FakeViews views = new HaRoutesTest.FakeViews();
   static String open;
   static String secured;
+  static String off;
   static final HttpClient client = HttpClient.newHttpClient();
 
   @BeforeAll
@@ -112,6 +113,9 @@ class JobRoutesTest {
         new HaRoutes(views, views, views, Observability.NONE, new Auth("admin", "secret", "", false),
             NodeControl.NONE).withJobs(jobs).route()).toCompletableFuture().get();
     secured = "http://127.0.0.1:" + b.localAddress().getPort();
+    ServerBinding c = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0),
+        new HaRoutes(views, views, views).withJobs(JobsApi.NONE).route()).toCompletableFuture().get();
+    off = "http://127.0.0.1:" + c.localAddress().getPort();
   }
 
   @AfterAll
@@ -210,6 +214,17 @@ class JobRoutesTest {
     assertEquals(3, e.get("code").asInt());
     assertTrue(e.get("message").asText().contains(message), e.get("message").asText() + " should contain " + message);
     assertTrue(!jobs.jobs.containsKey("x"), "nothing is stored");
+  }
+
+  @Test
+  void withoutJobsAWriteIs503WhetherItsScheduleIsAnIntervalOrACron() throws Exception {
+    for (String body : List.of("{\"interval\":\"10s\",\"command\":[\"/bin/true\"]}",
+        "{\"cron\":\"@daily\",\"command\":[\"/bin/true\"]}")) {
+      HttpResponse<String> r = send(off, "PUT", "/v1/ha/jobs/x", body, null);
+      assertEquals(503, r.statusCode(), r.body());
+      assertEquals(14, json(r).get("code").asInt());
+      assertEquals("jobs are not enabled", json(r).get("message").asText());
+    }
   }
 
   @Test
