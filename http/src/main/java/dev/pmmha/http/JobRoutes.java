@@ -124,8 +124,11 @@ public final class JobRoutes extends AllDirectives {
     };
   }
 
-  /** Validates a PUT body; throws {@link BadRequest} naming the field and what is expected. */
-  static JobsApi.Definition parse(String text, Set<String> actions) {
+  /**
+   * Validates a PUT body, its cron schedule through {@code jobs}; throws {@link BadRequest} naming the field and
+   * what is expected.
+   */
+  static JobsApi.Definition parse(String text, JobsApi jobs) {
     JsonNode root;
     try {
       root = text == null || text.isBlank() ? null : Json.MAPPER.readTree(text);
@@ -147,7 +150,7 @@ public final class JobRoutes extends AllDirectives {
     JsonNode cronField = root.get("cron");
     JsonNode zoneField = root.get("timezone");
     Duration every = null;
-    Cron cron = null;
+    JobsApi.Schedule cron = null;
     if ((interval == null) == (cronField == null)) {
       throw new BadRequest("give either interval (a string such as \"10s\") or cron (five fields such as "
           + "\"*/5 * * * *\")");
@@ -171,11 +174,12 @@ public final class JobRoutes extends AllDirectives {
         throw new BadRequest("timezone must be a string such as \"UTC\" or \"Europe/Berlin\"");
       }
       try {
-        cron = Cron.parse(cronField.asText(), zoneField == null ? "UTC" : zoneField.asText());
-      } catch (Cron.InvalidCron e) {
+        cron = jobs.schedule(cronField.asText(), zoneField == null ? "UTC" : zoneField.asText());
+      } catch (JobsApi.InvalidScheduleException e) {
         throw new BadRequest(e.getMessage());
       }
     }
+    Set<String> actions = jobs.actions();
     JsonNode command = root.get("command");
     JsonNode action = root.get("action");
     if ((command == null) == (action == null)) {
@@ -223,15 +227,14 @@ public final class JobRoutes extends AllDirectives {
     if (c != null && !c.isBoolean()) {
       throw new BadRequest("catch_up must be true or false");
     }
-    return new JobsApi.Definition(every, cron == null ? null : cron.expression(),
-        cron == null ? null : cron.zone().getId(), argv == null ? null : List.copyOf(argv), actionName, timeout,
+    return new JobsApi.Definition(every, cron == null ? null : cron.cron(),
+        cron == null ? null : cron.timezone(), argv == null ? null : List.copyOf(argv), actionName, timeout,
         c != null && c.asBoolean());
   }
 
   /** A cron job's run may last until its next tick: the gap after its next one, from 100 ms up to 1 d. */
-  static Duration defaultTimeout(Cron cron) {
-    long first = cron.next(System.currentTimeMillis());
-    Duration gap = Duration.ofMillis(cron.next(first) - first);
+  static Duration defaultTimeout(JobsApi.Schedule cron) {
+    Duration gap = cron.gap();
     return gap.compareTo(MAX_TIMEOUT) > 0 ? MAX_TIMEOUT : gap.compareTo(MIN_TIMEOUT) < 0 ? MIN_TIMEOUT : gap;
   }
 
@@ -290,9 +293,11 @@ public final class JobRoutes extends AllDirectives {
     return withSizeLimit(MAX_BODY_BYTES, () -> entity(Unmarshaller.entityToString(), text -> {
       JobsApi.Definition d;
       try {
-        d = parse(text, jobs.actions());
+        d = parse(text, jobs);
       } catch (BadRequest e) {
         return complete(Json.response(StatusCodes.BAD_REQUEST, Json.ErrorBody.of(3, e.getMessage())));
+      } catch (JobsApi.UnavailableException e) {
+        return complete(unavailable(e));
       }
       return answer(jobs.put(id, d), j -> Json.response(StatusCodes.OK, body(j)), "write of job " + id);
     }));
@@ -307,6 +312,10 @@ public final class JobRoutes extends AllDirectives {
         : noJob(id), "delete of job " + id);
   }
 
+  private static HttpResponse unavailable(JobsApi.UnavailableException e) {
+    return Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(14, e.getMessage()));
+  }
+
   /** 503 when the job's node or the store did not answer in time, 500 (logged once) for anything else. */
   private <T> Route answer(CompletionStage<T> stage, Function<T, HttpResponse> ok, String what) {
     return onComplete(stage, r -> {
@@ -317,8 +326,8 @@ public final class JobRoutes extends AllDirectives {
       while (t instanceof CompletionException && t.getCause() != null) {
         t = t.getCause();
       }
-      if (t instanceof JobsApi.UnavailableException) {
-        return complete(Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(14, t.getMessage())));
+      if (t instanceof JobsApi.UnavailableException u) {
+        return complete(unavailable(u));
       }
       log.error("Jobs: {} failed", what, t);
       return complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "internal error")));

@@ -15,7 +15,7 @@ public interface JobsApi {
 
   /**
    * A validated job definition: run {@code command} (an argv list) or the built-in {@code action} every
-   * {@code interval}, or at the times of the {@link Cron} schedule {@code cron} in {@code timezone} (exactly one of
+   * {@code interval}, or at the times of the cron schedule {@code cron} in {@code timezone} (exactly one of
    * {@code interval} and {@code cron} is set; {@code timezone} only with {@code cron}), each run ended after
    * {@code timeout}; {@code catchUp} runs one missed tick after a move.
    */
@@ -37,6 +37,27 @@ public interface JobsApi {
 
   /** The built-in action names a definition may use. */
   Set<String> actions();
+
+  /**
+   * A cron schedule as the runtime reads it: the expression and zone as stored, and {@code gap}, the time between
+   * its next two ticks (a cron job's timeout defaults to it).
+   */
+  record Schedule(String cron, String timezone, Duration gap) {}
+
+  /**
+   * Checks a five-field cron expression in a zone (an IANA name such as {@code Europe/Berlin}).
+   *
+   * @throws InvalidScheduleException with the message for the client when the expression or zone is not valid,
+   *     or the schedule never fires
+   */
+  Schedule schedule(String cron, String timezone);
+
+  /** A cron expression or zone that cannot be used; the message names the field and what it accepts. */
+  final class InvalidScheduleException extends IllegalArgumentException {
+    public InvalidScheduleException(String message) {
+      super(message);
+    }
+  }
 
   /** Creates or replaces the job; completes once the definition is persisted. */
   CompletionStage<JobInfo> put(String id, Definition definition);
@@ -61,6 +82,11 @@ public interface JobsApi {
     @Override
     public Set<String> actions() {
       return Set.of();
+    }
+
+    @Override
+    public Schedule schedule(String cron, String timezone) {
+      throw new UnavailableException("jobs are not enabled");
     }
 
     @Override

@@ -38,6 +38,31 @@ class JobRoutesTest {
       return Set.of("noop", "backup");
     }
 
+    /**
+     * The runtime's answers for the schedules these tests use (its cron is checked in the runtime's CronTest and
+     * JobsScheduleTest); the routes pass the cron and zone and map the answer.
+     */
+    @Override
+    public Schedule schedule(String cron, String timezone) {
+      String error = switch (cron) {
+        case "0 */5 * * * *" -> "cron \"0 */5 * * * *\" has 6 field(s); use five: minute hour day-of-month month "
+            + "day-of-week, for example \"*/5 * * * *\" (no seconds field)";
+        case "0 25 * * *" -> "hour value 25 is out of range: from 0 to 23";
+        case "0 0 30 2 *" -> "cron \"0 0 30 2 *\" never fires (no such date)";
+        default -> timezone.equals("Mars/Base")
+            ? "unknown time zone \"Mars/Base\"; use an IANA name such as \"UTC\" or \"Europe/Berlin\"" : null;
+      };
+      if (error != null) {
+        throw new InvalidScheduleException(error);
+      }
+      return switch (cron) {
+        case "30 2 * * mon-fri" -> new Schedule(cron, timezone, Duration.ofDays(3)); // Friday to Monday
+        case "*/20 * * * *" -> new Schedule(cron, timezone, Duration.ofMinutes(20));
+        case "* * * * *" -> new Schedule(cron, timezone, Duration.ofMinutes(1));
+        default -> new Schedule(cron, timezone, Duration.ofDays(1)); // @daily
+      };
+    }
+
     @Override
     public CompletionStage<JobInfo> put(String id, Definition d) {
       if (unavailable) {
@@ -75,6 +100,7 @@ class JobRoutesTest {
   static final HaRoutesTest.FakeViews views = new HaRoutesTest.FakeViews();
   static String open;
   static String secured;
+  static String off;
   static final HttpClient client = HttpClient.newHttpClient();
 
   @BeforeAll
@@ -87,6 +113,9 @@ class JobRoutesTest {
         new HaRoutes(views, views, views, Observability.NONE, new Auth("admin", "secret", "", false),
             NodeControl.NONE).withJobs(jobs).route()).toCompletableFuture().get();
     secured = "http://127.0.0.1:" + b.localAddress().getPort();
+    ServerBinding c = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0),
+        new HaRoutes(views, views, views).withJobs(JobsApi.NONE).route()).toCompletableFuture().get();
+    off = "http://127.0.0.1:" + c.localAddress().getPort();
   }
 
   @AfterAll
@@ -185,6 +214,17 @@ class JobRoutesTest {
     assertEquals(3, e.get("code").asInt());
     assertTrue(e.get("message").asText().contains(message), e.get("message").asText() + " should contain " + message);
     assertTrue(!jobs.jobs.containsKey("x"), "nothing is stored");
+  }
+
+  @Test
+  void withoutJobsAWriteIs503WhetherItsScheduleIsAnIntervalOrACron() throws Exception {
+    for (String body : List.of("{\"interval\":\"10s\",\"command\":[\"/bin/true\"]}",
+        "{\"cron\":\"@daily\",\"command\":[\"/bin/true\"]}")) {
+      HttpResponse<String> r = send(off, "PUT", "/v1/ha/jobs/x", body, null);
+      assertEquals(503, r.statusCode(), r.body());
+      assertEquals(14, json(r).get("code").asInt());
+      assertEquals("jobs are not enabled", json(r).get("message").asText());
+    }
   }
 
   @Test

@@ -151,7 +151,7 @@ public final class Guardian {
           .thenApply(done -> (Void) null);
       JobSettings jobSettings = JobSettings.create(system.settings().config());
       dev.pmmha.http.JobsApi jobs = jobSettings.enabled()
-          ? Jobs.start(system, jobSettings, store, node, metrics) : dev.pmmha.http.JobsApi.NONE;
+          ? Jobs.start(system, jobSettings, store, node, metrics) : Jobs.disabled();
       var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).withJobs(jobs);
       if (tls.enabled()) {
         HttpServer.startHttps(system, http.bindAddress(), tls.httpsPort(), tls.sslContext(), route, node::portMayClose);

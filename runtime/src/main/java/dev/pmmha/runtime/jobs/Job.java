@@ -78,14 +78,14 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
           + timezone) : "every " + intervalMs + " ms";
     }
 
-    private dev.pmmha.http.Cron schedule() {
+    private Cron schedule() {
       String key = timezone + " " + cron;
-      dev.pmmha.http.Cron parsed = CRONS.get(key);
+      Cron parsed = CRONS.get(key);
       if (parsed == null) {
         if (CRONS.size() > 1_000) {
           CRONS.clear();
         }
-        parsed = dev.pmmha.http.Cron.parse(cron, timezone);
+        parsed = Cron.parse(cron, timezone);
         CRONS.put(key, parsed);
       }
       return parsed;
@@ -93,7 +93,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   }
 
   /** Parsed cron schedules by zone and expression (a handful in practice; bounded anyway). */
-  private static final java.util.Map<String, dev.pmmha.http.Cron> CRONS = new java.util.concurrent.ConcurrentHashMap<>();
+  private static final java.util.Map<String, Cron> CRONS = new java.util.concurrent.ConcurrentHashMap<>();
 
   public sealed interface Command extends CborSerializable {}
 
@@ -241,9 +241,8 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   @Override
   public Recovery recovery() {
-    // A job's journal is one event per PUT or DELETE: replaying it is one query, and not asking the snapshot
-    // store saves a query for each of the thousands of jobs that start at once after a node died. Snapshots
-    // written by earlier versions are ignored; their events are all still in the journal (none were deleted).
+    // One event per PUT or DELETE: replaying is one query; a snapshot lookup would double the queries of the many
+    // jobs that start at once after a node died (docs/decisions/jobs-recovery-from-events.md).
     return Recovery.withSnapshotSelectionCriteria(SnapshotSelectionCriteria.none());
   }
 

@@ -84,9 +84,67 @@ public final class Jobs implements JobsApi {
     }
   }
 
+  /**
+   * The jobs of a node with jobs switched off: a definition is still checked (a bad cron is a 400 as with jobs on),
+   * then refused as unavailable.
+   */
+  public static JobsApi disabled() {
+    return DISABLED;
+  }
+
+  private static final JobsApi DISABLED = new JobsApi() {
+    @Override
+    public Set<String> actions() {
+      return NONE.actions();
+    }
+
+    @Override
+    public Schedule schedule(String cron, String timezone) {
+      return cronSchedule(cron, timezone, System.currentTimeMillis());
+    }
+
+    @Override
+    public CompletionStage<JobInfo> put(String id, Definition definition) {
+      return NONE.put(id, definition);
+    }
+
+    @Override
+    public CompletionStage<Boolean> delete(String id) {
+      return NONE.delete(id);
+    }
+
+    @Override
+    public CompletionStage<List<JobInfo>> list() {
+      return NONE.list();
+    }
+
+    @Override
+    public CompletionStage<Optional<List<Run>>> runs(String id, int limit) {
+      return NONE.runs(id, limit);
+    }
+  };
+
+  /** The schedule of {@code cron} in {@code timezone}, parsed as {@link Job} will run it, seen at {@code nowMs}. */
+  static JobsApi.Schedule cronSchedule(String cron, String timezone, long nowMs) {
+    Cron parsed;
+    try {
+      parsed = Cron.parse(cron, timezone);
+    } catch (Cron.InvalidCron e) {
+      throw new JobsApi.InvalidScheduleException(e.getMessage());
+    }
+    long first = parsed.next(nowMs);
+    return new JobsApi.Schedule(parsed.expression(), parsed.zone().getId(),
+        Duration.ofMillis(parsed.next(first) - first));
+  }
+
   @Override
   public Set<String> actions() {
     return settings.actions().keySet();
+  }
+
+  @Override
+  public JobsApi.Schedule schedule(String cron, String timezone) {
+    return cronSchedule(cron, timezone, System.currentTimeMillis());
   }
 
   @Override

@@ -1,4 +1,4 @@
-package dev.pmmha.http;
+package dev.pmmha.runtime.jobs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

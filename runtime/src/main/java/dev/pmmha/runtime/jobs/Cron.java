@@ -1,4 +1,4 @@
-package dev.pmmha.http;
+package dev.pmmha.runtime.jobs;
 
 import java.time.DateTimeException;
 import java.time.Instant;
