@@ -1,14 +1,16 @@
 package dev.pmmha.http;
 
+import dev.pmmha.http.probe.ProbeServer;
+import dev.pmmha.http.routes.HaRoutes;
 import java.time.Duration;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Supplier;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.http.javadsl.HandlerProvider;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
-import org.apache.pekko.http.javadsl.HandlerProvider;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

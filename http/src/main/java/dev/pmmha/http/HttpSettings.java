@@ -1,6 +1,7 @@
 package dev.pmmha.http;
 
 import com.typesafe.config.Config;
+import dev.pmmha.http.routes.Auth;
 
 /** {@code pmm-ha.http}: where the PMM API routes listen, and who may change state through them. */
 public record HttpSettings(String bindAddress, int port, Auth auth, int probePort) {

@@ -1,6 +1,6 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.http.SettingsApi;
+import dev.pmmha.http.api.SettingsApi;
 import dev.pmmha.persistence.LeaderState;
 import java.time.Duration;
 import java.util.Map;

@@ -1,6 +1,6 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.http.JobsApi;
+import dev.pmmha.http.api.JobsApi;
 import dev.pmmha.persistence.JobStore;
 import dev.pmmha.persistence.StoreSettings;
 import java.sql.SQLException;

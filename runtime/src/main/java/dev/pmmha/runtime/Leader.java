@@ -1,6 +1,6 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.LeaderView.LeaderInfo;
 import dev.pmmha.persistence.CborSerializable;
 import dev.pmmha.persistence.Fence;
 import dev.pmmha.persistence.LeaderEvent;
@@ -377,7 +377,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   private boolean cutOff(Fence.State held) {
     String holderNode = CutOffWatch.holderNode(held.holder());
     var nodes = node.nodes();
-    java.util.function.Predicate<dev.pmmha.http.ClusterView.NodeStatus> up =
+    java.util.function.Predicate<dev.pmmha.http.api.ClusterView.NodeStatus> up =
         n -> n.status().equals("alive") || n.status().equals("suspect");
     int membersUp = (int) nodes.stream().filter(up).count();
     boolean holderIsMember = nodes.stream().anyMatch(n -> up.test(n) && n.nodeName().equals(holderNode));

@@ -1,7 +1,7 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.http.ClusterView.NodeStatus;
-import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.ClusterView.NodeStatus;
+import dev.pmmha.http.api.LeaderView.LeaderInfo;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;

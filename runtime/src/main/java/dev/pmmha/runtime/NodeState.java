@@ -1,7 +1,7 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.http.ClusterView;
-import dev.pmmha.http.LeaderView;
+import dev.pmmha.http.api.ClusterView;
+import dev.pmmha.http.api.LeaderView;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;

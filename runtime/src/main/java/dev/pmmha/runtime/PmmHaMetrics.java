@@ -1,7 +1,7 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.http.ClusterView;
-import dev.pmmha.http.Observability;
+import dev.pmmha.http.api.ClusterView;
+import dev.pmmha.http.api.Observability;
 import dev.pmmha.persistence.LeaderEvent;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;

@@ -2,8 +2,8 @@ package dev.pmmha.runtime;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.pmmha.http.ClusterView.NodeStatus;
-import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.ClusterView.NodeStatus;
+import dev.pmmha.http.api.LeaderView.LeaderInfo;
 import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -60,7 +60,7 @@ class NodeStateTest {
     ClusterSettings settings = new ClusterSettings(s, null, null, java.time.Duration.ofSeconds(30), new PmmHaMetrics(s));
     var failure = org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.ExecutionException.class,
         () -> settings.put("k", "1").toCompletableFuture().get(1, java.util.concurrent.TimeUnit.SECONDS));
-    org.junit.jupiter.api.Assertions.assertInstanceOf(dev.pmmha.http.SettingsApi.NoLeaderException.class, failure.getCause());
+    org.junit.jupiter.api.Assertions.assertInstanceOf(dev.pmmha.http.api.SettingsApi.NoLeaderException.class, failure.getCause());
     assertEquals(ClusterSettings.LEFT, failure.getCause().getMessage());
   }
 

@@ -1,10 +1,17 @@
-package dev.pmmha.http;
+package dev.pmmha.http.probe;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.http.HttpServer;
+import dev.pmmha.http.HttpSettings;
+import dev.pmmha.http.api.NodeControl;
+import dev.pmmha.http.routes.Auth;
+import dev.pmmha.http.routes.HaRoutes;
+import dev.pmmha.http.routes.HaRoutesTest;
+import dev.pmmha.http.routes.Json;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
