@@ -15,7 +15,7 @@ public interface JobsApi {
 
   /**
    * A validated job definition: run {@code command} (an argv list) or the built-in {@code action} every
-   * {@code interval}, or at the times of the {@link Cron} schedule {@code cron} in {@code timezone} (exactly one of
+   * {@code interval}, or at the times of the {@link dev.pmmha.http.Cron} schedule {@code cron} in {@code timezone} (exactly one of
    * {@code interval} and {@code cron} is set; {@code timezone} only with {@code cron}), each run ended after
    * {@code timeout}; {@code catchUp} runs one missed tick after a move.
    */
