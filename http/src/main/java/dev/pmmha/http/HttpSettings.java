@@ -14,7 +14,10 @@ public record HttpSettings(String bindAddress, int port, Auth auth, int probePor
     this(bindAddress, port, auth, 0);
   }
 
-  /** True when the leader checks are served on a probe port of their own too ({@link dev.pmmha.http.probe.ProbeServer}). */
+  /**
+   * True when the leader checks are served on a probe port of their own too
+   * ({@link dev.pmmha.http.probe.ProbeServer}).
+   */
   public boolean probeEnabled() {
     return probePort > 0;
   }
