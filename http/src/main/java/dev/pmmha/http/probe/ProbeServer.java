@@ -4,7 +4,7 @@ import dev.pmmha.http.api.Observability;
 import dev.pmmha.http.routes.HaRoutes;
 import dev.pmmha.http.routes.Json;
 import io.netty.bootstrap.ServerBootstrap;
-import io.netty.buffer.Unpooled;
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -19,27 +19,19 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.TooLongFrameException;
-import io.netty.handler.codec.http.DefaultFullHttpResponse;
-import io.netty.handler.codec.http.DefaultHttpHeaders;
-import io.netty.handler.codec.http.EmptyHttpHeaders;
-import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpDecoderConfig;
-import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaderValues;
-import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpRequest;
-import io.netty.handler.codec.http.HttpResponseStatus;
-import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpRequestDecoder;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
-import io.netty.handler.timeout.IdleStateEvent;
-import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.concurrent.FastThreadLocalThread;
 import io.netty.util.concurrent.ImmediateEventExecutor;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
@@ -60,9 +52,11 @@ import org.slf4j.LoggerFactory;
  * own, the way Patroni's REST API sits beside PostgreSQL's port ({@code server ... check port N} in HAProxy).
  *
  * <p>Why it exists: on the API port a check queues behind API requests in Pekko's TCP actors and HTTP streams.
- * Here Netty's HTTP codec runs on one event-loop thread of its own, outside Pekko, and answers from the API
- * route's own answers ({@link HaRoutes#leaderCheckAnsweredNow()}: the same JSON, status, {@code X-PMM-HA-Epoch}
- * and request metrics; a stepping-down leader's 503 is held until the hand-over, as there).
+ * Here Netty's HTTP request decoder runs on one event-loop thread of its own, outside Pekko. The answers are the
+ * API route's own ({@link HaRoutes#leaderCheckAnsweredNow()}: the same JSON, status, {@code X-PMM-HA-Epoch} and
+ * request metrics; a stepping-down leader's 503 is held until the hand-over, as there), rendered to bytes once per
+ * answer object rather than encoded per request, which is what keeps the port's throughput
+ * (bench/results/health.md).
  *
  * <p>Hostile input gets what the API port gives it: a request line or header block over 8 KiB (431), a body over
  * 64 KiB (413), a chunked body (400); each refusal closes the connection. At most 1,024 connections; an idle one
@@ -124,6 +118,9 @@ public final class ProbeServer implements AutoCloseable {
     }
     p.server = bound.channel();
     p.channels.add(p.server);
+    // one sweep for all connections instead of a timer per connection
+    long every = Math.max(50, Math.min(1_000, idleMs / 4));
+    p.loop.scheduleAtFixedRate(p::closeIdle, every, every, TimeUnit.MILLISECONDS);
     return p;
   }
 
@@ -138,6 +135,16 @@ public final class ProbeServer implements AutoCloseable {
     loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
   }
 
+  private void closeIdle() {
+    long now = System.nanoTime();
+    for (Channel ch : channels) {
+      Connection c = ch.pipeline().get(Connection.class);
+      if (c != null && !c.done && now - c.lastRead > idleMs * 1_000_000L) {
+        ch.close();
+      }
+    }
+  }
+
   private final class Init extends ChannelInitializer<SocketChannel> {
     @Override
     protected void initChannel(SocketChannel ch) {
@@ -148,16 +155,17 @@ public final class ProbeServer implements AutoCloseable {
       connections++;
       ch.closeFuture().addListener(f -> connections--);
       channels.add(ch);
+      // Netty parses the requests; the answers are written as bytes rendered once per answer (see below)
       ch.pipeline().addLast(
-          new IdleStateHandler(0, 0, idleMs, TimeUnit.MILLISECONDS),
-          new HttpServerCodec(new HttpDecoderConfig()
+          new HttpRequestDecoder(new HttpDecoderConfig()
               .setMaxInitialLineLength(MAX_HEAD).setMaxHeaderSize(MAX_HEAD).setMaxChunkSize(MAX_BODY)),
           new Connection());
     }
   }
 
   /** A request read whole (its body dropped), or a refusal ({@code refusal} set), waiting for its answer. */
-  private record Request(String method, String path, boolean keepAlive, boolean http10, FullHttpResponse refusal) {}
+  private record Request(String method, String path, boolean keepAlive, boolean http10, boolean head,
+      Rendered refusal) {}
 
   /**
    * One client connection. Requests are answered in order: while a stepping-down leader's answer is held, the
@@ -169,9 +177,12 @@ public final class ProbeServer implements AutoCloseable {
     private boolean waiting;
     /** A close is owed (a refusal, Connection: close): whatever comes after it is dropped. */
     private boolean done;
+    /** When a request's bytes last came in (System.nanoTime). */
+    private long lastRead = System.nanoTime();
 
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, HttpObject msg) {
+      lastRead = System.nanoTime();
       if (done) {
         return;
       }
@@ -192,7 +203,7 @@ public final class ProbeServer implements AutoCloseable {
           return;
         }
         reading = new Request(req.method().name(), pathOf(req.uri()), HttpUtil.isKeepAlive(req),
-            req.protocolVersion().equals(HttpVersion.HTTP_1_0), null);
+            req.protocolVersion().equals(HttpVersion.HTTP_1_0), req.method().equals(HttpMethod.HEAD), null);
       }
       if (msg instanceof LastHttpContent && reading != null) {
         Request r = reading;
@@ -202,10 +213,10 @@ public final class ProbeServer implements AutoCloseable {
       }
     }
 
-    private void refuse(ChannelHandlerContext ctx, FullHttpResponse refusal) {
+    private void refuse(ChannelHandlerContext ctx, Rendered refusal) {
       done = true;
       reading = null;
-      enqueue(ctx, new Request(null, null, false, false, refusal));
+      enqueue(ctx, new Request(null, null, false, false, false, refusal));
     }
 
     private void enqueue(ChannelHandlerContext ctx, Request r) {
@@ -230,7 +241,7 @@ public final class ProbeServer implements AutoCloseable {
 
     private void serve(ChannelHandlerContext ctx, Request r) {
       if (r.refusal != null) {
-        closeAfter(ctx, r.refusal);
+        closeAfter(ctx, bytes(ctx, r.refusal, CLOSE, false));
         return;
       }
       long start = System.nanoTime();
@@ -272,23 +283,19 @@ public final class ProbeServer implements AutoCloseable {
           }));
     }
 
-    private void answer(ChannelHandlerContext ctx, FullHttpResponse response, Request r) {
+    private void answer(ChannelHandlerContext ctx, Rendered response, Request r) {
       if (!r.keepAlive) {
-        closeAfter(ctx, response);
+        closeAfter(ctx, bytes(ctx, response, CLOSE, r.head));
         return;
       }
-      if (r.http10) {
-        response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
-      }
-      ctx.write(response, ctx.voidPromise());
+      ctx.write(bytes(ctx, response, r.http10 ? KEEP_ALIVE : null, r.head), ctx.voidPromise());
     }
 
     /**
      * A lingering close: closing with unread request bytes makes the kernel send a reset, which can destroy the
      * answer before the client read it; so send FIN, drop what still comes, close at the client's FIN.
      */
-    private void closeAfter(ChannelHandlerContext ctx, FullHttpResponse response) {
-      response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+    private void closeAfter(ChannelHandlerContext ctx, ByteBuf response) {
       ctx.writeAndFlush(response).addListener((ChannelFutureListener) f -> {
         if (!f.isSuccess() || !(f.channel() instanceof SocketChannel ch)) {
           f.channel().close();
@@ -298,15 +305,6 @@ public final class ProbeServer implements AutoCloseable {
         ch.config().setAutoRead(true);
         ch.eventLoop().schedule(() -> ch.close(), Math.min(idleMs, LINGER_MS), TimeUnit.MILLISECONDS);
       });
-    }
-
-    @Override
-    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-      if (evt instanceof IdleStateEvent) {
-        ctx.close();
-      } else {
-        ctx.fireUserEventTriggered(evt);
-      }
     }
 
     @Override
@@ -332,58 +330,74 @@ public final class ProbeServer implements AutoCloseable {
     return q < 0 ? t : t.substring(0, q);
   }
 
-  // --- responses: the route's few answer objects converted once each; the Date header changes each second ---
+  // --- responses: rendered to bytes once per answer object (the route has a few); the Date line once a second ---
 
   /** RFC 9110's IMF-fixdate: {@code Sun, 06 Nov 1994 08:49:37 GMT}. */
   static final DateTimeFormatter HTTP_DATE = DateTimeFormatter.ofPattern("EEE, dd MMM yyyy HH:mm:ss 'GMT'", Locale.US);
+  private static final byte[] CLOSE = "Connection: close\r\n".getBytes(StandardCharsets.ISO_8859_1);
+  private static final byte[] KEEP_ALIVE = "Connection: keep-alive\r\n".getBytes(StandardCharsets.ISO_8859_1);
 
   // touched on the event loop only
   private HttpResponse lastResponse;
-  private Converted lastConverted;
+  private Rendered lastRendered;
   private long dateSecond = -1;
-  private String date;
+  private byte[] dateLine;
 
-  private record Converted(HttpResponseStatus status, HttpHeaders headers, byte[] body) {}
+  /** An answer as bytes: its status line; the headers after the Date line, up to the empty line; the body. */
+  private record Rendered(byte[] statusLine, byte[] headers, byte[] body) {}
 
-  /** An answer of the route's (one of a few response objects), as a Netty response. */
-  private FullHttpResponse rendered(HttpResponse r) {
+  /** An answer of the route's (one of a few response objects), rendered once. */
+  private Rendered rendered(HttpResponse r) {
     if (r != lastResponse) {
-      lastConverted = convert(r);
+      lastRendered = render(r);
       lastResponse = r;
     }
-    return netty(lastConverted);
+    return lastRendered;
   }
 
-  /** A refusal, in the API port's error shape ({@link Json#response}); rare, so converted each time. */
-  private FullHttpResponse error(StatusCode status, int grpcCode, String message) {
-    return netty(convert(Json.response(status, Json.ErrorBody.of(grpcCode, message))));
+  /** A refusal, in the API port's error shape ({@link Json#response}); rare, so rendered each time. */
+  private static Rendered error(StatusCode status, int grpcCode, String message) {
+    return render(Json.response(status, Json.ErrorBody.of(grpcCode, message)));
   }
 
-  private FullHttpResponse netty(Converted c) {
-    FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, c.status,
-        Unpooled.wrappedBuffer(c.body), c.headers.copy(), EmptyHttpHeaders.INSTANCE);
-    response.headers().set(HttpHeaderNames.DATE, date());
-    return response;
+  /** A strict entity's answer (all the leader check's answers are) in HTTP/1.1's wire form. */
+  private static Rendered render(HttpResponse r) {
+    byte[] body = ((HttpEntity.Strict) r.entity()).getData().toArray();
+    StringBuilder h = new StringBuilder();
+    for (HttpHeader header : r.getHeaders()) {
+      h.append(header.name()).append(": ").append(header.value()).append("\r\n");
+    }
+    h.append("Content-Type: ").append(r.entity().getContentType()).append("\r\n");
+    h.append("Content-Length: ").append(body.length).append("\r\n");
+    String status = "HTTP/1.1 " + r.status().intValue() + " " + r.status().reason() + "\r\n";
+    return new Rendered(status.getBytes(StandardCharsets.ISO_8859_1), h.toString().getBytes(StandardCharsets.ISO_8859_1),
+        body);
   }
 
-  private String date() {
+  /** The bytes of one answer; {@code connection} an extra Connection header line or null; no body for HEAD. */
+  private ByteBuf bytes(ChannelHandlerContext ctx, Rendered r, byte[] connection, boolean head) {
+    byte[] date = dateLine();
+    int n = r.statusLine.length + date.length + (connection == null ? 0 : connection.length) + r.headers.length + 2
+        + (head ? 0 : r.body.length);
+    ByteBuf b = ctx.alloc().ioBuffer(n);
+    b.writeBytes(r.statusLine).writeBytes(date);
+    if (connection != null) {
+      b.writeBytes(connection);
+    }
+    b.writeBytes(r.headers).writeByte('\r').writeByte('\n');
+    if (!head) {
+      b.writeBytes(r.body);
+    }
+    return b;
+  }
+
+  private byte[] dateLine() {
     long second = System.currentTimeMillis() / 1000;
     if (second != dateSecond) {
       dateSecond = second;
-      date = HTTP_DATE.format(ZonedDateTime.now(ZoneOffset.UTC));
+      dateLine = ("Date: " + HTTP_DATE.format(ZonedDateTime.now(ZoneOffset.UTC)) + "\r\n")
+          .getBytes(StandardCharsets.ISO_8859_1);
     }
-    return date;
-  }
-
-  /** Status, headers and body of a strict entity (all the leader check's answers are). */
-  private static Converted convert(HttpResponse r) {
-    byte[] body = ((HttpEntity.Strict) r.entity()).getData().toArray();
-    HttpHeaders headers = new DefaultHttpHeaders();
-    for (HttpHeader header : r.getHeaders()) {
-      headers.add(header.name(), header.value());
-    }
-    headers.set(HttpHeaderNames.CONTENT_TYPE, r.entity().getContentType().toString());
-    headers.setInt(HttpHeaderNames.CONTENT_LENGTH, body.length);
-    return new Converted(HttpResponseStatus.valueOf(r.status().intValue(), r.status().reason()), headers, body);
+    return dateLine;
   }
 }
