@@ -36,6 +36,7 @@ class EntrypointIT {
         "PMM_HA_JAR", jar.toString(),
         "PMM_HA_ENABLE", "0",
         "PMM_HA_HTTP_PORT", String.valueOf(http),
+        "PMM_HA_PROBE_PORT", String.valueOf(EntrypointRun.freePort()),
         "PMM_HA_BIND_ADDRESS", "127.0.0.1",
         "PMM_HA_DATA_DIR", tmp.resolve("data").toString());
     try (EntrypointRun node = EntrypointRun.start(env, List.of("node"), Path.of("target", "it-logs", "entrypoint.log"))) {
@@ -82,6 +83,7 @@ class EntrypointIT {
         "PMM_HA_JAR", EntrypointRun.jar().toString(),
         "PMM_HA_ENABLE", "0",
         "PMM_HA_HTTP_PORT", String.valueOf(http),
+        "PMM_HA_PROBE_PORT", String.valueOf(EntrypointRun.freePort()),
         "PMM_HA_BIND_ADDRESS", "127.0.0.1",
         "PMM_HA_DATA_DIR", tmp.resolve("data").toString(),
         "JAVA_OPTS", "-Xmx192m");

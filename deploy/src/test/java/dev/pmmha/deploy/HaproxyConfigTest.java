@@ -96,6 +96,14 @@ class HaproxyConfigTest {
           .contains("http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE"),
           backend + ": requests that are not idempotent are not replayed after they reached a server");
     }
+    // the checks go to the nodes' probe port (PMM_HA_PROBE_PORT), traffic to the API port
+    for (String backend : cfg.names("backend")) {
+      List<String> servers = cfg.lines("backend " + backend, "server");
+      assertEquals(3, servers.size(), backend);
+      for (String server : servers) {
+        assertTrue(server.matches("server \\S+ \\S+:8080 check port 8079"), server);
+      }
+    }
     // while no leader is in service a request waits for one (the Lua action compose mounts next to the config)
     assertEquals(List.of("lua-load /usr/local/etc/haproxy/pmm-ha-wait-for-leader.lua"), cfg.lines("global", "lua-load"));
     assertTrue(Files.isRegularFile(Repo.HAPROXY.resolve("pmm-ha-wait-for-leader.lua")));

@@ -87,9 +87,10 @@ class HaproxyRetryIT {
   static String config(int port, Stub a, Stub b, Stub c) {
     String src = Repo.read(Repo.HAPROXY.resolve("pmm-ha-recommended.cfg"))
         .replace("/usr/local/etc/haproxy/", Repo.HAPROXY.toAbsolutePath() + "/")
-        .replace("172.20.0.5:8080", "127.0.0.1:" + a.port())
-        .replace("172.20.0.6:8080", "127.0.0.1:" + b.port())
-        .replace("172.20.0.7:8080", "127.0.0.1:" + c.port())
+        // a stub answers its checks and requests on one port: the check port is the stub's own
+        .replace("172.20.0.5:8080 check port 8079", "127.0.0.1:" + a.port() + " check port " + a.port())
+        .replace("172.20.0.6:8080 check port 8079", "127.0.0.1:" + b.port() + " check port " + b.port())
+        .replace("172.20.0.7:8080 check port 8079", "127.0.0.1:" + c.port() + " check port " + c.port())
         .replace("bind *:80", "bind 127.0.0.1:" + port);
     StringBuilder out = new StringBuilder();
     for (String section : Pattern.compile("(?m)^(?=\\S)").split(src)) {

@@ -135,6 +135,7 @@ class KubernetesManifestsTest {
     assertEquals(Manifests.port(node, "remoting"), pekko.getInt("pekko.remote.artery.canonical.port"));
     assertEquals(POD_FIELDS.get("status.podIP"), pekko.getString("pekko.remote.artery.canonical.hostname"));
     assertEquals(Manifests.port(node, "http"), dev.pmmha.http.HttpSettings.create(deployed.config).port());
+    assertEquals(Manifests.port(node, "probe"), dev.pmmha.http.HttpSettings.create(deployed.config).probePort());
     // the pods the discovery lists are exactly this Deployment's pods
     String serviceName = pekko.getString(bootstrap + "contact-point-discovery.service-name");
     Map<String, String> selector = parseSelector(
@@ -353,6 +354,10 @@ class KubernetesManifestsTest {
         "a slot for every pod during a rollout");
     assertEquals("\"pmm-ha-nodes.${POD_NAMESPACE}.svc.${CLUSTER_DOMAIN}:" + Manifests.port(node, "http") + "\"", t[3]);
     assertTrue(List.of(t).containsAll(List.of("check", "resolvers", "cluster-dns")));
+    // the check goes to the pods' probe port, the port the node serves it on (PMM_HA_PROBE_PORT)
+    int check = List.of(t).indexOf("port");
+    assertTrue(check > 0, "check port: " + templates.get(0));
+    assertEquals(String.valueOf(Manifests.port(node, "probe")), t[check + 1]);
     assertEquals(List.of("http-check send meth POST uri /v1/leaderHealthCheck ver HTTP/1.1 hdr Host www"),
         cfg.lines("backend http_back", "http-check send"));
     assertEquals(List.of("http-check expect status 200"), cfg.lines("backend http_back", "http-check expect"));

@@ -41,7 +41,8 @@ class ProbesIT {
     // the container's ports, moved to free ones here; the variables that set them follow
     Map<String, Integer> ports = new LinkedHashMap<>();
     Map<String, String> portVariable = Map.of(
-        "http", "PMM_HA_HTTP_PORT", "management", "PMM_HA_RAFT_PORT", "remoting", "PMM_HA_GOSSIP_PORT");
+        "http", "PMM_HA_HTTP_PORT", "probe", "PMM_HA_PROBE_PORT", "management", "PMM_HA_RAFT_PORT",
+        "remoting", "PMM_HA_GOSSIP_PORT");
     c.getPorts().forEach(p -> {
       String variable = portVariable.get(p.getName());
       assertEquals(String.valueOf(p.getContainerPort()), env.get(variable), p.getName() + " is set by " + variable);
@@ -80,6 +81,8 @@ class ProbesIT {
         // one node: it is the leader, which the leader check (not a probe) says
         node.await("leadership", Duration.ofSeconds(30),
             () -> EntrypointRun.status("POST", api + "/v1/leaderHealthCheck") == 200);
+        // HAProxy checks on the probe port (check port 8079): the same answer there
+        assertEquals(200, EntrypointRun.status("POST", "http://127.0.0.1:" + ports.get("probe") + "/v1/leaderHealthCheck"));
         assertTrue(node.logText().contains("PostgreSQL 127.0.0.1:" + pg.port() + "/pmm-managed"),
             "the store is the PostgreSQL from the Secret's settings");
 

@@ -1,5 +1,7 @@
 package dev.pmmha.http;
 
+import dev.pmmha.http.probe.ProbeServer;
+import dev.pmmha.http.routes.HaRoutes;
 import java.time.Duration;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Supplier;

@@ -1,6 +1,7 @@
 package dev.pmmha.http;
 
 import com.typesafe.config.Config;
+import dev.pmmha.http.routes.Auth;
 
 /** {@code pmm-ha.http}: where the PMM API routes listen, and who may change state through them. */
 public record HttpSettings(String bindAddress, int port, Auth auth, int probePort) {
@@ -13,7 +14,10 @@ public record HttpSettings(String bindAddress, int port, Auth auth, int probePor
     this(bindAddress, port, auth, 0);
   }
 
-  /** True when the leader checks are served on a probe port of their own too ({@link ProbeServer}). */
+  /**
+   * True when the leader checks are served on a probe port of their own too
+   * ({@link dev.pmmha.http.probe.ProbeServer}).
+   */
   public boolean probeEnabled() {
     return probePort > 0;
   }

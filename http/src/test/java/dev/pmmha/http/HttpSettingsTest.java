@@ -16,14 +16,16 @@ class HttpSettingsTest {
   }
 
   @Test
-  void theProbePortIsOffUnlessSet() {
-    assertFalse(HttpSettings.create(ConfigFactory.load()).probeEnabled());
+  void theProbePortIs8079UnlessTurnedOff() {
+    HttpSettings byDefault = HttpSettings.create(ConfigFactory.load());
+    assertTrue(byDefault.probeEnabled());
+    assertEquals(8079, byDefault.probePort());
     for (String off : new String[] {"", "0", "off", "OFF"}) {
       assertFalse(with(off).probeEnabled(), off);
     }
-    HttpSettings s = with("8079");
+    HttpSettings s = with("9079");
     assertTrue(s.probeEnabled());
-    assertEquals(8079, s.probePort());
+    assertEquals(9079, s.probePort());
   }
 
   @Test

@@ -1,9 +1,9 @@
 package dev.pmmha.runtime;
 
-import dev.pmmha.http.HaRoutes;
 import dev.pmmha.http.HttpServer;
 import dev.pmmha.http.HttpSettings;
-import dev.pmmha.http.SettingsApi;
+import dev.pmmha.http.api.SettingsApi;
+import dev.pmmha.http.routes.HaRoutes;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.cluster.CutOffWatch;
@@ -147,10 +147,10 @@ public final class Guardian {
         ctx.getLog().warn("Settings writes and /v1/ha/leave are not authenticated: set PMM_HA_ADMIN_PASSWORD or "
             + "PMM_HA_API_TOKEN");
       }
-      dev.pmmha.http.NodeControl control = () -> shutdown.runAll(CoordinatedShutdown.clusterLeavingReason())
+      dev.pmmha.http.api.NodeControl control = () -> shutdown.runAll(CoordinatedShutdown.clusterLeavingReason())
           .thenApply(done -> (Void) null);
       JobSettings jobSettings = JobSettings.create(system.settings().config());
-      dev.pmmha.http.JobsApi jobs = jobSettings.enabled()
+      dev.pmmha.http.api.JobsApi jobs = jobSettings.enabled()
           ? Jobs.start(system, jobSettings, store, node, metrics) : Jobs.disabled();
       var route = new HaRoutes(node, node, settingsApi, metrics, http.auth(), control).withJobs(jobs);
       if (tls.enabled()) {

@@ -161,6 +161,7 @@ class HostileInputIT extends WithPostgres {
       env.put("PMM_HA_GOSSIP_PORT", String.valueOf(gossip));
       env.put("PMM_HA_RAFT_PORT", String.valueOf(PostgresServer.freePort()));
       env.put("PMM_HA_HTTP_PORT", String.valueOf(PostgresServer.freePort()));
+      env.put("PMM_HA_PROBE_PORT", String.valueOf(PostgresServer.freePort()));
       env.put("PMM_HA_PEERS", "127.0.0.1:" + gossip);
       env.put("PMM_HA_STORE_URL", db);
       env.put("PMM_POSTGRES_USERNAME", pg.user());

@@ -154,6 +154,7 @@ class KubernetesIT {
     String db = pg.createDatabase();
     int gossip = PostgresServer.freePort();
     int http = PostgresServer.freePort();
+    int probe = PostgresServer.freePort();
     for (int i = 1; i <= 3; i++) {
       Map<String, String> env = new HashMap<>();
       env.put("PMM_HA_ENABLE", "1");
@@ -165,6 +166,7 @@ class KubernetesIT {
       env.put("PMM_HA_GOSSIP_PORT", String.valueOf(gossip));
       env.put("PMM_HA_RAFT_PORT", String.valueOf(management));
       env.put("PMM_HA_HTTP_PORT", String.valueOf(http));
+      env.put("PMM_HA_PROBE_PORT", String.valueOf(probe));
       env.put("KUBERNETES_SERVICE_HOST", "127.0.0.1");
       env.put("KUBERNETES_SERVICE_PORT", String.valueOf(api.getAddress().getPort()));
       env.put("PMM_HA_K8S_TOKEN_PATH", token.toString());

@@ -75,6 +75,8 @@ public final class LocalCluster implements AutoCloseable {
       env.put("PMM_HA_GOSSIP_PORT", String.valueOf(gossip.get(i)));
       env.put("PMM_HA_RAFT_PORT", String.valueOf(PostgresServer.freePort()));
       env.put("PMM_HA_HTTP_PORT", String.valueOf(httpPort));
+      // nodes share one address: each its own probe port, not the default 8079
+      env.put("PMM_HA_PROBE_PORT", String.valueOf(PostgresServer.freePort()));
       env.put("PMM_HA_PEERS", peers);
       env.put("PMM_HA_STORE_URL", jdbcUrl);
       env.put("PMM_POSTGRES_USERNAME", pg.user());

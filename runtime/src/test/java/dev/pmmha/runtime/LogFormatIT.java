@@ -24,7 +24,7 @@ class LogFormatIT {
     int http = PostgresServer.freePort();
     try (NodeProcess n = new NodeProcess("json-node", "127.0.0.1", http, Map.of(
         "PMM_HA_LOG_FORMAT", "json", "PMM_HA_NODE_ID", "json-node", "PMM_HA_HTTP_PORT", String.valueOf(http),
-        "PMM_HA_DATA_DIR", dir.toString()), dir).start()) {
+        "PMM_HA_PROBE_PORT", String.valueOf(PostgresServer.freePort()), "PMM_HA_DATA_DIR", dir.toString()), dir).start()) {
       LocalCluster.eventually(Duration.ofSeconds(60), () -> n.isLeader() ? true : null, "the single node to lead");
       // the node answers 200 as soon as it holds the fence; its election is logged once the epoch is written
       LocalCluster.eventually(Duration.ofSeconds(30), () -> logged(n, "LEADER elected: node json-node") ? true : null,

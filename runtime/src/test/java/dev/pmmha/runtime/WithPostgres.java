@@ -15,6 +15,8 @@ public abstract class WithPostgres extends dev.pmmha.testkit.WithPostgres {
     env.put("PMM_HA_GOSSIP_PORT", String.valueOf(gossip));
     env.put("PMM_HA_RAFT_PORT", String.valueOf(raft));
     env.put("PMM_HA_HTTP_PORT", String.valueOf(http));
+    // a free probe port, not the default 8079, which something else on the test machine may hold
+    env.put("PMM_HA_PROBE_PORT", String.valueOf(dev.pmmha.testkit.PostgresServer.freePort()));
     env.put("PMM_HA_STORE_URL", db);
     env.put("PMM_POSTGRES_USERNAME", pg.user());
     env.put("PMM_POSTGRES_DBPASSWORD", pg.password());

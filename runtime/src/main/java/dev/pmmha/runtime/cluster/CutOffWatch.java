@@ -1,6 +1,6 @@
 package dev.pmmha.runtime.cluster;
 
-import dev.pmmha.http.ClusterView.NodeStatus;
+import dev.pmmha.http.api.ClusterView.NodeStatus;
 import dev.pmmha.persistence.fence.Fence;
 import java.time.Duration;
 import java.util.Optional;

@@ -1,7 +1,7 @@
 package dev.pmmha.runtime.cluster;
 
-import dev.pmmha.http.ClusterView.NodeStatus;
-import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.ClusterView.NodeStatus;
+import dev.pmmha.http.api.LeaderView.LeaderInfo;
 import dev.pmmha.runtime.Guardian;
 import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.leader.Leader;

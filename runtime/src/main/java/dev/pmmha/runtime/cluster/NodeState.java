@@ -1,7 +1,7 @@
 package dev.pmmha.runtime.cluster;
 
-import dev.pmmha.http.ClusterView;
-import dev.pmmha.http.LeaderView;
+import dev.pmmha.http.api.ClusterView;
+import dev.pmmha.http.api.LeaderView;
 import dev.pmmha.runtime.leader.Leader;
 import java.time.Duration;
 import java.time.Instant;

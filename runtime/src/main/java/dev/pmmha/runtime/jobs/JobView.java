@@ -1,9 +1,9 @@
 package dev.pmmha.runtime.jobs;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.pmmha.http.JobRoutes;
-import dev.pmmha.http.JobsApi;
-import dev.pmmha.http.Json;
+import dev.pmmha.http.api.JobsApi;
+import dev.pmmha.http.routes.JobRoutes;
+import dev.pmmha.http.routes.Json;
 import dev.pmmha.persistence.jobs.JobStore;
 import java.time.Duration;
 import java.time.Instant;

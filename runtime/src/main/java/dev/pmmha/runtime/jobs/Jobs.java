@@ -1,6 +1,6 @@
 package dev.pmmha.runtime.jobs;
 
-import dev.pmmha.http.JobsApi;
+import dev.pmmha.http.api.JobsApi;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.jobs.JobStore;
 import dev.pmmha.runtime.cluster.NodeState;

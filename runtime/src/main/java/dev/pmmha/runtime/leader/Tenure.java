@@ -1,6 +1,6 @@
 package dev.pmmha.runtime.leader;
 
-import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.LeaderView.LeaderInfo;
 import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.NodeState;

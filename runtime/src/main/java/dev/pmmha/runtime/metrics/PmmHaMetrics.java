@@ -1,7 +1,7 @@
 package dev.pmmha.runtime.metrics;
 
-import dev.pmmha.http.ClusterView;
-import dev.pmmha.http.Observability;
+import dev.pmmha.http.api.ClusterView;
+import dev.pmmha.http.api.Observability;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.leader.LeaderEvent;
 import io.prometheus.metrics.core.metrics.Counter;

@@ -1,6 +1,6 @@
 package dev.pmmha.runtime.settings;
 
-import dev.pmmha.http.SettingsApi;
+import dev.pmmha.http.api.SettingsApi;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.leader.Leader;
 import dev.pmmha.runtime.leader.LeaderState;

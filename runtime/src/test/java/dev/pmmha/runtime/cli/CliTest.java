@@ -45,6 +45,7 @@ class CliTest {
     assertEquals(2, noPeers.code());
     assertTrue(noPeers.err().startsWith("pmm-ha haproxy-config: --peers is required"), noPeers.err());
     assertEquals(2, cli(Map.of(), "haproxy-config", "--peers", "a,b", "--http-port", "0").code());
+    assertEquals(2, cli(Map.of(), "haproxy-config", "--peers", "a,b", "--probe-port", "probe").code());
     assertEquals(2, cli(Map.of(), "grafana-env", "--peers", "a,a", "--advertise", "a").code());
     assertEquals(2, cli(Map.of(), "status", "--url", "nonsense").code());
     assertEquals(2, cli(Map.of(), "frobnicate").code());
@@ -73,6 +74,7 @@ class CliTest {
     assertTrue(recommended.contains("option redispatch") && recommended.contains("on-marked-down shutdown-sessions"));
     assertTrue(recommended.contains("observe layer4 error-limit 1 on-error mark-down"), recommended);
     assertTrue(recommended.contains("option http-buffer-request"), recommended);
+    assertTrue(recommended.contains("server pmm-ha-2 10.0.0.2:8080 check port 8079"), recommended);
     assertTrue(recommended.contains("http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS || METH_PUT || METH_DELETE"),
         recommended);
   }

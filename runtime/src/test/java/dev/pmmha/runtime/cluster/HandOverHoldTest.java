@@ -3,7 +3,7 @@ package dev.pmmha.runtime.cluster;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.LeaderView.LeaderInfo;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.CompletableFuture;

@@ -2,8 +2,8 @@ package dev.pmmha.runtime.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.pmmha.http.ClusterView.NodeStatus;
-import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.ClusterView.NodeStatus;
+import dev.pmmha.http.api.LeaderView.LeaderInfo;
 import dev.pmmha.runtime.jobs.Jobs;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import dev.pmmha.runtime.settings.ClusterSettings;
@@ -63,7 +63,7 @@ class NodeStateTest {
     ClusterSettings settings = new ClusterSettings(s, null, null, java.time.Duration.ofSeconds(30), new PmmHaMetrics(s));
     var failure = org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.ExecutionException.class,
         () -> settings.put("k", "1").toCompletableFuture().get(1, java.util.concurrent.TimeUnit.SECONDS));
-    org.junit.jupiter.api.Assertions.assertInstanceOf(dev.pmmha.http.SettingsApi.NoLeaderException.class, failure.getCause());
+    org.junit.jupiter.api.Assertions.assertInstanceOf(dev.pmmha.http.api.SettingsApi.NoLeaderException.class, failure.getCause());
     assertEquals(ClusterSettings.LEFT, failure.getCause().getMessage());
   }
 

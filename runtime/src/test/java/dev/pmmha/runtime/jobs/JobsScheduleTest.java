@@ -3,12 +3,12 @@ package dev.pmmha.runtime.jobs;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import dev.pmmha.http.JobsApi;
+import dev.pmmha.http.api.JobsApi;
 import java.time.Duration;
 import java.time.Instant;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 /** What the job routes learn about a cron schedule from the runtime: the stored form, the gap, or the 400's text. */
 class JobsScheduleTest {

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.LeaderView.LeaderInfo;
 import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.cluster.NodeState;
 import java.time.Duration;

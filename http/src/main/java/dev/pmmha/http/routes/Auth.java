@@ -1,4 +1,4 @@
-package dev.pmmha.http;
+package dev.pmmha.http.routes;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;

@@ -1,9 +1,14 @@
-package dev.pmmha.http;
+package dev.pmmha.http.routes;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.pmmha.http.HttpServer;
+import dev.pmmha.http.HttpSettings;
+import dev.pmmha.http.api.JobsApi;
+import dev.pmmha.http.api.NodeControl;
+import dev.pmmha.http.api.Observability;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;

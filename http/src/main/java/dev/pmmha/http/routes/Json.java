@@ -1,4 +1,4 @@
-package dev.pmmha.http;
+package dev.pmmha.http.routes;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;

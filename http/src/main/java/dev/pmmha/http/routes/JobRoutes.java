@@ -1,8 +1,9 @@
-package dev.pmmha.http;
+package dev.pmmha.http.routes;
 
 import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.pmmha.http.api.JobsApi;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package dev.pmmha.http;
+package dev.pmmha.http.api;
 
 import java.time.Duration;
 import java.time.Instant;

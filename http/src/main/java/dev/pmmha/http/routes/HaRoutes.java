@@ -1,10 +1,16 @@
-package dev.pmmha.http;
+package dev.pmmha.http.routes;
 
 import static org.apache.pekko.http.javadsl.server.PathMatchers.segment;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.pmmha.http.ClusterView.NodeStatus;
-import dev.pmmha.http.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.ClusterView.NodeStatus;
+import dev.pmmha.http.api.ClusterView;
+import dev.pmmha.http.api.JobsApi;
+import dev.pmmha.http.api.LeaderView.LeaderInfo;
+import dev.pmmha.http.api.LeaderView;
+import dev.pmmha.http.api.NodeControl;
+import dev.pmmha.http.api.Observability;
+import dev.pmmha.http.api.SettingsApi;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +41,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
 
   private static final HttpResponse LEADER =
       HttpResponse.create().withStatus(StatusCodes.OK).withEntity(ContentTypes.APPLICATION_JSON, "{}");
-  static final HttpResponse NOT_LEADER =
+  public static final HttpResponse NOT_LEADER =
       Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(9, NOT_LEADER_MESSAGE));
 
   /** Largest settings value accepted, in bytes of JSON. */
@@ -127,7 +133,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   }
 
   /** How long a routed request may take before it is answered 503 (Pekko's own request-timeout is off). */
-  static final String REQUEST_TIMEOUT = "pmm-ha.http.request-timeout";
+  public static final String REQUEST_TIMEOUT = "pmm-ha.http.request-timeout";
 
   /**
    * Pekko HTTP's {@code request-timeout} schedules and cancels a timer for every request, leader checks
@@ -163,7 +169,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   }
 
   /** The methods and paths {@link #routes()} serves with {@link #leaderHealth()}. */
-  static boolean isLeaderCheck(String method, String path) {
+  public static boolean isLeaderCheck(String method, String path) {
     return switch (path) {
       case "/v1/leaderHealthCheck" -> method.equals("POST") || method.equals("GET");
       case "/v1/server/leaderHealthCheck" -> method.equals("GET");
@@ -177,7 +183,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   private volatile EpochAnswer leaderAnswer;
 
   /** The leader check's answer when it needs no waiting (what {@link #leaderHealth()} completes with), or null. */
-  HttpResponse leaderCheckAnsweredNow() {
+  public HttpResponse leaderCheckAnsweredNow() {
     if (!cluster.haEnabled()) {
       return LEADER;
     }
@@ -245,11 +251,11 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   }
 
   /** The leader check's answer when {@link #leaderCheckAnsweredNow()} has none: a 503 once the hand-over settled. */
-  java.util.concurrent.CompletionStage<HttpResponse> leaderCheckAnswerLater() {
+  public java.util.concurrent.CompletionStage<HttpResponse> leaderCheckAnswerLater() {
     return leader.handOverSettled().toCompletableFuture().handle((v, e) -> NOT_LEADER);
   }
 
-  Observability observability() {
+  public Observability observability() {
     return observability;
   }
 

@@ -1,4 +1,4 @@
-package dev.pmmha.http;
+package dev.pmmha.http.api;
 
 import java.time.Instant;
 import java.util.Map;

@@ -1,10 +1,17 @@
-package dev.pmmha.http;
+package dev.pmmha.http.probe;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.pmmha.http.HttpServer;
+import dev.pmmha.http.HttpSettings;
+import dev.pmmha.http.api.NodeControl;
+import dev.pmmha.http.routes.Auth;
+import dev.pmmha.http.routes.HaRoutes;
+import dev.pmmha.http.routes.HaRoutesTest;
+import dev.pmmha.http.routes.Json;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -249,6 +256,72 @@ class ProbeServerTest {
       assertEquals(503, first.status());
       assertTrue(first.body().contains("isn't the leader"), first.body());
       assertEquals(503, readAnswer(s.getInputStream()).status());
+    }
+  }
+
+  @Test
+  void aRefusalPipelinedBehindAHeldAnswerComesAfterIt() throws Exception {
+    views.leader = false;
+    views.settled = new CompletableFuture<>();
+    int port = probe(10_000, 30_000).localAddress().getPort();
+    try (Socket s = new Socket("127.0.0.1", port)) {
+      s.setSoTimeout(5_000);
+      s.getOutputStream().write(("POST /v1/leaderHealthCheck HTTP/1.1\r\nHost: www\r\n\r\n"
+          + "GARBAGE\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+      Thread.sleep(300);
+      assertEquals(0, s.getInputStream().available(), "the refusal waits for the held answer");
+      views.settled.complete(null);
+      assertEquals(503, readAnswer(s.getInputStream()).status());
+      Answer refused = readAnswer(s.getInputStream());
+      assertEquals(400, refused.status());
+      assertEquals("close", refused.headers().get("connection"));
+      assertEquals(-1, s.getInputStream().read(), "closed after the refusal");
+    }
+  }
+
+  @Test
+  void connectionsOverTheLimitAreClosedAtOnce() throws Exception {
+    views.leader = true;
+    int port = probe(10_000, 30_000).localAddress().getPort();
+    List<Socket> open = new ArrayList<>();
+    try {
+      for (int i = 0; i < ProbeServer.MAX_CONNECTIONS; i++) {
+        open.add(new Socket("127.0.0.1", port));
+      }
+      // the last of the allowed ones is served, so the server has taken them all
+      Socket last = open.get(open.size() - 1);
+      last.getOutputStream().write("GET /v1/leaderHealthCheck HTTP/1.1\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+      assertEquals(200, readAnswer(last.getInputStream()).status());
+      try (Socket over = new Socket("127.0.0.1", port)) {
+        over.setSoTimeout(5_000);
+        over.getOutputStream().write("GET /v1/leaderHealthCheck HTTP/1.1\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+        int first;
+        try {
+          first = over.getInputStream().read();
+        } catch (java.net.SocketException reset) {
+          first = -1; // closed with the request unread: the kernel may reset instead of FIN
+        }
+        assertEquals(-1, first, "connection " + (ProbeServer.MAX_CONNECTIONS + 1) + " is closed unanswered");
+      }
+      open.remove(0).close();
+      // a freed slot is taken again
+      long deadline = System.nanoTime() + 5_000_000_000L;
+      while (true) {
+        try (Socket again = new Socket("127.0.0.1", port)) {
+          again.setSoTimeout(5_000);
+          again.getOutputStream().write("GET /v1/leaderHealthCheck HTTP/1.1\r\n\r\n"
+              .getBytes(StandardCharsets.ISO_8859_1));
+          assertEquals(200, readAnswer(again.getInputStream()).status());
+          break;
+        } catch (IOException stillFull) {
+          assertTrue(System.nanoTime() < deadline, "a slot freed by a close is not taken again: " + stillFull);
+          Thread.sleep(50);
+        }
+      }
+    } finally {
+      for (Socket s : open) {
+        s.close();
+      }
     }
   }
 

@@ -1,10 +1,17 @@
-package dev.pmmha.http;
+package dev.pmmha.http.routes;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.pmmha.http.HttpServer;
+import dev.pmmha.http.HttpSettings;
+import dev.pmmha.http.api.ClusterView;
+import dev.pmmha.http.api.LeaderView;
+import dev.pmmha.http.api.NodeControl;
+import dev.pmmha.http.api.Observability;
+import dev.pmmha.http.api.SettingsApi;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -18,12 +25,12 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-class HaRoutesTest {
+public class HaRoutesTest {
 
   /** Views the test flips by hand. */
-  static final class FakeViews implements LeaderView, ClusterView, SettingsApi {
-    volatile boolean leader;
-    volatile long epoch = 7;
+  public static final class FakeViews implements LeaderView, ClusterView, SettingsApi {
+    public volatile boolean leader;
+    public volatile long epoch = 7;
     volatile boolean noLeader;
     final java.util.Map<String, Entry> store = new java.util.concurrent.ConcurrentHashMap<>();
     final java.util.concurrent.atomic.AtomicLong version = new java.util.concurrent.atomic.AtomicLong();
@@ -48,11 +55,11 @@ class HaRoutesTest {
       boolean existed = store.remove(key) != null;
       return java.util.concurrent.CompletableFuture.completedFuture(new WriteAck(key, version.get(), epoch, existed));
     }
-    volatile boolean ha = true;
+    public volatile boolean ha = true;
     volatile LeaderInfo known;
     volatile Readiness readiness = Readiness.notReady("not Up in the cluster (status Joining)");
 
-    volatile java.util.concurrent.CompletableFuture<Void> settled = java.util.concurrent.CompletableFuture.completedFuture(null);
+    public volatile java.util.concurrent.CompletableFuture<Void> settled = java.util.concurrent.CompletableFuture.completedFuture(null);
 
     @Override public boolean isLeader() { return leader; }
     @Override public java.util.concurrent.CompletionStage<Void> handOverSettled() { return settled; }
@@ -154,8 +161,8 @@ class HaRoutesTest {
   }
 
   /** Requests served, as the metrics see them. */
-  static final class Served implements Observability {
-    final List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+  public static final class Served implements Observability {
+    public final List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
     @Override public String scrapeMetrics() { return ""; }
     @Override public String metricsContentType() { return "text/plain"; }
     @Override public java.util.concurrent.CompletionStage<List<HistoryEntry>> history(int max) {
