@@ -11,7 +11,8 @@
 #   POSTGRES_IMAGE, HAPROXY_IMAGE   the images compose.yaml runs for PostgreSQL and HAProxy
 #
 # Steps:
-#  1. installs podman, runc, docker-compose, debootstrap when missing (apt-get);
+#  1. installs podman, runc, docker-compose, debootstrap when missing (apt-get), and podman-docker (a `docker`
+#     command) when there is no docker command;
 #  2. writes /etc/containers/containers.conf: runtime runc (crun refuses this kernel's hybrid cgroups) and
 #     default ulimits at or below the current hard limits (podman's own defaults cannot be set here);
 #  3. starts `podman system service` on $PMM_HA_ENGINE_DIR/podman.sock (PID in podman.pid), or reuses it;
@@ -66,6 +67,8 @@ missing=()
 for p in podman runc docker-compose debootstrap ca-certificates curl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# the docker command: Docker's CLI if there is one (it talks to the API service below), else podman's emulation
+command -v docker >/dev/null 2>&1 || missing+=(podman-docker)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   apt-get update -qq
