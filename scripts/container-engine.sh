@@ -173,10 +173,16 @@ build() {
   fi
   rm -rf "$ctx"
 }
-build "$build_image" build
-build "$jre_image" jre
-build "$postgres_image" postgres
-build "$haproxy_image" haproxy
+# in parallel: each is mostly apt downloading and unpacking on the same base
+pids=()
+for spec in "$build_image build" "$jre_image jre" "$postgres_image postgres" "$haproxy_image haproxy"; do
+  # shellcheck disable=SC2086
+  build $spec &
+  pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || die "an image build failed (messages above)"
 
 say "ready; use it with: eval \"\$($0)\""
 cat <<EOF

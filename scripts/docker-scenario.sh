@@ -71,12 +71,12 @@ cname() {
   fi
 }
 
-# the variables of .env.example, as the guide's Step 1 exports them
+# the variables of .env.example, as the guide's Step 1 exports them; as with compose, the environment wins
 load_env() {
-  set -a
-  # shellcheck disable=SC1090
-  . <(grep -E '^[A-Z_]+=' "$env_file")
-  set +a
+  local k v
+  while IFS='=' read -r k v; do
+    [ -n "${!k:-}" ] || export "$k=$v"
+  done < <(grep -E '^[A-Z_]+=' "$env_file")
   HAPROXY_CONFIG="${HAPROXY_CONFIG_OVERRIDE:-$HAPROXY_CONFIG}"
 }
 
