@@ -6,7 +6,8 @@
 #   scripts/docker-scenario.sh compose        # deploy/docker/compose.yaml with deploy/docker/.env.example
 #   scripts/docker-scenario.sh manual         # deploy/README.md's `docker network create` / `docker run` steps
 #
-# Checks, in order (any failure stops the run, prints the failing container's log and exits 1):
+# Checks, in order (a failure prints the failing container's log and exits 1; a missed time bound or exit code
+# (4's 5 s, 6) is reported at once and the run goes on, then fails at the end):
 #  1. the stack comes up (compose: `up -d --build`), every container with a health check becomes healthy;
 #  2. exactly one leader: one node answers the leader check, and HAProxy serves it on HTTP and on HTTPS;
 #  3. a settings write through HAProxy reads back on every node;
@@ -130,12 +131,13 @@ cleanup() {
     log "PMM_HA_IT_KEEP=1: containers of $project kept"
   else
     log "removing the containers, network and volumes of $project"
-    if [ "$mode" = compose ]; then
-      compose down -v --remove-orphans -t 30 >/dev/null 2>&1 || true
-    fi
+    # no graceful stop needed here: remove first, then let compose remove the rest
     local ids
     ids="$(own_containers)"
     [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+    if [ "$mode" = compose ]; then
+      compose down -v --remove-orphans >/dev/null 2>&1 || true
+    fi
     if [ "$mode" = compose ]; then
       for v in $(docker volume ls -q --filter "label=com.docker.compose.project=$project"); do docker volume rm -f "$v" >/dev/null 2>&1 || true; done
       for n in $(docker network ls -q --filter "label=com.docker.compose.project=$project"); do docker network rm "$n" >/dev/null 2>&1 || true; done
@@ -150,6 +152,8 @@ cleanup() {
 
 # fail MESSAGE [CONTAINER...]: the message, the containers' logs (all of this run's when none is named), exit 1
 fail() {
+  # to stderr: also when called inside $(...), whose stdout is captured
+  exec 1>&2
   local msg="$1"; shift
   log "FAILED: $msg"
   local c
@@ -163,6 +167,19 @@ fail() {
     docker logs --tail 150 "$c" 2>&1 || true
   done
   exit 1
+}
+
+# soft MESSAGE [CONTAINER...]: a bound that was missed (a time, an exit code); the run goes on so that every later
+# check and figure is still seen, and fails at the end
+soft_failures=()
+soft() {
+  local msg="$1"; shift
+  log "FAILED (the run goes on): $msg"
+  soft_failures+=("$msg")
+  local c
+  for c in "$@"; do
+    echo "----- log of $c -----"; docker logs --tail 80 "$c" 2>&1 || true
+  done
 }
 
 # --- HTTP helpers ----------------------------------------------------------------------------------------------
@@ -287,7 +304,7 @@ figure "docker kill of the leader ($leader) -> HAProxy serves the new leader ($n
 # where the time went: the new leader's own log line (container clocks are the host's)
 elected="$(docker logs "$(cname "$new")" 2>&1 | grep 'LEADER elected' | tail -1 | cut -c1-12)"
 [ -z "$elected" ] || figure "  of which: docker kill -> 'LEADER elected' in $new's log: $(secs "$t_kill" "$(date -d "$(date +%F) $elected" +%s.%N)") s"
-awk -v f="$failover" 'BEGIN { exit !(f <= 5) }' || fail "failover after docker kill took $failover s, more than 5 s" "$(cname "$new")" "$(cname haproxy)"
+awk -v f="$failover" 'BEGIN { exit !(f <= 5) }' || soft "4. failover after docker kill took $failover s, more than 5 s" "$(cname "$new")"
 # Docker disables a container's restart policy on `docker kill` until it is started again (docker-kill(1)), so
 # the killed node is started by hand here, and must come back as a follower
 docker start "$(cname "$leader")" >/dev/null
@@ -386,7 +403,6 @@ else
   docker rm $(for s in haproxy "${nodes[@]}" postgres; do cname "$s"; done) >/dev/null
   docker network rm "$project-pmm-network" >/dev/null
 fi
-# on failure the run goes on to check 7 first (the logs are above), then fails
 [ "$down_ok" = 0 ] || log "6. every node exited 0 within 10 s"
 
 # 7. up again: the setting is kept, the epoch goes on
@@ -404,5 +420,6 @@ curl -s -m 3 "http://$haproxy_ip/v1/ha/settings/it.scenario" | grep -qF "\"value
 epoch_after="$(epoch_via)"
 [ "$epoch_after" -gt "$epoch_before" ] || fail "epoch went from $epoch_before to $epoch_after across down/up" "$(cname "$leader")"
 log "7. after up again: setting kept, epoch $epoch_before -> $epoch_after, leader $leader"
-[ "$down_ok" = 1 ] || fail "6. not every node exited 0 within 10 s of the stop (figures and logs above)" "$(cname postgres)"
+[ "$down_ok" = 1 ] || soft "6. not every node exited 0 within 10 s of the stop (figures and logs above)"
+[ ${#soft_failures[@]} -eq 0 ] || { log "FAILED: ${#soft_failures[@]} check(s): $(printf '%s; ' "${soft_failures[@]}")"; exit 1; }
 log "PASSED"
