@@ -140,10 +140,16 @@ cleanup() {
     fi
     if [ "$mode" = compose ]; then
       for v in $(docker volume ls -q --filter "label=com.docker.compose.project=$project"); do docker volume rm -f "$v" >/dev/null 2>&1 || true; done
-      for n in $(docker network ls -q --filter "label=com.docker.compose.project=$project"); do docker network rm "$n" >/dev/null 2>&1 || true; done
+      for n in $(docker network ls -q --filter "label=com.docker.compose.project=$project"); do
+        docker network rm "$n" >/dev/null 2>&1 || { sleep 1; docker network rm "$n" >/dev/null 2>&1; } || true
+      done
     else
       docker volume rm -f "$project-pg_data" >/dev/null 2>&1 || true
-      docker network rm "$project-pmm-network" >/dev/null 2>&1 || true
+      # the engine may still be tearing the containers' endpoints down: a few tries
+      for _ in 1 2 3 4 5; do
+        docker network inspect "$project-pmm-network" >/dev/null 2>&1 || break
+        docker network rm "$project-pmm-network" >/dev/null 2>&1 || sleep 1
+      done
     fi
   fi
   rm -rf "$tmp"
@@ -268,6 +274,15 @@ while [ "$(code "http://$haproxy_ip/v1/server/leaderHealthCheck")" != 200 ]; do
 done
 figure "up -> first 200 through HAProxy (GET /v1/server/leaderHealthCheck): $(secs "$t_up" "$(now)") s"
 for s in postgres "${nodes[@]}" haproxy; do wait_healthy "$(cname "$s")"; done
+# and each node Up in the cluster now (a health status is as old as the last check, and a node the cluster
+# downed at start restarts)
+for n in "${nodes[@]}"; do
+  deadline=$((SECONDS + 180))
+  until [ "$(code "http://${node_ip[$n]}:8080/v1/readyz")" = 200 ]; do
+    [ $SECONDS -lt $deadline ] || fail "$n is not ready (GET /v1/readyz) within 180 s" "$(cname "$n")"
+    sleep 0.5
+  done
+done
 log "1. every container is healthy (postgres, 3 nodes by their HEALTHCHECK; haproxy running)"
 
 # 2. one leader
@@ -415,8 +430,11 @@ else
 fi
 leader="$(check_one_leader 180)"
 figure "up again -> one leader through HAProxy: $(secs "$t_up" "$(now)") s"
-curl -s -m 3 "http://$haproxy_ip/v1/ha/settings/it.scenario" | grep -qF "\"value\":$value" \
-  || fail "the setting written before down is gone after up" "$(cname "$leader")"
+deadline=$((SECONDS + 15))
+until got="$(curl -s -m 3 "http://$haproxy_ip/v1/ha/settings/it.scenario")" && grep -qF "\"value\":$value" <<<"$got"; do
+  [ $SECONDS -lt $deadline ] || fail "the setting written before down is gone after up: GET through HAProxy answers '$got'" "$(cname "$leader")" "$(cname postgres)"
+  sleep 0.5
+done
 epoch_after="$(epoch_via)"
 [ "$epoch_after" -gt "$epoch_before" ] || fail "epoch went from $epoch_before to $epoch_after across down/up" "$(cname "$leader")"
 log "7. after up again: setting kept, epoch $epoch_before -> $epoch_after, leader $leader"
