@@ -2,7 +2,8 @@
 # Runs the whole test suite on a fresh machine of this kind (Debian, Java 17, Maven): installs what the tests
 # need and is missing (PostgreSQL server binaries: the tests start their own throwaway server; HAProxy;
 # Chromium; promtool; as root, iptables, python3 and iproute2 for the failover lab), then builds and runs unit tests,
-# in-JVM cluster tests and real-process tests (the short failover lab among them) with one `mvn verify`.
+# in-JVM cluster tests and real-process tests (the short failover lab among them) with one `mvn verify`. As root
+# it also sets up a container engine (scripts/container-engine.sh) so that ComposeIT runs the Docker topology.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
       [ -x "/etc/init.d/$s" ] && "/etc/init.d/$s" stop >/dev/null 2>&1 || true
     done
   fi
+fi
+
+# ComposeIT (deploy module) runs the Docker topology for real. Where no engine is reachable, as root on Debian,
+# container-engine.sh sets podman up as a Docker API with local base images (first run: about 6 min; after
+# that, seconds) and prints DOCKER_HOST and the image variables, which the test then inherits.
+# PMM_HA_TEST_CONTAINERS=off skips it (ComposeIT then says so).
+if [ "${PMM_HA_TEST_CONTAINERS:-on}" != off ] && [ "$(id -u)" = 0 ] && ! docker info >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1; then
+  echo "Setting up the container engine for ComposeIT (scripts/container-engine.sh)..."
+  engine_start=$SECONDS
+  engine_env="$(./scripts/container-engine.sh)"
+  eval "$engine_env"
+  echo "Container engine ready in $((SECONDS - engine_start)) s: $DOCKER_HOST"
 fi
 
 exec mvn -B -ntp verify "$@"

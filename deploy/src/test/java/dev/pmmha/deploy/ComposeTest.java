@@ -293,4 +293,35 @@ class ComposeTest {
     }
     assertEquals(version, dotEnv.get("PMM_HA_TAG"));
   }
+
+  @Test
+  void thirdPartyImagesDefaultToTheOfficialOnesAndCanBeReplaced() {
+    // with .env.example as it is: the official images, and the Dockerfile's own build images
+    assertEquals("postgres:17", compose.service("postgres").path("image").asText());
+    assertEquals("haproxy:3.0-alpine", compose.service("haproxy").path("image").asText());
+    Dockerfile df = Dockerfile.parse(Repo.DOCKERFILE);
+    for (String name : List.of("pmm-server-active", "pmm-server-passive", "pmm-server-passive-2", "haproxy-cert")) {
+      JsonNode args = compose.service(name).path("build").path("args");
+      assertEquals(df.arg("MAVEN_IMAGE"), args.path("MAVEN_IMAGE").asText(), name + ": the Dockerfile's default");
+      assertEquals(df.arg("JRE_IMAGE"), args.path("JRE_IMAGE").asText(), name + ": the Dockerfile's default");
+    }
+    // every image that is not built here comes from a variable, so the same file runs with local stand-ins
+    Map<String, String> env = new HashMap<>(dotEnv);
+    env.putAll(Map.of("POSTGRES_IMAGE", "local/pg", "HAPROXY_IMAGE", "local/haproxy",
+        "MAVEN_IMAGE", "local/maven", "JRE_IMAGE", "local/jre"));
+    Compose replaced = Compose.load(Repo.COMPOSE, env);
+    for (String name : replaced.serviceNames()) {
+      JsonNode svc = replaced.service(name);
+      String image = svc.path("image").asText();
+      if (svc.has("build")) {
+        assertEquals("pmm-ha:" + Repo.projectVersion(), image, name);
+        assertEquals("local/maven", svc.path("build").path("args").path("MAVEN_IMAGE").asText(), name);
+        assertEquals("local/jre", svc.path("build").path("args").path("JRE_IMAGE").asText(), name);
+      } else {
+        assertTrue(image.startsWith("local/"), name + ": image " + image + " is not taken from a variable");
+      }
+    }
+    assertEquals("local/pg", replaced.service("postgres").path("image").asText());
+    assertEquals("local/haproxy", replaced.service("haproxy").path("image").asText());
+  }
 }

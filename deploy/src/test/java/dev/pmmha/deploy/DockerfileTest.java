@@ -150,4 +150,14 @@ class DockerfileTest {
       }
     }
   }
+
+  @Test
+  void theContextsOwnDockerignoreMatchesTheDockerfiles() {
+    // BuildKit reads Dockerfile.dockerignore; docker-compose 1.x, the classic builder and podman read only the
+    // context root's .dockerignore: both must leave the same files out
+    java.util.function.Function<Path, List<String>> patterns = f -> Repo.read(f).lines().map(String::strip)
+        .filter(l -> !l.isEmpty() && !l.startsWith("#")).toList();
+    assertEquals(patterns.apply(Repo.DOCKER.resolve("Dockerfile.dockerignore")),
+        patterns.apply(Repo.ROOT.resolve(".dockerignore")));
+  }
 }
