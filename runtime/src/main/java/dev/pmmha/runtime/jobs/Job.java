@@ -212,8 +212,15 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   private Spec scheduled;
   private boolean started;
   private boolean starting;
+  /** The end of the answer to a definition that reaches an entity being stopped: nothing was written. */
+  static final String MOVING = " is moving; try again";
+
   private boolean stopping;
   private boolean running;
+  /** Registry writes (definition saved, row removed) whose reply is still owed: the entity stops only after them. */
+  private int pendingWrites;
+  /** The shard's stop message came (hand-off or passivation): stop as soon as nothing is owed. */
+  private boolean stoppedByShard;
   private long lastTickMs = Long.MIN_VALUE;
   // when the job reached this node (its entity was created here, or a new job was defined): the registry's
   // node_since. Ticks after it are this node's to run, even those that fall while the job is still starting.
@@ -319,7 +326,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   private ReplyEffect<Event, State> onDefine(State state, Define cmd) {
     if (stopping) {
-      return Effect().reply(cmd.replyTo(), StatusReply.error("job " + jobId + " is moving; try again"));
+      return Effect().reply(cmd.replyTo(), StatusReply.error("job " + jobId + MOVING));
     }
     if (!started && !starting) {
       arrivedMs = System.currentTimeMillis(); // a new job: its ticks start now, not when its entity was created
@@ -331,6 +338,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   private void saveDefinition(Spec spec, ActorRef<StatusReply<Defined>> replyTo) {
     String json = JobView.specJson(spec);
+    pendingWrites++;
     ctx.pipeToSelf(deps.store().background(s -> {
       s.saveDefinition(jobId, shardNumber, json, deps.nodeId(), System.currentTimeMillis());
       return true;
@@ -338,6 +346,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   }
 
   private ReplyEffect<Event, State> onDefinitionSaved(State state, DefinitionSaved cmd) {
+    pendingWrites--;
     if (cmd.error() != null) {
       ctx.getLog().warn("Job {}: definition persisted, registry not updated: {}", jobId, cmd.error());
       return Effect().reply(cmd.replyTo(), StatusReply.error("the job was saved but the registry was not updated ("
@@ -345,17 +354,24 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     }
     ctx.getLog().info("Job {} defined on {}: {}, {}", jobId, deps.nodeId(), cmd.spec().describe(),
         cmd.spec().command() != null ? "command " + cmd.spec().command() : "action " + cmd.spec().action());
+    StatusReply<Defined> defined = StatusReply.success(new Defined(jobId, cmd.spec(), deps.nodeId()));
+    if (stopping) {
+      // stopped while the registry was written: the next incarnation schedules the job from its journal
+      return readyToStop() && stoppedByShard ? Effect().stop().thenReply(cmd.replyTo(), s -> defined)
+          : Effect().reply(cmd.replyTo(), defined);
+    }
     if (started) {
       reschedule(state.spec());
     } else {
       ctx.getSelf().tell(Begin.INSTANCE);
     }
-    return Effect().reply(cmd.replyTo(), StatusReply.success(new Defined(jobId, cmd.spec(), deps.nodeId())));
+    return Effect().reply(cmd.replyTo(), defined);
   }
 
   private ReplyEffect<Event, State> onRemove(State state, Remove cmd) {
     boolean existed = state.spec() != null;
     if (!existed) {
+      pendingWrites++;
       ctx.pipeToSelf(deps.store().async(s -> s.remove(jobId)),
           (ok, failure) -> new RemovalDone(false, cmd.replyTo(), failure == null ? null : JobView.describe(failure)));
       return Effect().noReply();
@@ -364,6 +380,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
         .thenRun(s -> {
           timers.cancel(Due.class);
           scheduled = null;
+          pendingWrites++;
           ctx.pipeToSelf(deps.store().async(st -> st.remove(jobId)),
               (ok, failure) -> new RemovalDone(true, cmd.replyTo(), failure == null ? null : JobView.describe(failure)));
         })
@@ -371,6 +388,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
   }
 
   private ReplyEffect<Event, State> onRemovalDone(State state, RemovalDone cmd) {
+    pendingWrites--;
     if (cmd.error() != null) {
       ctx.getLog().warn("Job {}: removal persisted, registry row not deleted: {}", jobId, cmd.error());
       return Effect().reply(cmd.replyTo(), StatusReply.error("the job was stopped but its registry row could not be "
@@ -380,7 +398,9 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
       ctx.getLog().info("Job {} removed on {}", jobId, deps.nodeId());
     }
     passivate();
-    return Effect().reply(cmd.replyTo(), StatusReply.success(new Removed(jobId, cmd.existed())));
+    StatusReply<Removed> removed = StatusReply.success(new Removed(jobId, cmd.existed()));
+    return readyToStop() && stoppedByShard ? Effect().stop().thenReply(cmd.replyTo(), s -> removed)
+        : Effect().reply(cmd.replyTo(), removed);
   }
 
   // --- starting on this node ---
@@ -605,19 +625,30 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
 
   private ReplyEffect<Event, State> onStop() {
     stopping = true;
+    stoppedByShard = true;
     timers.cancelAll();
     if (running) {
       ctx.getLog().info("Job {}: stopping on {} after the run in progress", jobId, deps.nodeId());
       return Effect().noReply();
     }
-    return Effect().stop().thenNoReply();
+    return readyToStop() ? Effect().stop().thenNoReply() : Effect().noReply();
+  }
+
+  /** Nothing in progress and no reply owed: the entity may stop once the shard has asked it to. */
+  private boolean readyToStop() {
+    return !running && pendingWrites == 0;
   }
 
   private ReplyEffect<Event, State> stopIfStopping() {
-    return stopping && !running ? Effect().stop().thenNoReply() : Effect().noReply();
+    return stoppedByShard && readyToStop() ? Effect().stop().thenNoReply() : Effect().noReply();
   }
 
+  /**
+   * Asks the shard to stop this entity. From now on a definition is answered "moving; try again" (the caller asks
+   * again, and the shard starts a new incarnation for it), so that none is accepted that the stop would drop.
+   */
   private void passivate() {
+    stopping = true;
     shard.tell(new ClusterSharding.Passivate<>(ctx.getSelf()));
   }
 }

@@ -242,6 +242,24 @@ class JobTest {
     assertEquals(new Job.State(null, true), again.state());
   }
 
+  /**
+   * A definition that reaches an entity which has asked its shard to stop it (after a removal) is refused with
+   * "moving", writing nothing, so that the stop cannot drop it unanswered; Jobs asks again and the shard starts a
+   * new incarnation for it.
+   */
+  @Test
+  void aDefinitionAfterTheEntityAskedToBeStoppedIsRefusedAsMovingAndWritesNothing() throws Exception {
+    var kit = kit("again");
+    assertTrue(kit.<StatusReply<Job.Defined>>runCommand(r -> new Job.Define(recorded(60_000), r)).reply().isSuccess());
+    assertTrue(kit.<StatusReply<Job.Removed>>runCommand(Job.Remove::new).reply().isSuccess());
+    shard.expectMessageClass(ClusterSharding.Passivate.class);
+    var redefined = kit.<StatusReply<Job.Defined>>runCommand(r -> new Job.Define(recorded(60_000), r));
+    assertTrue(redefined.reply().isError(), "refused: " + redefined.reply());
+    assertEquals("job again is moving; try again", redefined.reply().getError().getMessage());
+    assertTrue(redefined.hasNoEvents(), "nothing was journaled");
+    assertEquals(new Job.State(null, true), redefined.state());
+  }
+
   /** The shard's hand-off stop message, which ends the actor: driven on a plain spawn. */
   @Test
   void theStopMessageLetsTheRunInProgressFinishAndRecordItsEndBeforeTheEntityStops() throws Exception {
