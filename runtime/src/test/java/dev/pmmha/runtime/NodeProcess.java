@@ -89,6 +89,16 @@ public final class NodeProcess implements AutoCloseable {
     return waitExit(timeout);
   }
 
+  /** {@code kill -TERM} without waiting: for nodes stopped together; {@link #exited()} tells when it ended. */
+  public void sigterm() {
+    process.destroy();
+  }
+
+  /** Completes with the exit code when the process has ended. */
+  public java.util.concurrent.CompletableFuture<Integer> exited() {
+    return process.onExit().thenApply(Process::exitValue);
+  }
+
   public int waitExit(Duration timeout) {
     try {
       if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {

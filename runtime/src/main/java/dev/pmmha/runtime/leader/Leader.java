@@ -554,10 +554,15 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   private ReplyEffect<LeaderEvent, LeaderState> handOver() {
     tenure.phase = Tenure.Phase.HANDING_OVER;
     if (tenure.lease != null && node.isShuttingDown()) {
-      // the 503s that replace this node's 200s wait for the next leader (see NodeState)
-      node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
-      // this node leaves the cluster before the next leader announces itself: it watches the fence instead
-      watchFenceForNextLeader(deps.fence(), node, tenure.lease.epoch());
+      if (anotherMemberMayLead()) {
+        // the 503s that replace this node's 200s wait for the next leader (see NodeState)
+        node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
+        // this node leaves the cluster before the next leader announces itself: it watches the fence instead
+        watchFenceForNextLeader(deps.fence(), node, tenure.lease.epoch());
+      } else {
+        // the whole cluster is stopping: no next leader will come, so neither the hold nor the port drain waits
+        ctx.getLog().info("LEADER on {}: every other member is leaving or gone, nobody to hand over to", node.nodeId());
+      }
     }
     tenure.closeEarly(node); // stop answering 200 before anything else
     timers.cancel(Announce.INSTANCE);
@@ -565,6 +570,20 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.epoch());
     ctx.pipeToSelf(deps.services().stopAll(), (ok, failure) -> ServicesStopped.INSTANCE);
     return Effect().noReply();
+  }
+
+  /** True while another member is Up: one that can take the singleton over and lead next. */
+  private boolean anotherMemberMayLead() {
+    var cluster = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem());
+    var self = cluster.selfMember().uniqueAddress();
+    for (org.apache.pekko.cluster.Member m : cluster.state().getMembers()) {
+      var status = m.status();
+      if (!m.uniqueAddress().equals(self)
+          && (status == org.apache.pekko.cluster.MemberStatus.up() || status == org.apache.pekko.cluster.MemberStatus.weaklyUp())) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Reads the fence every 50 ms until it holds a higher epoch than {@code epoch}, or the hold has settled. */
