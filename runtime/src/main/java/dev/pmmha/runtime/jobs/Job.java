@@ -357,7 +357,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     StatusReply<Defined> defined = StatusReply.success(new Defined(jobId, cmd.spec(), deps.nodeId()));
     if (stopping) {
       // stopped while the registry was written: the next incarnation schedules the job from its journal
-      return readyToStop() && stoppedByShard ? Effect().stop().thenReply(cmd.replyTo(), s -> defined)
+      return mayStopNow() ? Effect().stop().thenReply(cmd.replyTo(), s -> defined)
           : Effect().reply(cmd.replyTo(), defined);
     }
     if (started) {
@@ -399,7 +399,7 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
     }
     passivate();
     StatusReply<Removed> removed = StatusReply.success(new Removed(jobId, cmd.existed()));
-    return readyToStop() && stoppedByShard ? Effect().stop().thenReply(cmd.replyTo(), s -> removed)
+    return mayStopNow() ? Effect().stop().thenReply(cmd.replyTo(), s -> removed)
         : Effect().reply(cmd.replyTo(), removed);
   }
 
@@ -631,16 +631,16 @@ public final class Job extends EventSourcedBehaviorWithEnforcedReplies<Job.Comma
       ctx.getLog().info("Job {}: stopping on {} after the run in progress", jobId, deps.nodeId());
       return Effect().noReply();
     }
-    return readyToStop() ? Effect().stop().thenNoReply() : Effect().noReply();
+    return stopIfStopping();
   }
 
-  /** Nothing in progress and no reply owed: the entity may stop once the shard has asked it to. */
-  private boolean readyToStop() {
-    return !running && pendingWrites == 0;
+  /** The shard has asked this entity to stop, nothing is in progress and no reply is owed. */
+  private boolean mayStopNow() {
+    return stoppedByShard && !running && pendingWrites == 0;
   }
 
   private ReplyEffect<Event, State> stopIfStopping() {
-    return stoppedByShard && readyToStop() ? Effect().stop().thenNoReply() : Effect().noReply();
+    return mayStopNow() ? Effect().stop().thenNoReply() : Effect().noReply();
   }
 
   /**
