@@ -2,7 +2,8 @@ package dev.pmmha.http.probe;
 
 import dev.pmmha.http.api.Observability;
 import dev.pmmha.http.routes.HaRoutes;
-import dev.pmmha.http.routes.Json;
+import dev.pmmha.http.routes.ApiError;
+import dev.pmmha.http.routes.Errors;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -355,9 +356,9 @@ public final class ProbeServer implements AutoCloseable {
     return lastRendered;
   }
 
-  /** A refusal, in the API port's error shape ({@link Json#response}); rare, so rendered each time. */
+  /** A refusal, rendered by the API port's error mapper ({@link Errors}); rare, so rendered each time. */
   private static Rendered error(StatusCode status, int grpcCode, String message) {
-    return render(Json.response(status, Json.ErrorBody.of(grpcCode, message)));
+    return render(Errors.response(new ApiError(status, grpcCode, message, java.util.List.of())));
   }
 
   /** A strict entity's answer (all the leader check's answers are) in HTTP/1.1's wire form. */

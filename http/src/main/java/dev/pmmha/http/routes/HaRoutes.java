@@ -20,9 +20,6 @@ import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.AllDirectives;
-import org.apache.pekko.http.javadsl.server.ExceptionHandler;
-import org.apache.pekko.http.javadsl.server.MethodRejection;
-import org.apache.pekko.http.javadsl.server.RejectionHandler;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 import org.slf4j.Logger;
@@ -42,7 +39,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   private static final HttpResponse LEADER =
       HttpResponse.create().withStatus(StatusCodes.OK).withEntity(ContentTypes.APPLICATION_JSON, "{}");
   public static final HttpResponse NOT_LEADER =
-      Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(9, NOT_LEADER_MESSAGE));
+      Errors.response(new ApiError(StatusCodes.SERVICE_UNAVAILABLE, 9, NOT_LEADER_MESSAGE, List.of()));
 
   /** Largest settings value accepted, in bytes of JSON. */
   static final long MAX_SETTING_BYTES = 64 * 1024;
@@ -54,6 +51,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   private final Observability observability;
   private final Auth auth;
   private final NodeControl control;
+  private final Errors errors;
   private JobsApi jobs = JobsApi.NONE;
 
   public HaRoutes(LeaderView leader, ClusterView cluster, SettingsApi settings) {
@@ -68,6 +66,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
     this.observability = observability;
     this.auth = auth;
     this.control = control;
+    this.errors = new Errors(leader);
   }
 
   /** Serves {@code /v1/ha/jobs} from {@code jobs}; call before {@link #route()}. */
@@ -79,8 +78,8 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   /** Runs {@code inner} only for a request with valid credentials (when credentials are configured). */
   private Route authenticated(java.util.function.Supplier<Route> inner) {
     return optionalHeaderValueByName("Authorization", header -> auth.check(header)
-        .<Route>map(problem -> complete(Json.response(StatusCodes.UNAUTHORIZED, Json.ErrorBody.of(16, problem))
-            .addHeader(RawHeader.create("WWW-Authenticate", "Basic realm=\"pmm-ha\", charset=\"UTF-8\""))))
+        .<Route>map(problem -> failWith(new ApiError(StatusCodes.UNAUTHORIZED, 16, problem,
+            List.of(RawHeader.create("WWW-Authenticate", "Basic realm=\"pmm-ha\", charset=\"UTF-8\"")))))
         .orElseGet(inner));
   }
 
@@ -94,7 +93,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
     // Built once: the Java DSL calls a directive's inner supplier on every request, so a tree built inside the
     // per-request lambda would be rebuilt (every directive, every route object) for each health check.
     Route all = routes();
-    Route handled = handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(), () -> all));
+    Route handled = handleExceptions(errors.exceptions(), () -> handleRejections(errors.rejections(), () -> all));
     return extractRequest(req -> {
       long start = System.nanoTime();
       String template = routeTemplate(req.getUri().path());
@@ -163,8 +162,8 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
       }
       log.warn("No answer to {} {} within {} ms ({}): answered 503", req.method().name(), req.getUri().path(),
           timeoutMs, REQUEST_TIMEOUT);
-      return Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(4,
-          "no answer within " + timeoutMs + " ms; try again"));
+      return Errors.response(new ApiError(StatusCodes.SERVICE_UNAVAILABLE, 4,
+          "no answer within " + timeoutMs + " ms; try again", List.of()));
     });
   }
 
@@ -264,53 +263,39 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
 
   // --- cluster-wide settings ---
 
-  record SettingBody(String key, JsonNode value, long version, java.time.Instant updatedAt, String updatedBy) {}
-
-  record SettingsBody(long version, Map<String, SettingBody> settings) {}
-
-  record WriteBody(String key, long version, long epoch) {}
-
-  private static SettingBody body(String key, SettingsApi.Entry e) {
-    try {
-      return new SettingBody(key, Json.MAPPER.readTree(e.json()), e.version(), e.updatedAt(), e.updatedBy());
-    } catch (java.io.IOException ex) {
-      throw new IllegalStateException("stored setting " + key + " is not JSON", ex);
+  private static String validKey(String key) {
+    if (!KEY.matcher(key).matches()) {
+      throw ApiError.badRequest("invalid key \"" + key
+          + "\": use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit");
     }
+    return key;
+  }
+
+  private static ApiError noSetting(String key) {
+    return ApiError.notFound("no setting named " + key);
   }
 
   private Route allSettings() {
-    SettingsApi.Snapshot snap = settings.snapshot();
-    Map<String, SettingBody> out = new java.util.TreeMap<>();
-    snap.settings().forEach((k, e) -> out.put(k, body(k, e)));
-    return complete(Json.response(StatusCodes.OK, new SettingsBody(snap.version(), out)));
+    return complete(StatusCodes.OK, settings.snapshot(), Json.MARSHALLER);
   }
 
   private Route oneSetting(String key) {
-    if (!KEY.matcher(key).matches()) {
-      return complete(badKey(key));
-    }
-    SettingsApi.Entry e = settings.snapshot().settings().get(key);
-    return e == null
-        ? complete(Json.response(StatusCodes.NOT_FOUND, Json.ErrorBody.of(5, "no setting named " + key)))
-        : complete(Json.response(StatusCodes.OK, body(key, e)));
-  }
-
-  private static HttpResponse badKey(String key) {
-    return Json.response(StatusCodes.BAD_REQUEST, Json.ErrorBody.of(3,
-        "invalid key \"" + key + "\": use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"));
+    SettingsApi.Setting s = settings.snapshot().settings().get(validKey(key));
+    return s == null ? failWith(noSetting(key)) : complete(StatusCodes.OK, s, Json.MARSHALLER);
   }
 
   private Route putSetting(String key) {
-    if (!KEY.matcher(key).matches()) {
-      return complete(badKey(key));
-    }
+    validKey(key);
     return extractRequestEntity(entity -> {
       String type = entity.getContentType().mediaType().toString();
       if (!ACCEPTED_TYPES.contains(type)) {
-        return complete(Json.response(StatusCodes.UNSUPPORTED_MEDIA_TYPE, Json.ErrorBody.of(3,
-            "send the value as application/json (got " + type + ")")));
+        return failWith(new ApiError(StatusCodes.UNSUPPORTED_MEDIA_TYPE, 3,
+            "send the value as application/json (got " + type + ")", List.of()));
       }
-      return putJson(key);
+      return withSizeLimit(MAX_SETTING_BYTES, () -> entity(Unmarshaller.entityToString(), text -> {
+        JsonNode value = Json.parse(text, "the body must be a JSON value (for example 42, \"text\", true or {\"a\":1})");
+        return onSuccess(settings.put(key, value), ack -> written(ack, key));
+      }));
     });
   }
 
@@ -318,81 +303,44 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   private static final java.util.Set<String> ACCEPTED_TYPES = java.util.Set.of(
       "application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream");
 
+  private Route deleteSetting(String key) {
+    return onSuccess(settings.delete(validKey(key)), ack -> written(ack, key));
+  }
+
+  private Route written(SettingsApi.WriteAck ack, String key) {
+    return ack.existed()
+        ? complete(StatusCodes.OK, List.of(RawHeader.create(EPOCH_HEADER, Long.toString(ack.epoch()))), ack,
+            Json.MARSHALLER)
+        : failWith(noSetting(key));
+  }
+
   private Route leave() {
     return onComplete(control.leave(), r -> r.isSuccess()
-        ? complete(Json.response(StatusCodes.ACCEPTED, Map.of("status", "leaving")))
-        : complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "cannot leave: " + r.failed().get().getMessage()))));
-  }
-
-  private Route putJson(String key) {
-    return withSizeLimit(MAX_SETTING_BYTES, () -> entity(Unmarshaller.entityToString(), text -> {
-      JsonNode value;
-      try {
-        value = text.isBlank() ? null : Json.MAPPER.readTree(text);
-      } catch (java.io.IOException e) {
-        value = null;
-      }
-      if (value == null) {
-        return complete(Json.response(StatusCodes.BAD_REQUEST, Json.ErrorBody.of(3,
-            "the body must be a JSON value (for example 42, \"text\", true or {\"a\":1})")));
-      }
-      return written(settings.put(key, Json.write(value)), key);
-    }));
-  }
-
-  private Route deleteSetting(String key) {
-    if (!KEY.matcher(key).matches()) {
-      return complete(badKey(key));
-    }
-    return written(settings.delete(key), key);
-  }
-
-  private Route written(java.util.concurrent.CompletionStage<SettingsApi.WriteAck> write, String key) {
-    return onComplete(write, result -> {
-      if (result.isSuccess()) {
-        SettingsApi.WriteAck ack = result.get();
-        if (!ack.existed()) {
-          return complete(Json.response(StatusCodes.NOT_FOUND, Json.ErrorBody.of(5, "no setting named " + key)));
-        }
-        return complete(Json.response(StatusCodes.OK, new WriteBody(ack.key(), ack.version(), ack.epoch()))
-            .addHeader(RawHeader.create(EPOCH_HEADER, Long.toString(ack.epoch()))));
-      }
-      Throwable t = result.failed().get();
-      if (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
-        t = t.getCause();
-      }
-      if (t instanceof SettingsApi.NoLeaderException) {
-        // on a node handing its leadership over, the 503 waits like the leader check's (see leaderHealth): the
-        // load balancer's retry of this idempotent write then finds the next leader in service
-        var answer = Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(14, t.getMessage()));
-        var settled = leader.handOverSettled().toCompletableFuture();
-        return settled.isDone() ? complete(answer) : completeWithFuture(settled.handle((v, e) -> answer));
-      }
-      log.error("Settings write of {} failed", key, t);
-      return complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "internal error")));
-    });
+        ? complete(StatusCodes.ACCEPTED, Map.of("status", "leaving"), Json.MARSHALLER)
+        : failWith(new ApiError(StatusCodes.INTERNAL_SERVER_ERROR, 13, "cannot leave: " + r.failed().get().getMessage(),
+            List.of())));
   }
 
   record HistoryBody(List<Observability.HistoryEntry> history) {}
 
   private Route history() {
-    return onSuccess(observability.history(50), h -> complete(Json.response(StatusCodes.OK, new HistoryBody(h))));
+    return onSuccess(observability.history(50), h -> complete(StatusCodes.OK, new HistoryBody(h), Json.MARSHALLER));
   }
+
+  record ReadyBody(String status, String reason) {}
 
   private Route readyz() {
     ClusterView.Readiness r = cluster.readiness();
-    return complete(
-        Json.response(
-            r.ready() ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE,
-            Map.of("status", r.ready() ? "ready" : "not ready", "reason", r.reason())));
+    return complete(r.ready() ? StatusCodes.OK : StatusCodes.SERVICE_UNAVAILABLE,
+        new ReadyBody(r.ready() ? "ready" : "not ready", r.reason()), Json.MARSHALLER);
   }
 
   /** PMM's {@code api/ha/v1} status: {@code namespace} is the pod's namespace on Kubernetes, else empty. */
   record StatusBody(String status, String namespace) {}
 
   private Route haStatus() {
-    return complete(Json.response(StatusCodes.OK,
-        new StatusBody(cluster.haEnabled() ? "Enabled" : "Disabled", cluster.namespace())));
+    return complete(StatusCodes.OK, new StatusBody(cluster.haEnabled() ? "Enabled" : "Disabled", cluster.namespace()),
+        Json.MARSHALLER);
   }
 
   record NodesBody(List<NodeEntry> nodes, int expectedNodes) {}
@@ -402,7 +350,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   private Route haNodes() {
     List<NodeEntry> nodes =
         cluster.nodes().stream().map((NodeStatus n) -> new NodeEntry(n.nodeName(), n.role(), n.status())).toList();
-    return complete(Json.response(StatusCodes.OK, new NodesBody(nodes, cluster.expectedNodes())));
+    return complete(StatusCodes.OK, new NodesBody(nodes, cluster.expectedNodes()), Json.MARSHALLER);
   }
 
   record LeaderBody(String nodeId, long epoch, Instant since) {}
@@ -410,31 +358,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   private Route haLeader() {
     return leader
         .currentLeader()
-        .map((LeaderInfo l) -> complete(Json.response(StatusCodes.OK, new LeaderBody(l.nodeId(), l.epoch(), l.since()))))
-        .orElseGet(() -> complete(Json.response(
-            StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(14, "no leader is known to this node yet"))));
-  }
-
-  private ExceptionHandler exceptionHandler() {
-    return ExceptionHandler.newBuilder()
-        .match(org.apache.pekko.http.scaladsl.model.EntityStreamSizeException.class, e -> complete(Json.response(
-            StatusCodes.PAYLOAD_TOO_LARGE, Json.ErrorBody.of(3, "the body is larger than " + MAX_SETTING_BYTES + " bytes"))))
-        .matchAny(e -> {
-          log.error("Request failed", e);
-          return complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "internal error")));
-        })
-        .build();
-  }
-
-  private RejectionHandler rejectionHandler() {
-    return RejectionHandler.newBuilder()
-        .handleAll(MethodRejection.class, rs -> complete(Json.response(
-            StatusCodes.METHOD_NOT_ALLOWED,
-            Json.ErrorBody.of(12, "method not allowed; use " + rs.stream()
-                .map(r -> r.supported().name()).distinct().sorted().reduce((a, b) -> a + ", " + b).orElse("")))))
-        .handleNotFound(extractUnmatchedPath(p -> complete(Json.response(
-            StatusCodes.NOT_FOUND, Json.ErrorBody.of(5, "no such endpoint: " + p)))))
-        .build()
-        .withFallback(RejectionHandler.defaultHandler());
+        .<Route>map((LeaderInfo l) -> complete(StatusCodes.OK, new LeaderBody(l.nodeId(), l.epoch(), l.since()), Json.MARSHALLER))
+        .orElseGet(() -> failWith(ApiError.unavailable("no leader is known to this node yet")));
   }
 }

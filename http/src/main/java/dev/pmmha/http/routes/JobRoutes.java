@@ -11,19 +11,14 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.CompletionStage;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.server.AllDirectives;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * {@code /v1/ha/jobs}: create or replace ({@code PUT /v1/ha/jobs/{id}}), list, runs of one job, delete. Writes need
@@ -31,7 +26,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class JobRoutes extends AllDirectives {
 
-  private static final Logger log = LoggerFactory.getLogger(JobRoutes.class);
   static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
   private static final Pattern DURATION = Pattern.compile("\\s*(\\d{1,9})\\s*(ms|s|m|h|d)\\s*");
   static final Duration MIN_INTERVAL = Duration.ofSeconds(1);
@@ -50,13 +44,6 @@ public final class JobRoutes extends AllDirectives {
   public JobRoutes(JobsApi jobs, Function<Supplier<Route>, Route> authenticated) {
     this.jobs = jobs;
     this.authenticated = authenticated;
-  }
-
-  /** Invalid input, with the message the client gets. */
-  static final class BadRequest extends RuntimeException {
-    BadRequest(String message) {
-      super(message);
-    }
   }
 
   public Route route() {
@@ -112,7 +99,7 @@ public final class JobRoutes extends AllDirectives {
   public static Duration parseDuration(String field, String text) {
     Matcher m = DURATION.matcher(text);
     if (!m.matches()) {
-      throw new BadRequest(field + " \"" + text + "\" is not a duration: use a whole number with ms, s, m, h or d "
+      throw ApiError.badRequest(field + " \"" + text + "\" is not a duration: use a whole number with ms, s, m, h or d "
           + "(for example \"10s\")");
     }
     long n = Long.parseLong(m.group(1));
@@ -126,24 +113,20 @@ public final class JobRoutes extends AllDirectives {
   }
 
   /**
-   * Validates a PUT body, its cron schedule through {@code jobs}; throws {@link BadRequest} naming the field and
-   * what is expected.
+   * Validates a PUT body, its cron schedule through {@code jobs}; throws a 400 {@link ApiError} naming the field
+   * and what is expected.
    */
   static JobsApi.Definition parse(String text, JobsApi jobs) {
-    JsonNode root;
-    try {
-      root = text == null || text.isBlank() ? null : Json.MAPPER.readTree(text);
-    } catch (java.io.IOException e) {
-      root = null;
-    }
-    if (root == null || !root.isObject()) {
-      throw new BadRequest("the body must be a JSON object, for example "
-          + "{\"interval\":\"10s\",\"command\":[\"/bin/sh\",\"-c\",\"echo hi\"],\"timeout\":\"30s\"}");
+    String expected = "the body must be a JSON object, for example "
+        + "{\"interval\":\"10s\",\"command\":[\"/bin/sh\",\"-c\",\"echo hi\"],\"timeout\":\"30s\"}";
+    JsonNode root = Json.parse(text, expected);
+    if (!root.isObject()) {
+      throw ApiError.badRequest(expected);
     }
     for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
       String f = it.next();
       if (!FIELDS.contains(f)) {
-        throw new BadRequest("unknown field \"" + f + "\"; a job has interval or cron (with timezone), command or "
+        throw ApiError.badRequest("unknown field \"" + f + "\"; a job has interval or cron (with timezone), command or "
             + "action, timeout and catch_up");
       }
     }
@@ -153,63 +136,63 @@ public final class JobRoutes extends AllDirectives {
     Duration every = null;
     JobsApi.Schedule cron = null;
     if ((interval == null) == (cronField == null)) {
-      throw new BadRequest("give either interval (a string such as \"10s\") or cron (five fields such as "
+      throw ApiError.badRequest("give either interval (a string such as \"10s\") or cron (five fields such as "
           + "\"*/5 * * * *\")");
     }
     if (interval != null) {
       if (!interval.isTextual()) {
-        throw new BadRequest("interval must be a string such as \"10s\"");
+        throw ApiError.badRequest("interval must be a string such as \"10s\"");
       }
       if (zoneField != null) {
-        throw new BadRequest("timezone goes with cron, not with interval");
+        throw ApiError.badRequest("timezone goes with cron, not with interval");
       }
       every = parseDuration("interval", interval.asText());
       if (every.compareTo(MIN_INTERVAL) < 0 || every.compareTo(MAX_INTERVAL) > 0) {
-        throw new BadRequest("interval " + interval.asText() + " is out of range: from 1s to 7d");
+        throw ApiError.badRequest("interval " + interval.asText() + " is out of range: from 1s to 7d");
       }
     } else {
       if (!cronField.isTextual()) {
-        throw new BadRequest("cron must be a string such as \"*/5 * * * *\"");
+        throw ApiError.badRequest("cron must be a string such as \"*/5 * * * *\"");
       }
       if (zoneField != null && !zoneField.isTextual()) {
-        throw new BadRequest("timezone must be a string such as \"UTC\" or \"Europe/Berlin\"");
+        throw ApiError.badRequest("timezone must be a string such as \"UTC\" or \"Europe/Berlin\"");
       }
       try {
         cron = jobs.schedule(cronField.asText(), zoneField == null ? "UTC" : zoneField.asText());
       } catch (JobsApi.InvalidScheduleException e) {
-        throw new BadRequest(e.getMessage());
+        throw ApiError.badRequest(e.getMessage());
       }
     }
     Set<String> actions = jobs.actions();
     JsonNode command = root.get("command");
     JsonNode action = root.get("action");
     if ((command == null) == (action == null)) {
-      throw new BadRequest("give either command (an argv list, for example [\"/bin/sh\",\"-c\",\"...\"]) or action "
+      throw ApiError.badRequest("give either command (an argv list, for example [\"/bin/sh\",\"-c\",\"...\"]) or action "
           + "(a built-in action" + (actions.isEmpty() ? "" : ": one of " + new java.util.TreeSet<>(actions)) + ")");
     }
     List<String> argv = null;
     String actionName = null;
     if (command != null) {
       if (!command.isArray() || command.isEmpty()) {
-        throw new BadRequest("command must be a non-empty array of strings (argv), for example [\"/usr/bin/pmm-job\"]");
+        throw ApiError.badRequest("command must be a non-empty array of strings (argv), for example [\"/usr/bin/pmm-job\"]");
       }
       if (command.size() > MAX_ARGS) {
-        throw new BadRequest("command has " + command.size() + " arguments; at most " + MAX_ARGS);
+        throw ApiError.badRequest("command has " + command.size() + " arguments; at most " + MAX_ARGS);
       }
       argv = new ArrayList<>();
       for (JsonNode a : command) {
         if (!a.isTextual() || a.asText().indexOf('\0') >= 0) {
-          throw new BadRequest("command must be an array of strings without NUL characters; element "
+          throw ApiError.badRequest("command must be an array of strings without NUL characters; element "
               + argv.size() + " is " + a);
         }
         argv.add(a.asText());
       }
       if (argv.get(0).isBlank()) {
-        throw new BadRequest("command[0], the program, must not be empty");
+        throw ApiError.badRequest("command[0], the program, must not be empty");
       }
     } else {
       if (!action.isTextual() || !actions.contains(action.asText())) {
-        throw new BadRequest("unknown action " + action + "; built-in actions: " + new java.util.TreeSet<>(actions));
+        throw ApiError.badRequest("unknown action " + action + "; built-in actions: " + new java.util.TreeSet<>(actions));
       }
       actionName = action.asText();
     }
@@ -217,16 +200,16 @@ public final class JobRoutes extends AllDirectives {
     JsonNode t = root.get("timeout");
     if (t != null) {
       if (!t.isTextual()) {
-        throw new BadRequest("timeout must be a string such as \"30s\"");
+        throw ApiError.badRequest("timeout must be a string such as \"30s\"");
       }
       timeout = parseDuration("timeout", t.asText());
       if (timeout.compareTo(MIN_TIMEOUT) < 0 || timeout.compareTo(MAX_TIMEOUT) > 0) {
-        throw new BadRequest("timeout " + t.asText() + " is out of range: from 100ms to 1d");
+        throw ApiError.badRequest("timeout " + t.asText() + " is out of range: from 100ms to 1d");
       }
     }
     JsonNode c = root.get("catch_up");
     if (c != null && !c.isBoolean()) {
-      throw new BadRequest("catch_up must be true or false");
+      throw ApiError.badRequest("catch_up must be true or false");
     }
     return new JobsApi.Definition(every, cron == null ? null : cron.cron(),
         cron == null ? null : cron.timezone(), argv == null ? null : List.copyOf(argv), actionName, timeout,
@@ -241,17 +224,20 @@ public final class JobRoutes extends AllDirectives {
 
   // --- routes ---
 
-  private static HttpResponse badId(String id) {
-    return Json.response(StatusCodes.BAD_REQUEST, Json.ErrorBody.of(3, "invalid job id \"" + id
-        + "\": use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"));
+  private static String validId(String id) {
+    if (!ID.matcher(id).matches()) {
+      throw ApiError.badRequest("invalid job id \"" + id
+          + "\": use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit");
+    }
+    return id;
   }
 
-  private static HttpResponse noJob(String id) {
-    return Json.response(StatusCodes.NOT_FOUND, Json.ErrorBody.of(5, "no job named " + id));
+  private static ApiError noJob(String id) {
+    return ApiError.notFound("no job named " + id);
   }
 
   private Route list() {
-    return answer(jobs.list(), all -> {
+    return onSuccess(jobs.list(), all -> {
       Map<String, Integer> perNode = new java.util.TreeMap<>();
       List<JobBody> out = new ArrayList<>();
       for (JobsApi.JobInfo j : all) {
@@ -260,14 +246,12 @@ public final class JobRoutes extends AllDirectives {
           perNode.merge(j.node(), 1, Integer::sum);
         }
       }
-      return Json.response(StatusCodes.OK, new JobsBody(out, perNode));
-    }, "list jobs");
+      return complete(StatusCodes.OK, new JobsBody(out, perNode), Json.MARSHALLER);
+    });
   }
 
   private Route runs(String id) {
-    if (!ID.matcher(id).matches()) {
-      return complete(badId(id));
-    }
+    validId(id);
     return parameterOptional("limit", limitText -> {
       int limit = 20;
       if (limitText.isPresent()) {
@@ -277,61 +261,24 @@ public final class JobRoutes extends AllDirectives {
           limit = -1;
         }
         if (limit < 1 || limit > 1000) {
-          return complete(Json.response(StatusCodes.BAD_REQUEST,
-              Json.ErrorBody.of(3, "limit must be a number from 1 to 1000 (got " + limitText.get() + ")")));
+          return failWith(ApiError.badRequest("limit must be a number from 1 to 1000 (got " + limitText.get() + ")"));
         }
       }
-      return answer(jobs.runs(id, limit), r -> r
-          .map(l -> Json.response(StatusCodes.OK, new RunsBody(id, l.stream().map(JobRoutes::body).toList())))
-          .orElseGet(() -> noJob(id)), "runs of job " + id);
+      return onSuccess(jobs.runs(id, limit), r -> r
+          .<Route>map(l -> complete(StatusCodes.OK, new RunsBody(id, l.stream().map(JobRoutes::body).toList()), Json.MARSHALLER))
+          .orElseGet(() -> failWith(noJob(id))));
     });
   }
 
   private Route putJob(String id) {
-    if (!ID.matcher(id).matches()) {
-      return complete(badId(id));
-    }
-    return withSizeLimit(MAX_BODY_BYTES, () -> entity(Unmarshaller.entityToString(), text -> {
-      JobsApi.Definition d;
-      try {
-        d = parse(text, jobs);
-      } catch (BadRequest e) {
-        return complete(Json.response(StatusCodes.BAD_REQUEST, Json.ErrorBody.of(3, e.getMessage())));
-      } catch (JobsApi.UnavailableException e) {
-        return complete(unavailable(e));
-      }
-      return answer(jobs.put(id, d), j -> Json.response(StatusCodes.OK, body(j)), "write of job " + id);
-    }));
+    validId(id);
+    return withSizeLimit(MAX_BODY_BYTES, () -> entity(Unmarshaller.entityToString(), text ->
+        onSuccess(jobs.put(id, parse(text, jobs)), j -> complete(StatusCodes.OK, body(j), Json.MARSHALLER))));
   }
 
   private Route deleteJob(String id) {
-    if (!ID.matcher(id).matches()) {
-      return complete(badId(id));
-    }
-    return answer(jobs.delete(id), existed -> existed
-        ? Json.response(StatusCodes.OK, Map.of("id", id, "status", "deleted"))
-        : noJob(id), "delete of job " + id);
-  }
-
-  private static HttpResponse unavailable(JobsApi.UnavailableException e) {
-    return Json.response(StatusCodes.SERVICE_UNAVAILABLE, Json.ErrorBody.of(14, e.getMessage()));
-  }
-
-  /** 503 when the job's node or the store did not answer in time, 500 (logged once) for anything else. */
-  private <T> Route answer(CompletionStage<T> stage, Function<T, HttpResponse> ok, String what) {
-    return onComplete(stage, r -> {
-      if (r.isSuccess()) {
-        return complete(ok.apply(r.get()));
-      }
-      Throwable t = r.failed().get();
-      while (t instanceof CompletionException && t.getCause() != null) {
-        t = t.getCause();
-      }
-      if (t instanceof JobsApi.UnavailableException u) {
-        return complete(unavailable(u));
-      }
-      log.error("Jobs: {} failed", what, t);
-      return complete(Json.response(StatusCodes.INTERNAL_SERVER_ERROR, Json.ErrorBody.of(13, "internal error")));
-    });
+    return onSuccess(jobs.delete(validId(id)), existed -> existed
+        ? complete(StatusCodes.OK, Map.of("id", id, "status", "deleted"), Json.MARSHALLER)
+        : failWith(noJob(id)));
   }
 }

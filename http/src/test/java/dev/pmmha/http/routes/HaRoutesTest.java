@@ -32,7 +32,7 @@ public class HaRoutesTest {
     public volatile boolean leader;
     public volatile long epoch = 7;
     volatile boolean noLeader;
-    final java.util.Map<String, Entry> store = new java.util.concurrent.ConcurrentHashMap<>();
+    final java.util.Map<String, Setting> store = new java.util.concurrent.ConcurrentHashMap<>();
     final java.util.concurrent.atomic.AtomicLong version = new java.util.concurrent.atomic.AtomicLong();
 
     @Override public long ownEpoch() { return epoch; }
@@ -40,7 +40,7 @@ public class HaRoutesTest {
     /** Writes that never get an answer (a leader that never replies). */
     volatile boolean hangWrites;
 
-    @Override public java.util.concurrent.CompletionStage<WriteAck> put(String key, String json) {
+    @Override public java.util.concurrent.CompletionStage<WriteAck> put(String key, JsonNode value) {
       if (hangWrites) {
         return new java.util.concurrent.CompletableFuture<>();
       }
@@ -48,7 +48,7 @@ public class HaRoutesTest {
         return java.util.concurrent.CompletableFuture.failedFuture(new NoLeaderException("no leader answered within 5 s"));
       }
       long v = version.incrementAndGet();
-      store.put(key, new Entry(json, v, Instant.parse("2026-11-24T00:00:00Z"), "a"));
+      store.put(key, new Setting(key, value, v, Instant.parse("2026-11-24T00:00:00Z"), "a"));
       return java.util.concurrent.CompletableFuture.completedFuture(new WriteAck(key, v, epoch, true));
     }
     @Override public java.util.concurrent.CompletionStage<WriteAck> delete(String key) {

@@ -2,6 +2,7 @@ package dev.pmmha.runtime.cluster;
 
 import dev.pmmha.http.api.ClusterView;
 import dev.pmmha.http.api.LeaderView;
+import dev.pmmha.http.api.SettingsApi;
 import dev.pmmha.runtime.leader.Leader;
 import java.time.Duration;
 import java.time.Instant;
@@ -22,8 +23,9 @@ import java.util.concurrent.atomic.AtomicReference;
  *       there so that a 200 never waits for an actor hop);
  *   <li>the members, the leader announced by the cluster, the losses of other nodes: {@link Membership}, from
  *       cluster events and the leader topic;
- *   <li>the settings snapshot: {@link Membership} from the topic, and the leader on its own node when it writes
- *       (so that a write's reply is never followed by an older read there); the highest version wins;
+ *   <li>the settings snapshot: {@link Membership}, from the leader topic (the leader's own node too: it gets
+ *       each snapshot once, as every node does); a write waits for its version here before it is answered
+ *       ({@link #settingsAt}), so that a read on the node that took the write sees it;
  *   <li>shutting down: the guardian's coordinated-shutdown task; the store's health: {@link StoreProbe}.
  * </ul>
  */
@@ -44,7 +46,9 @@ public final class NodeState implements LeaderView, ClusterView {
   private final AtomicReference<LeaderInfo> knownLeader = new AtomicReference<>();
   private volatile LeaderInfo ownLeadership; // non-null while this node's singleton holds a persisted epoch
   private volatile long actUntilNanos; // System.nanoTime() until which the fence lease lets this node act
-  private volatile Leader.SettingsSnapshot settings = new Leader.SettingsSnapshot(0, java.util.Map.of());
+  private volatile SettingsApi.Snapshot settings = SettingsApi.Snapshot.EMPTY;
+  // writes waiting until the snapshot has their version, by version; guarded by this
+  private final java.util.NavigableMap<Long, List<CompletableFuture<Void>>> settingsWaiters = new java.util.TreeMap<>();
   private volatile Members members = Members.initial();
   private volatile boolean shuttingDown;
   private volatile String storeProblem = "store not checked yet";
@@ -126,15 +130,44 @@ public final class NodeState implements LeaderView, ClusterView {
     }
   }
 
-  /** Keeps the snapshot with the highest version. */
-  public synchronized void settingsUpdated(Leader.SettingsSnapshot s) {
-    if (s.version() >= settings.version()) {
-      settings = s;
+  /** Keeps the snapshot with the highest version, in the shape the routes render (converted once, here). */
+  public void settingsUpdated(Leader.SettingsSnapshot s) {
+    List<CompletableFuture<Void>> reached = new java.util.ArrayList<>();
+    synchronized (this) {
+      if (s.version() < settings.version()) {
+        return;
+      }
+      settings = s.toApi();
+      var upTo = settingsWaiters.headMap(s.version(), true);
+      upTo.values().forEach(reached::addAll);
+      upTo.clear();
     }
+    reached.forEach(f -> f.complete(null));
   }
 
-  public Leader.SettingsSnapshot settings() {
+  public SettingsApi.Snapshot settings() {
     return settings;
+  }
+
+  /** Completes once this node's snapshot has {@code version} (at once if it has). */
+  public CompletableFuture<Void> settingsAt(long version) {
+    CompletableFuture<Void> f = new CompletableFuture<>();
+    synchronized (this) {
+      if (settings.version() >= version) {
+        return CompletableFuture.completedFuture(null);
+      }
+      settingsWaiters.computeIfAbsent(version, v -> new java.util.ArrayList<>()).add(f);
+    }
+    // a waiter that gives up (its caller's timeout) leaves the map
+    f.whenComplete((v, e) -> {
+      synchronized (this) {
+        var waiting = settingsWaiters.get(version);
+        if (waiting != null && waiting.remove(f) && waiting.isEmpty()) {
+          settingsWaiters.remove(version);
+        }
+      }
+    });
+    return f;
   }
 
   /**

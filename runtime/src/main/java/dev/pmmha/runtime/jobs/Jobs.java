@@ -3,6 +3,7 @@ package dev.pmmha.runtime.jobs;
 import dev.pmmha.http.api.JobsApi;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.jobs.JobStore;
+import dev.pmmha.runtime.cluster.AskAgain;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import java.sql.SQLException;
@@ -151,8 +152,11 @@ public final class Jobs implements JobsApi {
   public CompletionStage<JobsApi.JobInfo> put(String id, Definition definition) {
     Job.Spec spec = JobView.spec(definition);
     return stored(store.async(s -> s.register(id, settings.shards(), System.currentTimeMillis())))
-        .thenCompose(shard -> askAgainWhileMoving(() -> sharding.entityRefFor(Job.TYPE_KEY, Job.entityId(shard, id))
-                .<StatusReply<Job.Defined>>ask(replyTo -> new Job.Define(spec, replyTo), settings.writeTimeout()))
+        .thenCompose(shard -> AskAgain.whileMoving(left -> sharding.entityRefFor(Job.TYPE_KEY, Job.entityId(shard, id))
+                .<StatusReply<Job.Defined>>ask(replyTo -> new Job.Define(spec, replyTo), left),
+                // the entity is being stopped and wrote nothing: the shard starts a new incarnation for the next ask
+                (reply, failure) -> reply != null && reply.isError() && reply.getError().getMessage().endsWith(Job.MOVING),
+                settings.writeTimeout(), system)
             .handle((reply, failure) -> {
               check(id, failure);
               if (reply.isError()) {
@@ -194,22 +198,6 @@ public final class Jobs implements JobsApi {
       }
       return Optional.of(s.runs(id, limit).stream().map(JobView::run).toList());
     }));
-  }
-
-  private static final Duration MOVING_PAUSE = Duration.ofMillis(100);
-
-  /**
-   * Asks again while the entity answers that it is moving (it is being stopped and wrote nothing), up to the write
-   * timeout: the shard starts a new incarnation for the next ask.
-   */
-  private <T> CompletionStage<StatusReply<T>> askAgainWhileMoving(
-      java.util.concurrent.Callable<CompletionStage<StatusReply<T>>> ask) {
-    long deadline = System.nanoTime() + settings.writeTimeout().toNanos();
-    int attempts = (int) Math.max(1, settings.writeTimeout().toMillis() / MOVING_PAUSE.toMillis());
-    return org.apache.pekko.pattern.Patterns.retry(ask,
-        (reply, failure) -> reply != null && reply.isError() && reply.getError().getMessage().endsWith(Job.MOVING)
-            && deadline - System.nanoTime() > MOVING_PAUSE.multipliedBy(2).toNanos(),
-        attempts, MOVING_PAUSE, system);
   }
 
   private void check(String id, Throwable failure) {

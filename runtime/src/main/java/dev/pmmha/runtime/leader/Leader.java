@@ -1,5 +1,7 @@
 package dev.pmmha.runtime.leader;
 
+import dev.pmmha.http.api.SettingsApi;
+import dev.pmmha.http.routes.Json;
 import dev.pmmha.persistence.CborSerializable;
 import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.Guardian;
@@ -85,7 +87,21 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   public record Announcement(String nodeId, long epoch, Instant since, long settingsVersion) implements News {}
 
   /** Every setting at {@code version}; sent after each write and on request. */
-  public record SettingsSnapshot(long version, Map<String, LeaderState.Setting> settings) implements News {}
+  public record SettingsSnapshot(long version, Map<String, LeaderState.Setting> settings) implements News {
+    /** The shape the routes render: each value's JSON parsed once, here. */
+    public SettingsApi.Snapshot toApi() {
+      Map<String, SettingsApi.Setting> out = new java.util.TreeMap<>();
+      settings.forEach((key, s) -> {
+        try {
+          out.put(key, new SettingsApi.Setting(key, Json.MAPPER.readTree(s.json()), s.version(), s.updatedAt(),
+              s.updatedBy()));
+        } catch (java.io.IOException e) {
+          throw new IllegalStateException("stored setting " + key + " is not JSON", e);
+        }
+      });
+      return new SettingsApi.Snapshot(version, java.util.Collections.unmodifiableMap(out));
+    }
+  }
 
   private enum Acquire implements Command {
     INSTANCE
@@ -189,7 +205,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
           ctx.getLog().info("Leader singleton recovered on {}: last epoch {} held by {}, settings version {}",
               node.nodeId(), state.epoch(), state.nodeId().isEmpty() ? "nobody" : state.nodeId(),
               state.settingsVersion());
-          node.settingsUpdated(new SettingsSnapshot(state.settingsVersion(), state.settings()));
           var early = tenure.early;
           tenure.early = null;
           if (early != null) {
@@ -474,10 +489,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return Effect().noReply();
   }
 
+  /** To every node's {@code Membership}, this node's included: it writes the node's view (settings too). */
   private void publish(News news) {
-    if (news instanceof SettingsSnapshot s) {
-      node.settingsUpdated(s);
-    }
     deps.topic().tell(Topic.publish(news));
   }
 

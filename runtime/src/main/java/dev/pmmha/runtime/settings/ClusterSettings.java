@@ -1,22 +1,22 @@
 package dev.pmmha.runtime.settings;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.pmmha.http.api.SettingsApi;
+import dev.pmmha.http.routes.Json;
+import dev.pmmha.runtime.cluster.AskAgain;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.leader.Leader;
-import dev.pmmha.runtime.leader.LeaderState;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import java.time.Duration;
-import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
-import org.apache.pekko.pattern.Patterns;
 import org.apache.pekko.pattern.StatusReply;
 
 /**
@@ -42,32 +42,25 @@ public final class ClusterSettings implements SettingsApi {
 
   @Override
   public Snapshot snapshot() {
-    Leader.SettingsSnapshot s = node.settings();
-    Map<String, Entry> out = new TreeMap<>();
-    for (Map.Entry<String, LeaderState.Setting> e : s.settings().entrySet()) {
-      LeaderState.Setting v = e.getValue();
-      out.put(e.getKey(), new Entry(v.json(), v.version(), v.updatedAt(), v.updatedBy()));
-    }
-    return new Snapshot(s.version(), out);
+    return node.settings();
   }
 
   @Override
-  public CompletionStage<WriteAck> put(String key, String json) {
-    return write(askLeader(replyTo -> new Leader.PutSetting(key, json, replyTo)));
+  public CompletionStage<WriteAck> put(String key, JsonNode value) {
+    String json = Json.write(value);
+    return write(replyTo -> new Leader.PutSetting(key, json, replyTo));
   }
 
   @Override
   public CompletionStage<WriteAck> delete(String key) {
-    return write(askLeader(replyTo -> new Leader.DeleteSetting(key, replyTo)));
+    return write(replyTo -> new Leader.DeleteSetting(key, replyTo));
   }
 
-  private static final Duration RETRY_PAUSE = Duration.ofMillis(100);
   public static final String LEFT = "this node has left the cluster (it is shutting down); send the write to the leader";
 
   /**
-   * Asks the leader singleton, and asks again while it answers that the leadership is changing (it wrote nothing
-   * then, so asking again is safe), until the write timeout: a write made during a hand-over waits for the next
-   * leader instead of failing at once. A timeout is not retried (the write may have happened).
+   * Asks the leader singleton, again while it answers that the leadership is changing ({@link AskAgain}), until
+   * the write timeout.
    */
   private CompletionStage<Leader.SettingWritten> askLeader(
       Function<ActorRef<StatusReply<Leader.SettingWritten>>, Leader.Command> command) {
@@ -76,17 +69,25 @@ public final class ClusterSettings implements SettingsApi {
       // routes hold it until this node's hand-over has settled, and the load balancer sends the write again)
       return CompletableFuture.failedFuture(new NoLeaderException(LEFT));
     }
-    long deadline = System.nanoTime() + timeout.toNanos();
-    int attempts = (int) Math.max(1, timeout.toMillis() / RETRY_PAUSE.toMillis());
-    return Patterns.retry(
-        () -> AskPattern.askWithStatus(leader, command::apply, Duration.ofNanos(Math.max(1, deadline - System.nanoTime())),
-            system.scheduler()),
-        (written, failure) -> failure instanceof StatusReply.ErrorMessage e && Leader.NOT_LEADER.equals(e.getMessage())
-            && deadline - System.nanoTime() >= RETRY_PAUSE.multipliedBy(2).toNanos(),
-        attempts, RETRY_PAUSE, system);
+    return AskAgain.whileMoving(left -> AskPattern.askWithStatus(leader, command::apply, left, system.scheduler()),
+        (written, failure) -> failure instanceof StatusReply.ErrorMessage e && Leader.NOT_LEADER.equals(e.getMessage()),
+        timeout, system);
   }
 
-  private CompletionStage<WriteAck> write(CompletionStage<Leader.SettingWritten> reply) {
+  /**
+   * The leader's answer as the routes need it, given once this node's copy has the write (so that a read here
+   * after the answer sees it). The copy comes over the leader topic; if it has not come by the write's deadline
+   * the answer is given anyway: the write is persisted, and the leader's next announcement brings the copy.
+   */
+  private CompletionStage<WriteAck> write(
+      Function<ActorRef<StatusReply<Leader.SettingWritten>>, Leader.Command> command) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    return acknowledged(askLeader(command)).thenCompose(ack -> node.settingsAt(ack.version())
+        .completeOnTimeout(null, Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)
+        .thenApply(reached -> ack));
+  }
+
+  private CompletionStage<WriteAck> acknowledged(CompletionStage<Leader.SettingWritten> reply) {
     return reply.handle((w, failure) -> {
       Throwable t = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
       metrics.settingsWrite(t == null ? "ok"

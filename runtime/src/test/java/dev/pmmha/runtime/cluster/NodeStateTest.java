@@ -62,7 +62,7 @@ class NodeStateTest {
     // no actor system and no leader: the write must not be asked at all
     ClusterSettings settings = new ClusterSettings(s, null, null, java.time.Duration.ofSeconds(30), new PmmHaMetrics(s));
     var failure = org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.ExecutionException.class,
-        () -> settings.put("k", "1").toCompletableFuture().get(1, java.util.concurrent.TimeUnit.SECONDS));
+        () -> settings.put("k", com.fasterxml.jackson.databind.node.IntNode.valueOf(1)).toCompletableFuture().get(1, java.util.concurrent.TimeUnit.SECONDS));
     org.junit.jupiter.api.Assertions.assertInstanceOf(dev.pmmha.http.api.SettingsApi.NoLeaderException.class, failure.getCause());
     assertEquals(ClusterSettings.LEFT, failure.getCause().getMessage());
   }
@@ -128,5 +128,31 @@ class NodeStateTest {
     assertEquals(java.util.OptionalLong.empty(), s.lostAt("node-3"));
     s.memberDowned("node-3", 20_000);
     assertEquals(java.util.OptionalLong.of(20_000), s.lostAt("node-3"));
+  }
+
+  @Test
+  void aWriteWaitsForItsVersionInThisNodesCopyWhichKeepsTheNewestSnapshotParsedOnce() throws Exception {
+    NodeState s = new NodeState(true, 3, "node-1");
+    java.time.Instant t = java.time.Instant.parse("2026-12-02T00:00:00Z");
+    var v2 = new dev.pmmha.runtime.leader.Leader.SettingsSnapshot(2, java.util.Map.of(
+        "a", new dev.pmmha.runtime.leader.LeaderState.Setting("{\"x\":1}", 2, t, "node-2")));
+    var reached2 = s.settingsAt(2);
+    var reached3 = s.settingsAt(3);
+    org.junit.jupiter.api.Assertions.assertFalse(reached2.isDone(), "version 2 is not here yet");
+    s.settingsUpdated(v2);
+    org.junit.jupiter.api.Assertions.assertTrue(reached2.isDone(), "version 2 arrived");
+    org.junit.jupiter.api.Assertions.assertFalse(reached3.isDone(), "version 3 has not");
+    assertEquals(1, s.settings().settings().get("a").value().get("x").asInt());
+    assertEquals("node-2", s.settings().settings().get("a").updatedBy());
+    // an older snapshot (a late message) never replaces a newer one
+    s.settingsUpdated(new dev.pmmha.runtime.leader.Leader.SettingsSnapshot(1, java.util.Map.of()));
+    assertEquals(2, s.settings().version());
+    org.junit.jupiter.api.Assertions.assertTrue(s.settingsAt(1).isDone(), "an older version is there at once");
+    // a waiter that gives up is forgotten; the next snapshot completes the others
+    reached3.complete(null);
+    var reached4 = s.settingsAt(4);
+    s.settingsUpdated(new dev.pmmha.runtime.leader.Leader.SettingsSnapshot(5, java.util.Map.of()));
+    org.junit.jupiter.api.Assertions.assertTrue(reached4.isDone());
+    assertEquals(0, s.settings().settings().size());
   }
 }

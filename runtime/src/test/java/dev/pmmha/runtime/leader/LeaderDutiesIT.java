@@ -146,6 +146,8 @@ class LeaderDutiesIT extends WithPostgres {
       assertEquals(200, r.statusCode(), r.body());
       assertEquals(String.valueOf(epoch(c, leader)), r.headers().firstValue("X-PMM-HA-Epoch").orElse(""));
       long acked = System.nanoTime();
+      assertTrue(c.json(follower, "/v1/ha/settings/alerting.enabled").path("value").asBoolean(false),
+          "the node that took the write reads it as soon as it has answered");
       List<CompletableFuture<Long>> seenAfter = new ArrayList<>();
       for (LocalCluster.Node n : c.running()) {
         seenAfter.add(CompletableFuture.supplyAsync(() -> {
@@ -160,12 +162,24 @@ class LeaderDutiesIT extends WithPostgres {
         assertTrue(ms < 1000, "every node reads an acknowledged write within 1 s; took " + ms + " ms");
       }
 
-      // concurrent writes from every node: all acknowledged, all with distinct versions
+      // concurrent writes from every node (the leader's too): all acknowledged, all with distinct versions, each
+      // read back at once on the node that took it
       List<CompletableFuture<java.net.http.HttpResponse<String>>> writes = new ArrayList<>();
       for (int i = 0; i < 30; i++) {
         LocalCluster.Node via = c.running().get(i % 3);
         int k = i;
-        writes.add(CompletableFuture.supplyAsync(() -> LocalCluster.put(via, "/v1/ha/settings/k" + k, "{\"n\":" + k + "}")));
+        writes.add(CompletableFuture.supplyAsync(() -> {
+          var written = LocalCluster.put(via, "/v1/ha/settings/k" + k, "{\"n\":" + k + "}");
+          if (written.statusCode() == 200) {
+            try {
+              assertEquals(k, c.json(via, "/v1/ha/settings/k" + k).path("value").path("n").asInt(-1),
+                  via.id() + " reads k" + k + " as soon as it has answered the write");
+            } catch (Exception e) {
+              throw new IllegalStateException(e);
+            }
+          }
+          return written;
+        }));
       }
       Set<Long> seen = new HashSet<>();
       for (var w : writes) {

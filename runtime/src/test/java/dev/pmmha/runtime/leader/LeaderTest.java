@@ -21,6 +21,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit;
@@ -153,7 +154,10 @@ class LeaderTest {
     assertTrue(written.isSuccess());
     assertEquals(new Leader.SettingWritten("retention", 1, 1, true), written.getValue());
     assertEquals("\"30d\"", h.kit().getState().settings().get("retention").json());
-    assertEquals(1, h.node.settings().version(), "the node's copy follows at once");
+    // every node's copy (this one's too) comes from the topic, through its Membership
+    var snapshot = Topic.publish((Leader.News) new Leader.SettingsSnapshot(1, h.kit().getState().settings()));
+    h.topic.fishForMessage(Duration.ofSeconds(3),
+        m -> m.equals(snapshot) ? FishingOutcomes.complete() : FishingOutcomes.continueAndIgnore());
 
     h.node.leadershipLost(); // the right to act is gone (the lease ran out), before the watchdog has stepped down
     var refused = h.put("retention", "\"60d\"");

@@ -1,0 +1,78 @@
+package dev.pmmha.runtime.settings;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import com.fasterxml.jackson.databind.node.IntNode;
+import dev.pmmha.http.api.SettingsApi;
+import dev.pmmha.runtime.cluster.NodeState;
+import dev.pmmha.runtime.leader.Leader;
+import dev.pmmha.runtime.leader.LeaderState;
+import dev.pmmha.runtime.metrics.PmmHaMetrics;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.pattern.StatusReply;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The write path on the node that takes a write, against a leader played by a probe. */
+class ClusterSettingsTest {
+
+  static ActorTestKit kit;
+
+  @BeforeAll
+  static void start() {
+    kit = ActorTestKit.create();
+  }
+
+  @AfterAll
+  static void stop() {
+    kit.shutdownTestKit();
+  }
+
+  private static Leader.SettingsSnapshot snapshot(long version, String key, String json) {
+    return new Leader.SettingsSnapshot(version,
+        Map.of(key, new LeaderState.Setting(json, version, Instant.parse("2026-12-02T00:00:00Z"), "node-1")));
+  }
+
+  @Test
+  void aWriteIsAnsweredOnceThisNodesCopyHasItSoAReadHereAfterTheAnswerSeesIt() throws Exception {
+    NodeState node = new NodeState(true, 3, "node-2");
+    TestProbe<Leader.Command> leader = kit.createTestProbe();
+    ClusterSettings settings = new ClusterSettings(node, leader.ref(), kit.system(), Duration.ofSeconds(5),
+        new PmmHaMetrics(node));
+    CompletableFuture<SettingsApi.WriteAck> write = settings.put("k", IntNode.valueOf(1)).toCompletableFuture();
+    Leader.PutSetting put = leader.expectMessageClass(Leader.PutSetting.class);
+    assertEquals("1", put.json());
+    put.replyTo().tell(StatusReply.success(new Leader.SettingWritten("k", 1, 4, true)));
+    Thread.sleep(300);
+    assertFalse(write.isDone(), "the leader has answered, but this node's copy does not have version 1 yet");
+    node.settingsUpdated(snapshot(1, "k", "1")); // what Membership does when the leader's snapshot comes
+    SettingsApi.WriteAck ack = write.get(2, TimeUnit.SECONDS);
+    assertEquals(new SettingsApi.WriteAck("k", 1, 4, true), ack);
+    assertEquals(1, settings.snapshot().settings().get("k").value().asInt());
+  }
+
+  @Test
+  void aWriteDuringAHandOverIsAskedAgainAndAnsweredEvenIfTheCopyIsLate() throws Exception {
+    NodeState node = new NodeState(true, 3, "node-2");
+    TestProbe<Leader.Command> leader = kit.createTestProbe();
+    ClusterSettings settings = new ClusterSettings(node, leader.ref(), kit.system(), Duration.ofSeconds(1),
+        new PmmHaMetrics(node));
+    CompletableFuture<SettingsApi.WriteAck> write = settings.delete("k").toCompletableFuture();
+    leader.expectMessageClass(Leader.DeleteSetting.class).replyTo().tell(StatusReply.error(Leader.NOT_LEADER));
+    // nothing was written: the same write goes to the (next) leader
+    leader.expectMessageClass(Leader.DeleteSetting.class).replyTo()
+        .tell(StatusReply.success(new Leader.SettingWritten("k", 7, 5, true)));
+    // the copy never comes (a lost topic message): the persisted write is answered by the write's deadline
+    SettingsApi.WriteAck ack = write.get(3, TimeUnit.SECONDS);
+    assertEquals(7, ack.version());
+    assertEquals(0, settings.snapshot().version(), "the copy did not come");
+  }
+}
