@@ -221,6 +221,30 @@ wait_healthy() {
   done
 }
 
+# await SECONDS PAUSE MESSAGE CONTAINERS COMMAND...: runs COMMAND every PAUSE s until it succeeds; fails with
+# MESSAGE (and the last answer a COMMAND kept in last_answer) and the logs of CONTAINERS (space-separated names)
+# once SECONDS have passed
+await() {
+  local deadline=$((SECONDS + $1)) pause="$2" msg="$3" containers="$4"
+  shift 4
+  last_answer=""
+  until "$@"; do
+    # shellcheck disable=SC2086 # container names have no spaces
+    [ $SECONDS -lt $deadline ] || fail "$msg${last_answer:+ (last answer: $last_answer)}" $containers
+    sleep "$pause"
+  done
+}
+
+ready() { [ "$(code "http://${node_ip[$1]}:8080/v1/readyz")" = 200 ]; }
+
+# reads_setting URL VALUE: GET URL answers the setting it.scenario with VALUE
+reads_setting() {
+  last_answer="$(curl -s -m 3 "$1")"
+  grep -qF "\"value\":$2" <<<"$last_answer"
+}
+
+restarted() { [ "$(docker inspect -f '{{.RestartCount}}' "$(cname "$1")")" -gt "$2" ] && ready "$1"; }
+
 # one leader: exactly one node answers the leader check, and HAProxy serves that node on HTTP and HTTPS
 check_one_leader() {
   local deadline=$((SECONDS + ${1:-60})) direct http https
@@ -277,11 +301,7 @@ for s in postgres "${nodes[@]}" haproxy; do wait_healthy "$(cname "$s")"; done
 # and each node Up in the cluster now (a health status is as old as the last check, and a node the cluster
 # downed at start restarts)
 for n in "${nodes[@]}"; do
-  deadline=$((SECONDS + 180))
-  until [ "$(code "http://${node_ip[$n]}:8080/v1/readyz")" = 200 ]; do
-    [ $SECONDS -lt $deadline ] || fail "$n is not ready (GET /v1/readyz) within 180 s" "$(cname "$n")"
-    sleep 0.5
-  done
+  await 180 0.5 "$n is not ready (GET /v1/readyz) within 180 s" "$(cname "$n")" ready "$n"
 done
 log "1. every container is healthy (postgres, 3 nodes by their HEALTHCHECK; haproxy running)"
 
@@ -295,11 +315,8 @@ value="{\"run\":\"$(date +%s%N)\"}"
 resp="$(curl -s -m 10 -f -X PUT -H 'Content-Type: application/json' -d "$value" "http://$haproxy_ip/v1/ha/settings/it.scenario")" \
   || fail "PUT /v1/ha/settings/it.scenario through HAProxy failed" "$(cname "$leader")"
 for n in "${nodes[@]}"; do
-  deadline=$((SECONDS + 10))
-  until curl -s -m 3 "http://${node_ip[$n]}:8080/v1/ha/settings/it.scenario" | grep -qF "\"value\":$value"; do
-    [ $SECONDS -lt $deadline ] || fail "$n does not read back the setting written through HAProxy ($resp)" "$(cname "$n")"
-    sleep 0.2
-  done
+  await 10 0.2 "$n does not read back the setting written through HAProxy ($resp)" "$(cname "$n")" \
+    reads_setting "http://${node_ip[$n]}:8080/v1/ha/settings/it.scenario" "$value"
 done
 log "3. setting written through HAProxy ($resp) reads back on every node"
 
@@ -332,12 +349,8 @@ log "4. new leader $new (epoch $epoch_before -> $(epoch_via)); $leader started a
 crashed="$leader"
 restarts="$(docker inspect -f '{{.RestartCount}}' "$(cname "$crashed")")"
 kill -KILL "$(docker inspect -f '{{.State.Pid}}' "$(cname "$crashed")")"
-deadline=$((SECONDS + 120))
-until [ "$(docker inspect -f '{{.RestartCount}}' "$(cname "$crashed")")" -gt "$restarts" ] \
-    && [ "$(code "http://${node_ip[$crashed]}:8080/v1/readyz")" = 200 ]; do
-  [ $SECONDS -lt $deadline ] || fail "$crashed was not restarted by restart: always within 120 s of its JVM's crash" "$(cname "$crashed")"
-  sleep 0.5
-done
+await 120 0.5 "$crashed was not restarted by restart: always within 120 s of its JVM's crash" "$(cname "$crashed")" \
+  restarted "$crashed" "$restarts"
 [ "$(code -X POST "http://${node_ip[$crashed]}:8080/v1/leaderHealthCheck")" != 200 ] || fail "$crashed came back as leader" "$(cname "$crashed")"
 [ "$(check_one_leader)" = "$new" ] || fail "the leader changed after $crashed crashed and came back"
 log "4. $crashed crashed (kill -9 of its JVM): restart: always brought it back as a follower"
@@ -430,11 +443,8 @@ else
 fi
 leader="$(check_one_leader 180)"
 figure "up again -> one leader through HAProxy: $(secs "$t_up" "$(now)") s"
-deadline=$((SECONDS + 15))
-until got="$(curl -s -m 3 "http://$haproxy_ip/v1/ha/settings/it.scenario")" && grep -qF "\"value\":$value" <<<"$got"; do
-  [ $SECONDS -lt $deadline ] || fail "the setting written before down is gone after up: GET through HAProxy answers '$got'" "$(cname "$leader")" "$(cname postgres)"
-  sleep 0.5
-done
+await 15 0.5 "the setting written before down is gone after up (GET through HAProxy)" "$(cname "$leader") $(cname postgres)" \
+  reads_setting "http://$haproxy_ip/v1/ha/settings/it.scenario" "$value"
 epoch_after="$(epoch_via)"
 [ "$epoch_after" -gt "$epoch_before" ] || fail "epoch went from $epoch_before to $epoch_after across down/up" "$(cname "$leader")"
 log "7. after up again: setting kept, epoch $epoch_before -> $epoch_after, leader $leader"

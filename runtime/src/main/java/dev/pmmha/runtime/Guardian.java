@@ -10,6 +10,7 @@ import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.Membership;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.cluster.StoreProbe;
+import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.config.NodeSettings;
 import dev.pmmha.runtime.config.TlsSettings;
 import dev.pmmha.runtime.jobs.JobSettings;
@@ -34,6 +35,7 @@ import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.ClusterSingleton;
+import org.apache.pekko.cluster.typed.ClusterSingletonSettings;
 import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.cluster.typed.SingletonActor;
 import org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap;
@@ -114,7 +116,9 @@ public final class Guardian {
           SingletonActor.of(
                   Leader.create(new Leader.Deps(node, topic, fence, leaderServices, hook, leaderSettings, metrics)),
                   Leader.SINGLETON_NAME)
-              .withStopMessage(Leader.Stop.INSTANCE));
+              .withStopMessage(Leader.Stop.INSTANCE)
+              // never on a node with PMM_HA_NOFAILOVER; its proxy still finds the leader from any node
+              .withSettings(ClusterSingletonSettings.create(system).withRole(ClusterConfig.MAY_LEAD_ROLE)));
       ctx.spawn(Membership.create(node, topic, leaderProxy, metrics), "membership");
       hook.roleChanged("follower", 0); // before any join: the hook sees follower 0 before leader
       // Formation first: the peers see this node's contact point (and the bootstrap's stable margin starts)

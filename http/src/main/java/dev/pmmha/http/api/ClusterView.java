@@ -19,8 +19,11 @@ public interface ClusterView {
   /** Whether this node can serve: Up in the cluster and its store answering. */
   Readiness readiness();
 
-  /** PMM's node entry: {@code role} is NODE_ROLE_LEADER or NODE_ROLE_FOLLOWER; {@code status} alive, suspect, dead or left. */
-  record NodeStatus(String nodeName, String role, String status, String address) {}
+  /**
+   * PMM's node entry: {@code role} is NODE_ROLE_LEADER or NODE_ROLE_FOLLOWER; {@code status} alive, suspect, dead or
+   * left; {@code nofailover}: the node never leads ({@code PMM_HA_NOFAILOVER}, Patroni's tag).
+   */
+  record NodeStatus(String nodeName, String role, String status, String address, boolean nofailover) {}
 
   record Readiness(boolean ready, String reason) {
     public static Readiness ok() {

@@ -345,11 +345,11 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
 
   record NodesBody(List<NodeEntry> nodes, int expectedNodes) {}
 
-  record NodeEntry(String nodeName, String role, String status) {}
+  record NodeEntry(String nodeName, String role, String status, boolean nofailover) {}
 
   private Route haNodes() {
     List<NodeEntry> nodes =
-        cluster.nodes().stream().map((NodeStatus n) -> new NodeEntry(n.nodeName(), n.role(), n.status())).toList();
+        cluster.nodes().stream().map((NodeStatus n) -> new NodeEntry(n.nodeName(), n.role(), n.status(), n.nofailover())).toList();
     return complete(StatusCodes.OK, new NodesBody(nodes, cluster.expectedNodes()), Json.MARSHALLER);
   }
 

@@ -66,7 +66,7 @@ public class HaRoutesTest {
     @Override public Optional<LeaderInfo> currentLeader() { return Optional.ofNullable(known); }
     @Override public boolean haEnabled() { return ha; }
     @Override public List<NodeStatus> nodes() {
-      return List.of(new NodeStatus("a", "NODE_ROLE_LEADER", "alive", "x"), new NodeStatus("b", "NODE_ROLE_FOLLOWER", "suspect", "y"));
+      return List.of(new NodeStatus("a", "NODE_ROLE_LEADER", "alive", "x", false), new NodeStatus("b", "NODE_ROLE_FOLLOWER", "suspect", "y", true));
     }
     @Override public int expectedNodes() { return 3; }
     volatile String namespace = "";

@@ -58,11 +58,12 @@ public final class Status {
     String leaderId = leader == null ? "" : leader.path("node_id").asText("");
     long epoch = leader == null ? 0 : leader.path("epoch").asLong(0);
     StringBuilder b = new StringBuilder();
-    b.append(String.format("%-24s %-9s %-8s %s%n", "NODE", "ROLE", "STATUS", "EPOCH"));
+    b.append(String.format("%-24s %-9s %-8s %-6s %s%n", "NODE", "ROLE", "STATUS", "EPOCH", "TAGS"));
     for (JsonNode n : nodes.path("nodes")) {
       boolean isLeader = "NODE_ROLE_LEADER".equals(n.path("role").asText());
-      b.append(String.format("%-24s %-9s %-8s %s%n", n.path("node_name").asText(), isLeader ? "leader" : "follower",
-          n.path("status").asText(), isLeader ? Long.toString(epoch) : "-"));
+      b.append(String.format("%-24s %-9s %-8s %-6s %s", n.path("node_name").asText(), isLeader ? "leader" : "follower",
+          n.path("status").asText(), isLeader ? Long.toString(epoch) : "-",
+          n.path("nofailover").asBoolean(false) ? "nofailover" : "").stripTrailing()).append(System.lineSeparator());
     }
     b.append(String.format("%nHA %s; expected nodes %d; leader %s%n", haStatus, nodes.path("expected_nodes").asInt(),
         leaderId.isEmpty() ? "unknown" : leaderId + " (epoch " + epoch + ", since " + leader.path("since").asText() + ")"));

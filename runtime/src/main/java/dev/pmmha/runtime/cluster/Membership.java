@@ -57,6 +57,8 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
   private final Cluster cluster;
   /** Nodes seen before and removed since, with PMM's status word: left (graceful) or dead (downed). */
   private final Map<String, NodeStatus> gone = new LinkedHashMap<>();
+  /** Whether the last refresh found no reachable Up member that may lead (logged once per change). */
+  private boolean nobodyMayLeadLogged;
   /** The members and their status, as the events have told them (the subscription replays the current ones). */
   private final Map<UniqueAddress, Member> members = new HashMap<>();
   private final Set<UniqueAddress> unreachable = new HashSet<>();
@@ -132,7 +134,8 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
       if (removed.previousStatus() == MemberStatus.down()) {
         node.memberDowned(name, System.currentTimeMillis()); // the downing itself was not seen here
       }
-      gone.put(name, new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, removed.member().address().toString()));
+      gone.put(name, new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, removed.member().address().toString(),
+          !removed.member().hasRole(ClusterConfig.MAY_LEAD_ROLE)));
     } else if (e instanceof ClusterEvent.UnreachableMember u) {
       log.info("MEMBER unreachable: {} ({})", nodeName(u.member()), u.member().address());
       node.memberUnreachable(nodeName(u.member()), System.currentTimeMillis());
@@ -207,6 +210,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     List<NodeStatus> nodes = new ArrayList<>();
     int counted = 0;
     int reachable = 0;
+    int mayLead = 0;
     for (Member m : members.values().stream()
         .sorted(Comparator.comparing(m -> m.address().toString()))
         .collect(Collectors.toList())) {
@@ -231,8 +235,12 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
           reachable++;
         }
       }
+      boolean nofailover = !m.hasRole(ClusterConfig.MAY_LEAD_ROLE);
+      if (st == MemberStatus.up() && !isUnreachable && !nofailover) {
+        mayLead++;
+      }
       // the role is filled in by NodeState.nodes() when read
-      nodes.add(new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, m.address().toString()));
+      nodes.add(new NodeStatus(name, "NODE_ROLE_FOLLOWER", status, m.address().toString(), nofailover));
     }
     Set<String> present = nodes.stream().map(NodeStatus::nodeName).collect(Collectors.toSet());
     gone.values().stream().filter(g -> !present.contains(g.nodeName())).forEach(nodes::add);
@@ -243,7 +251,17 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     boolean selfUp = inService(selfStatus);
     boolean selfDown = selfStatus == MemberStatus.down() || selfStatus == MemberStatus.removed();
     boolean majority = counted > 0 && reachable * 2 > counted;
-    node.membersChanged(new NodeState.Members(List.copyOf(nodes), selfUp, selfDown, majority, selfStatus.toString()));
+    node.membersChanged(new NodeState.Members(List.copyOf(nodes), selfUp, selfDown, majority, selfStatus.toString(),
+        mayLead));
+    boolean nobodyMayLead = selfUp && mayLead == 0;
+    if (nobodyMayLead != nobodyMayLeadLogged) {
+      nobodyMayLeadLogged = nobodyMayLead;
+      if (nobodyMayLead) {
+        getContext().getLog().warn("NO LEADER POSSIBLE: {}", NodeState.NOBODY_MAY_LEAD);
+      } else {
+        getContext().getLog().info("A member that may lead is Up again ({} of them)", mayLead);
+      }
+    }
   }
 
   /** Up, or leaving but still in service: a leaving member serves until its singleton is handed over (Exiting). */

@@ -32,11 +32,17 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class NodeState implements LeaderView, ClusterView {
 
   /** Membership as the {@link Membership} actor last computed it. */
-  public record Members(List<NodeStatus> nodes, boolean selfUp, boolean selfDown, boolean majorityReachable, String selfStatus) {
+  /** {@code mayLead}: the Up members that may lead (without {@code PMM_HA_NOFAILOVER}). */
+  public record Members(List<NodeStatus> nodes, boolean selfUp, boolean selfDown, boolean majorityReachable, String selfStatus,
+      int mayLead) {
     static Members initial() {
-      return new Members(List.of(), false, false, false, "Joining");
+      return new Members(List.of(), false, false, false, "Joining", 0);
     }
   }
+
+  /** The readiness reason of a cluster whose Up members all have {@code PMM_HA_NOFAILOVER}. */
+  public static final String NOBODY_MAY_LEAD =
+      "no Up member may lead: every one has PMM_HA_NOFAILOVER=true; start a node without it";
 
   private final boolean haEnabled;
   private final int expectedNodes;
@@ -241,6 +247,11 @@ public final class NodeState implements LeaderView, ClusterView {
         CompletableFuture.delayedExecutor(PORT_DRAIN.toMillis(), TimeUnit.MILLISECONDS)));
   }
 
+  /** Up members, reachable from here, that may lead (without PMM_HA_NOFAILOVER). */
+  public int membersMayLead() {
+    return members.mayLead();
+  }
+
   public void membersChanged(Members m) {
     members = m;
   }
@@ -308,7 +319,7 @@ public final class NodeState implements LeaderView, ClusterView {
     return members.nodes().stream()
         .map(n -> new NodeStatus(n.nodeName(),
             n.nodeName().equals(leaderId) && n.status().equals("alive") ? "NODE_ROLE_LEADER" : "NODE_ROLE_FOLLOWER",
-            n.status(), n.address()))
+            n.status(), n.address(), n.nofailover()))
         .toList();
   }
 
@@ -338,6 +349,9 @@ public final class NodeState implements LeaderView, ClusterView {
     String store = storeProblem;
     if (store != null) {
       return Readiness.notReady("store: " + store);
+    }
+    if (haEnabled && m.selfUp() && m.mayLead() == 0) {
+      return Readiness.notReady(NOBODY_MAY_LEAD);
     }
     return Readiness.ok();
   }

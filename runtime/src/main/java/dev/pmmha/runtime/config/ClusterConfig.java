@@ -14,6 +14,11 @@ public final class ClusterConfig {
 
   static final String SERVICE_NAME = "pmm-ha";
   public static final String NODE_ROLE_PREFIX = "node:";
+  /**
+   * The role of the members that may lead: the leader singleton runs on the oldest of them. A node with
+   * PMM_HA_NOFAILOVER=true joins without it (Patroni's nofailover tag).
+   */
+  public static final String MAY_LEAD_ROLE = "pmm-ha-may-lead";
 
   private ClusterConfig() {}
 
@@ -29,7 +34,9 @@ public final class ClusterConfig {
       m.put(ssl + "rotating-keys-engine.cert-file", tls.cert().toAbsolutePath().toString());
       m.put(ssl + "rotating-keys-engine.ca-cert-file", tls.ca().toAbsolutePath().toString());
     }
-    m.put("pekko.cluster.roles", List.of("pmm-ha", NODE_ROLE_PREFIX + s.nodeId()));
+    m.put("pekko.cluster.roles", s.noFailover()
+        ? List.of("pmm-ha", NODE_ROLE_PREFIX + s.nodeId())
+        : List.of("pmm-ha", NODE_ROLE_PREFIX + s.nodeId(), MAY_LEAD_ROLE));
     if (!s.haEnabled()) {
       // A single node that joins itself: Artery only on loopback, on a free port.
       m.put("pekko.remote.artery.canonical.hostname", "127.0.0.1");

@@ -33,11 +33,17 @@ public record NodeSettings(
     String discovery,
     Duration joinTimeout,
     boolean bootstrapGiven,
-    int expectedNodesSetting) {
+    int expectedNodesSetting,
+    boolean noFailover) {
 
   public static NodeSettings create(Config root) {
     Config c = root.getConfig("pmm-ha.cluster");
     boolean enabled = parseBool(c.getString("enable"), var(root, "ENABLE"));
+    boolean noFailover = parseBool(c.getString("nofailover"), "PMM_HA_NOFAILOVER");
+    if (noFailover && !enabled) {
+      throw new SettingsException("PMM_HA_NOFAILOVER", c.getString("nofailover"),
+          "false with HA off (a single node always leads); set PMM_HA_ENABLE=1 for a node that never leads");
+    }
 
     String nodeId = c.getString("node-id").trim();
     if (nodeId.isEmpty()) {
@@ -111,7 +117,7 @@ public record NodeSettings(
     }
     return new NodeSettings(
         enabled, nodeId, advertise, bind, List.copyOf(peers), gossipPort, raftPort, grafanaPort, discovery,
-        joinTimeout, bootstrapGiven, expected);
+        joinTimeout, bootstrapGiven, expected, noFailover);
   }
 
   /**

@@ -7,6 +7,7 @@ import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.Guardian;
 import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.NodeState;
+import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderElected;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderReleased;
 import dev.pmmha.runtime.leader.LeaderEvent.SettingChanged;
@@ -585,13 +586,13 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return Effect().noReply();
   }
 
-  /** True while another member is Up: one that can take the singleton over and lead next. */
+  /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
   private boolean anotherMemberMayLead() {
     var cluster = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem());
     var self = cluster.selfMember().uniqueAddress();
     for (org.apache.pekko.cluster.Member m : cluster.state().getMembers()) {
       var status = m.status();
-      if (!m.uniqueAddress().equals(self)
+      if (!m.uniqueAddress().equals(self) && m.hasRole(ClusterConfig.MAY_LEAD_ROLE)
           && (status == org.apache.pekko.cluster.MemberStatus.up() || status == org.apache.pekko.cluster.MemberStatus.weaklyUp())) {
         return true;
       }

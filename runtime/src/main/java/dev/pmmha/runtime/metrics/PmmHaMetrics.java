@@ -68,6 +68,9 @@ public final class PmmHaMetrics implements Observability {
         .help("The cluster's size: the nodes in PMM_HA_PEERS, or the replicas on Kubernetes (PMM's metric, which the "
             + "node-unreachable and quorum alerts compare with)")
         .labelNames("node_id").callback(cb -> cb.call(node.expectedNodes(), id)).register(registry);
+    GaugeWithCallback.builder().name("pmm_ha_members_may_lead")
+        .help("Up members, reachable from this node, that may lead (without PMM_HA_NOFAILOVER); 0: no leader possible")
+        .labelNames("node_id").callback(cb -> cb.call(node.membersMayLead(), id)).register(registry);
     GaugeWithCallback.builder().name("pmm_ha_members")
         .help("Cluster members this node knows, by PMM status (alive, suspect, dead, left)")
         .labelNames("status")

@@ -56,6 +56,22 @@ class CliTest {
   }
 
   @Test
+  void statusShowsTheLeaderWithItsEpochAndTagsTheNodesThatNeverLead() throws Exception {
+    var json = new com.fasterxml.jackson.databind.ObjectMapper();
+    var nodes = json.readTree("""
+        {"nodes":[{"node_name":"pmm-ha-2","role":"NODE_ROLE_LEADER","status":"alive","nofailover":false},
+                  {"node_name":"pmm-ha-3","role":"NODE_ROLE_FOLLOWER","status":"alive","nofailover":true}],
+         "expected_nodes":3}""");
+    var leader = json.readTree("{\"node_id\":\"pmm-ha-2\",\"epoch\":2,\"since\":\"2026-12-02T08:00:00Z\"}");
+    String nl = System.lineSeparator();
+    assertEquals("NODE                     ROLE      STATUS   EPOCH  TAGS" + nl
+        + "pmm-ha-2                 leader    alive    2" + nl
+        + "pmm-ha-3                 follower  alive    -      nofailover" + nl
+        + nl + "HA Enabled; expected nodes 3; leader pmm-ha-2 (epoch 2, since 2026-12-02T08:00:00Z)" + nl,
+        Status.table(nodes, leader, "Enabled"));
+  }
+
+  @Test
   void bothGeneratedHaproxyConfigsAreAcceptedByHaproxy(@TempDir Path dir) throws Exception {
     Path haproxy = Path.of("/usr/sbin/haproxy");
     Assumptions.assumeTrue(Files.isExecutable(haproxy), "haproxy is not installed (scripts/test.sh installs it)");

@@ -20,9 +20,9 @@ class NodeStateTest {
   private static NodeState.Members members(String... statuses) {
     List<NodeStatus> nodes = new java.util.ArrayList<>();
     for (int i = 0; i < statuses.length; i++) {
-      nodes.add(new NodeStatus("node-" + (i + 1), "NODE_ROLE_FOLLOWER", statuses[i], "pekko://pmm-ha@10.0.0." + (i + 1) + ":25520"));
+      nodes.add(new NodeStatus("node-" + (i + 1), "NODE_ROLE_FOLLOWER", statuses[i], "pekko://pmm-ha@10.0.0." + (i + 1) + ":25520", false));
     }
-    return new NodeState.Members(nodes, true, false, true, "Up");
+    return new NodeState.Members(nodes, true, false, true, "Up", 3);
   }
 
   /** The race CI hit: the membership settles first, the leader becomes known afterwards. */
@@ -57,7 +57,7 @@ class NodeStateTest {
     s.membersChanged(members("alive", "alive", "alive"));
     s.shuttingDown();
     org.junit.jupiter.api.Assertions.assertFalse(s.leftTheCluster(), "still a member while it hands over");
-    s.membersChanged(new NodeState.Members(List.of(), false, true, false, "Removed"));
+    s.membersChanged(new NodeState.Members(List.of(), false, true, false, "Removed", 0));
     org.junit.jupiter.api.Assertions.assertTrue(s.leftTheCluster());
     // no actor system and no leader: the write must not be asked at all
     ClusterSettings settings = new ClusterSettings(s, null, null, java.time.Duration.ofSeconds(30), new PmmHaMetrics(s));
@@ -90,7 +90,7 @@ class NodeStateTest {
   void readinessFollowsTheClustersOwnViewOfThisNodeNotTheMemberListsLaggingCopy() {
     NodeState s = new NodeState(true, 1, "node-1");
     s.storeChecked(null);
-    s.membersChanged(new NodeState.Members(List.of(), false, false, false, "Joining"));
+    s.membersChanged(new NodeState.Members(List.of(), false, false, false, "Joining", 0));
     assertEquals(false, s.readiness().ready(), "no live view yet: the member list decides");
     var live = new java.util.concurrent.atomic.AtomicReference<>(org.apache.pekko.cluster.MemberStatus.joining());
     s.selfStatusFrom(live::get);

@@ -112,7 +112,23 @@ class NodeSettingsTest {
     assertEquals(3, endpoints.size());
     assertEquals("172.20.0.7", endpoints.get(2).getString("host"));
     assertEquals(9097, endpoints.get(2).getInt("port"));
-    assertEquals(List.of("pmm-ha", "node:pmm-server-active"), c.getStringList("pekko.cluster.roles"));
+    assertEquals(List.of("pmm-ha", "node:pmm-server-active", ClusterConfig.MAY_LEAD_ROLE),
+        c.getStringList("pekko.cluster.roles"));
+  }
+
+  @Test
+  void aNodeWithNofailoverJoinsWithoutTheRoleOfTheMembersThatMayLead() {
+    Map<String, String> env = new java.util.HashMap<>(GUIDE);
+    env.put("PMM_HA_NOFAILOVER", "true");
+    NodeSettings s = settings(env);
+    assertTrue(s.noFailover());
+    assertEquals(List.of("pmm-ha", "node:pmm-server-active"),
+        ClusterConfig.overlay(s, TlsSettings.create(PmmHaConfig.load(env))).getStringList("pekko.cluster.roles"));
+    assertFalse(settings(GUIDE).noFailover(), "off unless set");
+    env.put("PMM_HA_NOFAILOVER", "maybe");
+    assertEquals("PMM_HA_NOFAILOVER=\"maybe\" is not valid: expected 1, true, 0 or false", error(env));
+    assertTrue(error(Map.of("PMM_HA_NOFAILOVER", "1")).startsWith("PMM_HA_NOFAILOVER=\"1\" is not valid: expected "
+        + "false with HA off"), "a single node always leads");
   }
 
   @Test

@@ -80,7 +80,7 @@ class LeaderTest {
     private EventSourcedBehaviorTestKit<Leader.Command, LeaderEvent, LeaderState> kit;
 
     Harness() {
-      node.membersChanged(new NodeState.Members(List.of(), true, false, true, "Up"));
+      node.membersChanged(new NodeState.Members(List.of(), true, false, true, "Up", 1));
       store = StoreSettings.create(ConfigFactory.parseString(
               "pmm-ha.store { url = \"jdbc:h2:mem:leader" + STORES.incrementAndGet() + ";DB_CLOSE_DELAY=-1\", "
                   + "username = sa, password = \"\", startup-wait = 3s }")
