@@ -4,17 +4,20 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpsConfigurator;
-import com.sun.net.httpserver.HttpsServer;
-import dev.pmmha.runtime.config.PmmHaConfig;
-import dev.pmmha.runtime.config.TlsSettings;
 import dev.pmmha.testkit.PostgresServer;
-import java.net.InetSocketAddress;
-import java.net.URLDecoder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.PodStatusBuilder;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.http.MockResponse;
+import io.fabric8.mockwebserver.http.RecordedRequest;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,124 +34,93 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Kubernetes without Kubernetes: three real node processes find each other through Cluster Bootstrap's
- * kubernetes-api discovery against a fake API server (HTTPS, bearer token, pod lists in the real JSON shape),
- * and the leader keeps the label pmm-ha/role=leader on exactly its own pod, across a crash failover.
+ * kubernetes-api discovery against fabric8's API server mock in CRUD mode (HTTPS; pods created and their status
+ * set through the fabric8 client, listed by the mock's own label selector code), and the leader keeps the label
+ * pmm-ha/role=leader on exactly its own pod, across a crash failover, by merge patches the mock applies. The mock
+ * checks no token, so every request it recorded is checked for the service account's afterwards.
  */
 @Tag("integration")
 class KubernetesIT {
 
   static final String NS = "pmm";
   static final String TOKEN = "test-token-1";
-  static final ObjectMapper JSON = new ObjectMapper();
   static final String[] IPS = {"127.0.0.51", "127.0.0.52", "127.0.0.53"};
 
   final List<NodeProcess> nodes = new ArrayList<>();
-  final Map<String, Map<String, String>> labels = new HashMap<>(); // pod -> labels, guarded by itself
-  final List<String> patches = new CopyOnWriteArrayList<>();
-  final List<String> unauthorized = new CopyOnWriteArrayList<>();
-  HttpsServer api;
+  final List<Call> calls = new CopyOnWriteArrayList<>();
+  KubernetesMockServer api;
+  KubernetesClient client;
   PostgresServer pg;
 
   @AfterEach
   void stop() {
     nodes.forEach(NodeProcess::close);
+    if (client != null) {
+      client.close();
+    }
     if (api != null) {
-      api.stop(0);
+      api.destroy();
     }
     if (pg != null) {
       pg.close();
     }
   }
 
-  ObjectNode pod(int i, int managementPort) {
-    String name = "pmm-ha-" + i;
-    ObjectNode p = JSON.createObjectNode();
-    ObjectNode md = p.putObject("metadata");
-    md.put("name", name).put("namespace", NS);
-    ObjectNode l = md.putObject("labels");
-    synchronized (labels) {
-      labels.computeIfAbsent(name, k -> new HashMap<>(Map.of("app", "pmm-ha"))).forEach(l::put);
-    }
-    ObjectNode container = p.putObject("spec").putArray("containers").addObject();
-    container.put("name", "pmm-ha");
-    container.putArray("ports").addObject().put("name", "management").put("containerPort", managementPort).put("protocol", "TCP");
-    ObjectNode st = p.putObject("status");
-    st.put("phase", "Running").put("podIP", IPS[i - 1]);
-    ObjectNode cs = st.putArray("containerStatuses").addObject();
-    cs.put("name", "pmm-ha").put("ready", true).putObject("state").putObject("running");
-    return p;
+  /** A pod as the kubelet reports it once its container runs: created, then its status set (a subresource). */
+  void createPod(int i, int managementPort) {
+    Pod pod = client.pods().inNamespace(NS).resource(new PodBuilder()
+        .withNewMetadata().withName("pmm-ha-" + i).addToLabels("app", "pmm-ha").endMetadata()
+        .withNewSpec().addNewContainer().withName("pmm-ha").withImage("pmm-ha")
+        .addNewPort().withName("management").withContainerPort(managementPort).withProtocol("TCP").endPort()
+        .endContainer().endSpec().build()).create();
+    pod.setStatus(new PodStatusBuilder().withPhase("Running").withPodIP(IPS[i - 1])
+        .addNewContainerStatus().withName("pmm-ha").withReady(true).withNewState().withNewRunning().endRunning()
+        .endState().endContainerStatus().build());
+    client.pods().inNamespace(NS).resource(pod).updateStatus();
   }
 
-  void handle(HttpExchange ex, int managementPort) throws java.io.IOException {
-    String auth = ex.getRequestHeaders().getFirst("Authorization");
-    if (!("Bearer " + TOKEN).equals(auth)) {
-      unauthorized.add(ex.getRequestMethod() + " " + ex.getRequestURI());
-      ex.sendResponseHeaders(401, -1);
-      ex.close();
-      return;
-    }
-    String path = ex.getRequestURI().getPath();
-    byte[] out;
-    if (ex.getRequestMethod().equals("GET") && path.equals("/api/v1/namespaces/" + NS + "/pods")) {
-      String q = ex.getRequestURI().getRawQuery() == null ? "" : URLDecoder.decode(ex.getRequestURI().getRawQuery(), StandardCharsets.UTF_8);
-      String selector = q.startsWith("labelSelector=") ? q.substring("labelSelector=".length()) : "";
-      String[] kv = selector.split("=", 2);
-      ObjectNode list = JSON.createObjectNode().put("kind", "PodList").put("apiVersion", "v1");
-      var items = list.putArray("items");
-      for (int i = 1; i <= 3; i++) {
-        ObjectNode p = pod(i, managementPort);
-        if (kv.length == 2 && !kv[1].equals(p.path("metadata").path("labels").path(kv[0]).asText(null))) {
-          continue;
-        }
-        items.add(p);
-      }
-      out = JSON.writeValueAsBytes(list);
-    } else if (ex.getRequestMethod().equals("PATCH") && path.startsWith("/api/v1/namespaces/" + NS + "/pods/")) {
-      String name = path.substring(path.lastIndexOf('/') + 1);
-      JsonNode patch = JSON.readTree(ex.getRequestBody());
-      assertEquals("application/merge-patch+json", ex.getRequestHeaders().getFirst("Content-Type"));
-      synchronized (labels) {
-        Map<String, String> l = labels.computeIfAbsent(name, k -> new HashMap<>(Map.of("app", "pmm-ha")));
-        patch.path("metadata").path("labels").fields().forEachRemaining(e -> {
-          if (e.getValue().isNull()) {
-            l.remove(e.getKey());
-          } else {
-            l.put(e.getKey(), e.getValue().asText());
-          }
-        });
-      }
-      patches.add(name + " " + patch.path("metadata").path("labels"));
-      out = JSON.writeValueAsBytes(pod(Integer.parseInt(name.substring(name.length() - 1)), managementPort));
-    } else {
-      ex.sendResponseHeaders(404, -1);
-      ex.close();
-      return;
-    }
-    ex.getResponseHeaders().add("Content-Type", "application/json");
-    ex.sendResponseHeaders(200, out.length);
-    ex.getResponseBody().write(out);
-    ex.close();
-  }
-
+  /** The pods the API lists with pmm-ha/role=leader. */
   List<String> leaderPods() {
-    synchronized (labels) {
-      return labels.entrySet().stream().filter(e -> "leader".equals(e.getValue().get("pmm-ha/role")))
-          .map(Map.Entry::getKey).sorted().toList();
-    }
+    return client.pods().inNamespace(NS).withLabel("pmm-ha/role", "leader").list().getItems().stream()
+        .map(p -> p.getMetadata().getName()).sorted().toList();
+  }
+
+  /** A request the mock received, as it came (the CRUD dispatcher consumes the body, so it is copied first). */
+  record Call(String method, String path, String authorization, String contentType, String body) {}
+
+  /** The leader label's PATCH requests: pod name and body. */
+  List<String> patches() {
+    return calls.stream().filter(c -> c.method().equals("PATCH"))
+        .map(c -> c.path().substring(c.path().lastIndexOf('/') + 1) + " " + c.body()).toList();
   }
 
   @Test
   void podsFindEachOtherThroughTheApiAndOnlyTheLeadersPodCarriesTheLabel(@TempDir Path dir) throws Exception {
-    TlsClusterIT.makeCerts(dir, "api=127.0.0.1");
     Path token = Files.writeString(dir.resolve("token"), TOKEN);
     int management = PostgresServer.freePort();
-    api = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-    api.setHttpsConfigurator(new HttpsConfigurator(TlsSettings.create(PmmHaConfig.load(Map.of(
-        "PMM_HA_TLS_CERT", dir.resolve("api.crt").toString(), "PMM_HA_TLS_KEY", dir.resolve("api.key").toString(),
-        "PMM_HA_TLS_CA", dir.resolve("ca.crt").toString()))).sslContext()));
-    api.createContext("/", ex -> handle(ex, management));
-    api.setExecutor(java.util.concurrent.Executors.newFixedThreadPool(4));
-    api.start();
+    api = new KubernetesMockServer(new Context(Serialization.jsonMapper()), new MockWebServer(), new HashMap<>(),
+        new KubernetesMixedDispatcher(new HashMap<>()) {
+          @Override
+          public MockResponse dispatch(RecordedRequest r) {
+            calls.add(new Call(r.getMethod(), r.getPath(), r.getHeader("Authorization"), r.getHeader("Content-Type"),
+                new String(r.getBody().getBytes(), StandardCharsets.UTF_8)));
+            MockResponse response = super.dispatch(r);
+            // the mock sends its JSON with no Content-Type, which Pekko's discovery refuses (as octet-stream);
+            // the API server labels it application/json
+            if (response.header("Content-Type") == null && response.getBody() != null
+                && response.getBody().size() > 0) {
+              response.setHeader("Content-Type", "application/json");
+            }
+            return response;
+          }
+        }, true);
+    api.init(); // HTTPS on 127.0.0.1 with a self-signed certificate for "localhost"
+    Path ca = Path.of(api.getSelfSignedCertificate().certificatePath());
+    client = new KubernetesClientBuilder().withConfig(new ConfigBuilder().withMasterUrl(api.url("/"))
+        .withCaCertFile(ca.toString()).withOauthToken(TOKEN).withNamespace(NS).build()).build();
+    for (int i = 1; i <= 3; i++) {
+      createPod(i, management);
+    }
 
     pg = PostgresServer.start();
     String db = pg.createDatabase();
@@ -167,10 +139,10 @@ class KubernetesIT {
       env.put("PMM_HA_RAFT_PORT", String.valueOf(management));
       env.put("PMM_HA_HTTP_PORT", String.valueOf(http));
       env.put("PMM_HA_PROBE_PORT", String.valueOf(probe));
-      env.put("KUBERNETES_SERVICE_HOST", "127.0.0.1");
-      env.put("KUBERNETES_SERVICE_PORT", String.valueOf(api.getAddress().getPort()));
+      env.put("KUBERNETES_SERVICE_HOST", api.getHostName());
+      env.put("KUBERNETES_SERVICE_PORT", String.valueOf(api.getPort()));
       env.put("PMM_HA_K8S_TOKEN_PATH", token.toString());
-      env.put("PMM_HA_K8S_CA_PATH", dir.resolve("ca.crt").toString());
+      env.put("PMM_HA_K8S_CA_PATH", ca.toString());
       env.put("PMM_HA_K8S_NAMESPACE", NS);
       env.put("PMM_HA_STORE_URL", db);
       env.put("PMM_POSTGRES_USERNAME", pg.user());
@@ -194,9 +166,17 @@ class KubernetesIT {
     }, "a new leader");
     assertNotEquals(leader, next);
     LocalCluster.eventually(Duration.ofSeconds(15), () -> leaderPods().equals(List.of(next.name)) ? true : null,
-        "the label moved to exactly " + next.name + "'s pod: " + leaderPods() + ", patches " + patches);
+        "the label moved to exactly " + next.name + "'s pod: " + leaderPods() + ", patches " + patches());
+    List<String> unauthorized = calls.stream()
+        .filter(c -> !("Bearer " + TOKEN).equals(c.authorization()))
+        .map(c -> c.method() + " " + c.path()).toList();
     assertTrue(unauthorized.isEmpty(), "every API call carried the service account token: " + unauthorized);
-    assertTrue(patches.stream().anyMatch(p -> p.startsWith(leader.name + " ") && p.contains("null")),
-        "the old leader's label was removed by a PATCH: " + patches);
+    List<String> patchTypes = calls.stream().filter(c -> c.method().equals("PATCH"))
+        .map(Call::contentType).distinct().toList();
+    assertEquals(List.of("application/merge-patch+json"), patchTypes, "the label is set by JSON merge patches");
+    assertTrue(calls.stream().anyMatch(c -> c.method().equals("GET") && c.path().startsWith(
+        "/api/v1/namespaces/" + NS + "/pods?labelSelector=")), "the pods were listed by label selector");
+    assertTrue(patches().stream().anyMatch(p -> p.startsWith(leader.name + " ") && p.contains("null")),
+        "the old leader's label was removed by a PATCH: " + patches());
   }
 }
