@@ -34,7 +34,6 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -123,28 +122,8 @@ class KubernetesManifestsTest {
 
   @Test
   void theApiServerStoresEveryRenderedObjectAsRendered() {
-    createAll(base, "pmm");
-    createAll(haproxyLess, "pmm-haproxy-less");
-  }
-
-  /** Creates each object as {@code kubectl apply -n ns} would, and reads it back unchanged but for metadata. */
-  private static void createAll(Manifests m, String ns) {
-    for (HasMetadata o : m.objects) {
-      HasMetadata created = api.resource(o).inNamespace(ns).create();
-      assertNotNull(created.getMetadata().getUid(), id(o) + " created");
-      HasMetadata read = api.resource(o).inNamespace(ns).get();
-      assertNotNull(read, id(o) + " read back from " + ns);
-      assertEquals(withoutServerFields(o), withoutServerFields(read), id(o) + " as stored in " + ns);
-    }
-    assertEquals(m.objects.size(), api.resourceList(m.objects).inNamespace(ns).get().stream()
-        .filter(java.util.Objects::nonNull).count(), "every object of the render in " + ns);
-  }
-
-  private static com.fasterxml.jackson.databind.JsonNode withoutServerFields(HasMetadata o) {
-    var json = (com.fasterxml.jackson.databind.node.ObjectNode) Serialization.jsonMapper().valueToTree(o);
-    ((com.fasterxml.jackson.databind.node.ObjectNode) json.path("metadata"))
-        .remove(List.of("uid", "resourceVersion", "creationTimestamp", "generation", "namespace"));
-    return json;
+    base.createIn(api, "pmm");
+    haproxyLess.createIn(api, "pmm-haproxy-less");
   }
 
   @Test
