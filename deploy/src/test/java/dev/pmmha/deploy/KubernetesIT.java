@@ -70,28 +70,30 @@ class KubernetesIT {
     try (ApiServer api = new ApiServer(TOKEN); PostgresServer pg = PostgresInit.startServer()) {
       base.createIn(api.client, NS);
       String pgAddr = null;
-      for (int i = 0; i < replicas; i++) {
-        Pod pod = createPod(api, deployment, "pmm-ha-6d8f7b9c4-" + (char) ('a' + i), IPS[i]);
-        String name = pod.getMetadata().getName();
-        podNames.add(name);
-        Map<String, String> env = new LinkedHashMap<>(base.environment(container, Map.of(
-            "metadata.name", name, "metadata.namespace", NS, "status.podIP", IPS[i])));
-        ports.forEach((port, free) -> env.put(portVariable.get(port), String.valueOf(free)));
-        env.put("PMM_HA_BIND_ADDRESS", IPS[i]);
-        // what the kubelet gives every pod: the API's address and the service account's files
-        env.put("KUBERNETES_SERVICE_HOST", api.host());
-        env.put("KUBERNETES_SERVICE_PORT", String.valueOf(api.port()));
-        env.put("PMM_HA_K8S_TOKEN_PATH", token.toString());
-        env.put("PMM_HA_K8S_CA_PATH", api.ca.toString());
-        env.put("PMM_HA_K8S_NAMESPACE", NS);
-        if (pgAddr == null) {
-          pgAddr = PostgresInit.prepareFor(pg, env);
-        }
-        env.put("PMM_POSTGRES_ADDR", pgAddr);
-        env.put("PMM_HA_JAR", EntrypointRun.jar().toString());
-        nodes.add(EntrypointRun.start(env, List.of(), Path.of("target", "it-logs", "kubernetes", name + ".log")));
-      }
+      String selector = null;
       try {
+        for (int i = 0; i < replicas; i++) {
+          Pod pod = createPod(api, deployment, "pmm-ha-6d8f7b9c4-" + (char) ('a' + i), IPS[i]);
+          String name = pod.getMetadata().getName();
+          podNames.add(name);
+          Map<String, String> env = new LinkedHashMap<>(base.environment(container, Map.of(
+              "metadata.name", name, "metadata.namespace", NS, "status.podIP", IPS[i])));
+          ports.forEach((port, free) -> env.put(portVariable.get(port), String.valueOf(free)));
+          env.put("PMM_HA_BIND_ADDRESS", IPS[i]);
+          // what the kubelet gives every pod: the API's address and the service account's files
+          env.put("KUBERNETES_SERVICE_HOST", api.host());
+          env.put("KUBERNETES_SERVICE_PORT", String.valueOf(api.port()));
+          env.put("PMM_HA_K8S_TOKEN_PATH", token.toString());
+          env.put("PMM_HA_K8S_CA_PATH", api.ca.toString());
+          env.put("PMM_HA_K8S_NAMESPACE", NS);
+          selector = env.get("PMM_HA_K8S_POD_LABEL_SELECTOR");
+          if (pgAddr == null) {
+            pgAddr = PostgresInit.prepareFor(pg, env);
+          }
+          env.put("PMM_POSTGRES_ADDR", pgAddr);
+          env.put("PMM_HA_JAR", EntrypointRun.jar().toString());
+          nodes.add(EntrypointRun.start(env, List.of(), Path.of("target", "it-logs", "kubernetes", name + ".log")));
+        }
         Service leaderService = base.get(Service.class, "pmm-ha-leader");
         int leader = waitForOneLeader(nodes.get(0), Duration.ofSeconds(150), -1);
         for (int i = 0; i < replicas; i++) {
@@ -99,14 +101,14 @@ class KubernetesIT {
           nodes.get(i).await(replicas + " members alive", Duration.ofSeconds(60), () -> aliveMembers(n) == replicas);
         }
         nodes.get(leader).await("the pmm-ha-leader Service selecting exactly " + podNames.get(leader),
-            Duration.ofSeconds(15), () -> selected(api, leaderService).equals(List.of(podNames.get(leader))));
+            Duration.ofSeconds(15), () -> List.of(podNames.get(leader)).equals(selected(api, leaderService)));
 
         nodes.get(leader).process.destroyForcibly(); // its pod keeps the label: the next leader must take it off
         int survivor = leader == 0 ? 1 : 0;
         int next = waitForOneLeader(nodes.get(survivor), Duration.ofSeconds(120), leader);
         assertNotEquals(leader, next);
         nodes.get(next).await("the label moved to exactly " + podNames.get(next) + "'s pod",
-            Duration.ofSeconds(15), () -> selected(api, leaderService).equals(List.of(podNames.get(next))));
+            Duration.ofSeconds(15), () -> List.of(podNames.get(next)).equals(selected(api, leaderService)));
 
         List<String> unauthorized = api.calls.stream().filter(c -> !("Bearer " + TOKEN).equals(c.authorization()))
             .map(c -> c.method() + " " + c.path()).toList();
@@ -114,8 +116,6 @@ class KubernetesIT {
         List<ApiServer.Call> patches = api.calls.stream().filter(c -> c.method().equals("PATCH")).toList();
         assertEquals(List.of("application/merge-patch+json"),
             patches.stream().map(ApiServer.Call::contentType).distinct().toList(), "the label is set by merge patches");
-        String selector = base.environment(container, Map.of("metadata.name", "x", "metadata.namespace", NS,
-            "status.podIP", IPS[0])).get("PMM_HA_K8S_POD_LABEL_SELECTOR");
         String list = "/api/v1/namespaces/" + NS + "/pods?labelSelector=" + selector;
         assertTrue(api.calls.stream().anyMatch(c -> c.method().equals("GET")
                 && URLDecoder.decode(c.path(), StandardCharsets.UTF_8).equals(list)),
@@ -164,8 +164,10 @@ class KubernetesIT {
     return found.get();
   }
 
+  /** Members with status alive in /v1/ha/nodes once the node is ready; -1 before. */
   private int aliveMembers(int node) {
-    String body = EntrypointRun.body(http(node) + "/v1/ha/nodes");
+    String body = EntrypointRun.status(http(node) + "/v1/readyz") == 200
+        ? EntrypointRun.body(http(node) + "/v1/ha/nodes") : null;
     if (body == null) {
       return -1;
     }
@@ -180,9 +182,19 @@ class KubernetesIT {
     }
   }
 
-  /** The pods the API lists for a Service's selector. */
+  /**
+   * The pods the API lists for a Service's selector, when every pod labelled pmm-ha/role=leader is among them
+   * (else null: a labelled pod the Service does not select).
+   */
   private static List<String> selected(ApiServer api, Service svc) {
-    return api.client.pods().inNamespace(NS).withLabels(svc.getSpec().getSelector()).list().getItems().stream()
-        .map(p -> p.getMetadata().getName()).sorted().toList();
+    List<String> bySelector = names(api.client.pods().inNamespace(NS).withLabels(svc.getSpec().getSelector()).list()
+        .getItems());
+    List<String> labelled = names(api.client.pods().inNamespace(NS).withLabel("pmm-ha/role", "leader").list()
+        .getItems());
+    return bySelector.equals(labelled) ? bySelector : null;
+  }
+
+  private static List<String> names(List<Pod> pods) {
+    return pods.stream().map(p -> p.getMetadata().getName()).sorted().toList();
   }
 }
