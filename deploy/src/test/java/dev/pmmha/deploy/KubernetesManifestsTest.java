@@ -14,6 +14,8 @@ import dev.pmmha.runtime.DeployedNode;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Probe;
 import io.fabric8.kubernetes.api.model.Quantity;
@@ -28,6 +30,10 @@ import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import io.fabric8.kubernetes.api.model.rbac.PolicyRule;
 import io.fabric8.kubernetes.api.model.rbac.Role;
 import io.fabric8.kubernetes.api.model.rbac.RoleBinding;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -43,9 +49,15 @@ import org.junit.jupiter.api.Test;
  * against the Kubernetes API schema offline, then checked for what makes pmm-ha work: the pods form their cluster
  * through the Kubernetes API (checked by computing each pod's configuration with the runtime's own code), the
  * probes, the rollout, the PodDisruptionBudget, the spreading and the Services select the pods they must, RBAC
- * grants only what is used, and HAProxy's servers are the nodes.
+ * grants only what is used, and HAProxy's servers are the nodes. Every rendered object is also created through
+ * the fabric8 client in fabric8's API server mock (CRUD mode), and the selectors are run there, by its label
+ * selector code, against pods made from the Deployments' templates.
  */
+@EnableKubernetesMockClient(crud = true, https = false)
 class KubernetesManifestsTest {
+
+  /** The API server mock in CRUD mode, one for the class (set by its extension). */
+  static KubernetesClient api;
 
   static final Map<String, String> POD_FIELDS = Map.of(
       "metadata.name", "pmm-ha-6d8f7b9c4-x2kqp",
@@ -106,6 +118,72 @@ class KubernetesManifestsTest {
 
   private static String id(HasMetadata o) {
     return o.getKind() + "/" + o.getMetadata().getName().replaceFirst("-[a-z0-9]{10}$", "");
+  }
+
+  @Test
+  void theApiServerStoresEveryRenderedObjectAsRendered() {
+    base.createIn(api, "pmm");
+    haproxyLess.createIn(api, "pmm-haproxy-less");
+  }
+
+  @Test
+  void theApiServersLabelSelectorsPickThePodsTheyMust() {
+    String ns = "pmm-selectors";
+    api.resource(base.get(Service.class, "pmm-ha-leader")).inNamespace(ns).create();
+    // pods as the ReplicaSets make them: the template's labels and spec, under a pod name
+    Map<String, String> owner = new LinkedHashMap<>();
+    for (Deployment d : base.all(Deployment.class)) {
+      for (int i = 0; i < d.getSpec().getReplicas(); i++) {
+        String name = d.getMetadata().getName() + "-6d8f7b9c4-" + i;
+        api.pods().inNamespace(ns).resource(new PodBuilder().withNewMetadataLike(d.getSpec().getTemplate().getMetadata())
+            .withName(name).endMetadata().withSpec(d.getSpec().getTemplate().getSpec()).build()).create();
+        owner.put(name, d.getMetadata().getName());
+      }
+    }
+    String serviceName = deployed.pekko.getString(
+        "pekko.management.cluster.bootstrap.contact-point-discovery.service-name");
+    String discovery = deployed.pekko.getString("pekko.discovery.kubernetes-api.pod-label-selector")
+        .replace("%s", serviceName);
+    List<String> nodePods = owner.entrySet().stream().filter(e -> e.getValue().equals("pmm-ha"))
+        .map(Map.Entry::getKey).sorted().toList();
+    assertEquals(deployment.getSpec().getReplicas(), nodePods.size());
+    assertEquals(nodePods, names(api.pods().inNamespace(ns).withLabelSelector(discovery).list().getItems()),
+        "the discovery's selector " + discovery + " lists every pmm-ha pod and nothing else");
+    assertEquals(nodePods, names(api.pods().inNamespace(ns)
+        .withLabelSelector(base.get(PodDisruptionBudget.class, "pmm-ha").getSpec().getSelector()).list().getItems()),
+        "the PodDisruptionBudget's selector");
+    for (Service svc : base.all(Service.class)) {
+      List<String> selected = owners(owner, api.pods().inNamespace(ns).withLabels(svc.getSpec().getSelector())
+          .list().getItems());
+      if (svc.getMetadata().getName().equals("pmm-ha-leader")) {
+        assertEquals(List.of(), selected, "no pod is the leader's yet");
+      } else {
+        assertEquals(1, selected.size(), svc.getMetadata().getName() + " selects one Deployment's pods: " + selected);
+      }
+    }
+    // the leader's merge patch (as KubernetesLeaderLabel sends it) makes its pod, and only it, the leader Service's
+    String leader = "pmm-ha-6d8f7b9c4-1";
+    Map<String, String> leaderSelector = base.get(Service.class, "pmm-ha-leader").getSpec().getSelector();
+    api.pods().inNamespace(ns).withName(leader).patch(PatchContext.of(PatchType.JSON_MERGE),
+        "{\"metadata\":{\"labels\":{\"pmm-ha/role\":\"leader\"}}}");
+    assertEquals(List.of(leader), names(api.pods().inNamespace(ns).withLabels(leaderSelector).list().getItems()));
+    api.pods().inNamespace(ns).withName(leader).patch(PatchContext.of(PatchType.JSON_MERGE),
+        "{\"metadata\":{\"labels\":{\"pmm-ha/role\":null}}}");
+    assertEquals(List.of(), names(api.pods().inNamespace(ns).withLabels(leaderSelector).list().getItems()),
+        "a null in the merge patch removes the label");
+    // the mock merges with Jackson and keeps the key with a null value where the API server drops it (RFC 7386)
+    Map<String, String> labels = new LinkedHashMap<>(api.pods().inNamespace(ns).withName(leader).get().getMetadata()
+        .getLabels());
+    assertNull(labels.remove("pmm-ha/role"), "no role label left: " + labels);
+    assertEquals(podLabels(), labels, "and the template's labels are untouched");
+  }
+
+  private static List<String> names(List<Pod> pods) {
+    return pods.stream().map(p -> p.getMetadata().getName()).sorted().toList();
+  }
+
+  private static List<String> owners(Map<String, String> owner, List<Pod> pods) {
+    return pods.stream().map(p -> owner.get(p.getMetadata().getName())).distinct().sorted().toList();
   }
 
   @Test

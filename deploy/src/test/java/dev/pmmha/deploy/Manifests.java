@@ -1,6 +1,7 @@
 package dev.pmmha.deploy;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerPort;
@@ -8,6 +9,8 @@ import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -24,6 +27,35 @@ final class Manifests {
     for (JsonNode doc : docs) {
       objects.add(KubernetesSchema.validate(doc));
     }
+  }
+
+  /**
+   * Creates every object through the API, as {@code kubectl apply -n ns} would, and reads each back: the same
+   * object but for the metadata the server sets. An object the server refuses fails here.
+   */
+  void createIn(KubernetesClient api, String ns) {
+    for (HasMetadata o : objects) {
+      String id = o.getKind() + "/" + o.getMetadata().getName();
+      HasMetadata created = api.resource(o).inNamespace(ns).create();
+      if (created.getMetadata().getUid() == null) {
+        throw new AssertionError(id + ": created with no uid");
+      }
+      HasMetadata read = api.resource(o).inNamespace(ns).get();
+      if (read == null) {
+        throw new AssertionError(id + ": not found in " + ns + " after its creation");
+      }
+      if (!withoutServerFields(o).equals(withoutServerFields(read))) {
+        throw new AssertionError(id + " as stored in " + ns + ":\n" + withoutServerFields(read) + "\nrendered:\n"
+            + withoutServerFields(o));
+      }
+    }
+  }
+
+  private static JsonNode withoutServerFields(HasMetadata o) {
+    ObjectNode json = Serialization.jsonMapper().valueToTree(o);
+    ((ObjectNode) json.path("metadata"))
+        .remove(List.of("uid", "resourceVersion", "creationTimestamp", "generation", "namespace"));
+    return json;
   }
 
   <T extends HasMetadata> List<T> all(Class<T> type) {

@@ -24,6 +24,22 @@ final class PostgresInit {
     return PostgresServer.start();
   }
 
+  /**
+   * Prepares a throwaway server for nodes whose environment holds the Secret's user and password: the init script
+   * with the postgres service's environment from compose.yaml and those credentials. Returns PMM_POSTGRES_ADDR.
+   */
+  static String prepareFor(PostgresServer pg, Map<String, String> nodeEnv) {
+    Map<String, String> pgEnv = new LinkedHashMap<>(
+        Compose.environment(Compose.load(Repo.COMPOSE, Compose.dotEnv(Repo.ENV_EXAMPLE)).service("postgres")));
+    pgEnv.put("PG_USERNAME", nodeEnv.get("PMM_POSTGRES_USERNAME"));
+    pgEnv.put("PG_PASSWORD", nodeEnv.get("PMM_POSTGRES_DBPASSWORD"));
+    Tools.Result init = run(Repo.PG_INIT, pg, pgEnv);
+    if (init.exitCode() != 0) {
+      throw new AssertionError("init-pmm-ha.sh exited with " + init.exitCode() + ":\n" + init.stdout() + init.stderr());
+    }
+    return pg.host() + ":" + pg.port();
+  }
+
   /** Runs the script (or another version of it) with the postgres service's environment from compose.yaml. */
   static Tools.Result run(Path script, PostgresServer pg, Map<String, String> serviceEnv) {
     Tools.require("psql", "apt-get install postgresql-client");

@@ -60,14 +60,8 @@ class ProbesIT {
     env.put("PMM_HA_JAR", EntrypointRun.jar().toString());
 
     try (PostgresServer pg = PostgresInit.startServer()) {
-      Map<String, String> pgEnv = new LinkedHashMap<>(
-          Compose.environment(Compose.load(Repo.COMPOSE, Compose.dotEnv(Repo.ENV_EXAMPLE)).service("postgres")));
       // the Secret's user and password are the ones the init script creates
-      pgEnv.put("PG_USERNAME", env.get("PMM_POSTGRES_USERNAME"));
-      pgEnv.put("PG_PASSWORD", env.get("PMM_POSTGRES_DBPASSWORD"));
-      Tools.Result init = PostgresInit.run(Repo.PG_INIT, pg, pgEnv);
-      assertEquals(0, init.exitCode(), init.stdout() + init.stderr());
-      env.put("PMM_POSTGRES_ADDR", pg.host() + ":" + pg.port());
+      env.put("PMM_POSTGRES_ADDR", PostgresInit.prepareFor(pg, env));
 
       try (EntrypointRun node = EntrypointRun.start(env, List.of(), Path.of("target", "it-logs", "probes.log"))) {
         String ready = url(ports, c.getReadinessProbe());
