@@ -1,12 +1,12 @@
 package dev.pmmha.runtime.metrics;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.pmmha.runtime.LocalCluster;
 import dev.pmmha.runtime.WithPostgres;
 import dev.pmmha.runtime.cli.Cli;
+import dev.pmmha.testkit.Chromium;
 import dev.pmmha.testkit.PostgresServer;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -15,12 +15,10 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -115,59 +113,15 @@ class ObservabilityIT extends WithPostgres {
       String page2 = chromium(other.url("/"), shots.resolve("status-page-after.png"));
       assertTrue(page2.contains("id=\"leader-node\">" + second.id() + "<"), "the page shows the new leader: " + page2);
       assertTrue(page2.contains("<td>elected</td><td>" + e2 + "</td><td>" + second.id() + "</td>"), "history row: " + page2);
+      // the timeline has a bar for each leader, the first ended by its release (it left gracefully)
+      assertTrue(Pattern.compile("<rect class=\"leadership\"[^>]*data-node=\"" + first.id() + "\" data-epoch=\"" + e1
+          + "\"[^>]*data-ended=\"released\"").matcher(page2).find(), "the first leader's bar: " + page2);
+      assertTrue(Pattern.compile("<rect class=\"leadership\"[^>]*data-node=\"" + second.id() + "\" data-epoch=\"" + e2
+          + "\"[^>]*data-ended=\"now\"").matcher(page2).find(), "the new leader's bar: " + page2);
     }
   }
 
-  /** Loads the page in headless Chromium, lets its script run, returns the DOM; saves a screenshot. */
   static String chromium(String url, Path screenshot) throws Exception {
-    String bin = Files.isExecutable(Path.of("/usr/bin/chromium")) ? "/usr/bin/chromium" : null;
-    if (bin == null) {
-      throw new AssertionError("chromium is not installed: scripts/test.sh installs it (apt-get install chromium)");
-    }
-    Path profile = Files.createTempDirectory("pmm-ha-chromium");
-    List<String> common = List.of(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-        "--user-data-dir=" + profile, "--virtual-time-budget=4000", "--window-size=1100,700");
-    try {
-      run(concat(common, "--screenshot=" + screenshot.toAbsolutePath(), url));
-      return run(concat(common, "--dump-dom", url));
-    } finally {
-      try (var walk = Files.walk(profile)) {
-        walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
-    }
-  }
-
-  static List<String> concat(List<String> a, String... more) {
-    List<String> out = new java.util.ArrayList<>(a);
-    out.addAll(List.of(more));
-    return out;
-  }
-
-  /**
-   * Runs headless Chromium with a time limit. Its output goes to a file, not a pipe: reading a pipe blocks until
-   * the browser exits, so a browser that hangs (a CI run saw `--screenshot` never return) would hang the suite
-   * past any timeout. A hung browser, and every process it started, is killed and started once more; a second
-   * hang fails the test.
-   */
-  static String run(List<String> cmd) throws Exception {
-    for (int attempt = 1; ; attempt++) {
-      Path out = Files.createTempFile("pmm-ha-chromium", ".out");
-      try {
-        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD)
-            .redirectOutput(out.toFile()).start();
-        if (p.waitFor(60, TimeUnit.SECONDS)) {
-          assertNotEquals(-1, p.exitValue());
-          return Files.readString(out, StandardCharsets.UTF_8);
-        }
-        p.descendants().forEach(ProcessHandle::destroyForcibly);
-        p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-        if (attempt == 2) {
-          throw new AssertionError("chromium did not finish within 60 s, twice: " + cmd);
-        }
-      } finally {
-        Files.deleteIfExists(out);
-      }
-    }
+    return Chromium.load(url, screenshot, 4000, 1100, 700);
   }
 }
