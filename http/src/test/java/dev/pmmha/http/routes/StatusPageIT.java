@@ -194,6 +194,9 @@ class StatusPageIT {
     assertTrue(dom.contains("waited for a new leader 2 times, 1500 ms on average"), "time to new leader metric");
 
     // people read milliseconds: the history table and the leader line too; no nanoseconds anywhere
+    // the members, with the tag of a node that never leads (PMM_HA_NOFAILOVER)
+    assertEquals(List.of(List.of("a", "leader", "alive", ""), List.of("b", "follower", "suspect", "nofailover")),
+        rows(tableOf(dom, "members")));
     List<List<String>> history = rows(tableOf(dom, "history"));
     assertEquals(6, history.size());
     assertEquals(List.of(human(D_ELECTED), "elected", "8", "d"), history.get(0));
