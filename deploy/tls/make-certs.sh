@@ -24,7 +24,8 @@ command -v openssl >/dev/null 2>&1 || { echo "$0: openssl is required" >&2; exit
 mkdir -p "$out"
 umask 077
 if [ ! -f "$out/ca.key" ]; then
-  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=pmm-ha CA" \
+  # a random suffix tells this CA from another one made by this script (in pmm-ha's TLS refusals)
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=pmm-ha CA $(openssl rand -hex 4)" \
     -keyout "$out/ca.key" -out "$out/ca.crt" 2>/dev/null
 fi
 for spec in "$@"; do

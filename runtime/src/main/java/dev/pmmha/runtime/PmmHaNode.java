@@ -76,6 +76,12 @@ public final class PmmHaNode {
     Config full = ClusterConfig.overlay(node, tls).withFallback(store.pluginConfig()).withFallback(config).resolve();
     NodeState state = new NodeState(node.haEnabled(), node.expectedNodes(), node.nodeId(),
         KubernetesLeaderLabel.podNamespace(config, System.getenv()));
+    if (node.haEnabled() && tls.enabled()) {
+      NodeTlsProvider.ownCertificateProblem(tls, node.advertiseAddress()).ifPresent(p -> {
+        log.warn("{}", p);
+        state.transportProblem(p);
+      });
+    }
     ActorSystemSetup setup = ActorSystemSetup.create(BootstrapSetup.create(full));
     if (tls.enabled()) {
       setup = setup.withSetup(SSLEngineProviderSetup.create(sys -> new NodeTlsProvider(tls, state::transportProblem)));

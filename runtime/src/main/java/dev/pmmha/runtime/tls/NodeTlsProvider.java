@@ -54,6 +54,20 @@ public final class NodeTlsProvider implements SSLEngineProvider {
     this(TlsSettings.create(system.settings().config()), p -> {});
   }
 
+  /**
+   * Why peers dialling {@code advertise} may refuse this node's own certificate, if they might: it names neither
+   * that address, so only peers sharing its subject accept it.
+   */
+  public static Optional<String> ownCertificateProblem(TlsSettings tls, String advertise) {
+    X509Certificate own = tls.ownCertificate();
+    if (PeerIdentity.sanMatches(own, advertise)) {
+      return Optional.empty();
+    }
+    return Optional.of("this node's certificate (PMM_HA_TLS_CERT, " + PeerIdentity.describe(own) + ") does not "
+        + "name PMM_HA_ADVERTISE_ADDRESS=" + advertise + ": peers accept it only if their certificates share its "
+        + "subject " + PeerIdentity.subjectNames(own));
+  }
+
   @Override
   public SSLEngine createServerSSLEngine(String hostname, int port) {
     SSLEngine e = context().context().createSSLEngine(hostname, port);
@@ -132,12 +146,6 @@ public final class NodeTlsProvider implements SSLEngineProvider {
     }
   }
 
-  private String caNames() {
-    return tls.trustManager().getAcceptedIssuers().length == 0 ? "none"
-        : java.util.Arrays.stream(tls.trustManager().getAcceptedIssuers())
-            .map(c -> "\"" + c.getSubjectX500Principal().getName() + "\"").toList().toString();
-  }
-
   /** The JDK's chain check, with a failure reported in pmm-ha's words before the handshake is aborted. */
   private final class ReportingTrustManager extends X509ExtendedTrustManager {
     private final X509ExtendedTrustManager delegate;
@@ -146,10 +154,28 @@ public final class NodeTlsProvider implements SSLEngineProvider {
       this.delegate = delegate;
     }
 
+    private String caNames() {
+      return java.util.Arrays.stream(delegate.getAcceptedIssuers())
+          .map(c -> "\"" + c.getSubjectX500Principal().getName() + "\"").toList().toString();
+    }
+
     private CertificateException report(String who, X509Certificate[] chain, CertificateException e) {
-      String presented = chain == null || chain.length == 0 ? "no certificate" : PeerIdentity.describe(chain[0]);
-      refused(who, presented, "a certificate issued by PMM_HA_TLS_CA " + caNames(),
-          "its certificate is not signed by this cluster's CA (" + e.getMessage() + ")");
+      if (chain == null || chain.length == 0) {
+        refused(who, "no certificate", "a certificate issued by PMM_HA_TLS_CA " + caNames(), "it sent no certificate");
+        return e;
+      }
+      Throwable root = e;
+      while (root.getCause() != null) {
+        root = root.getCause();
+      }
+      var issuer = chain[chain.length - 1].getIssuerX500Principal();
+      boolean ourCa = java.util.Arrays.stream(delegate.getAcceptedIssuers())
+          .anyMatch(ca -> ca.getSubjectX500Principal().equals(issuer));
+      // a CA of the same name may still be another CA (another key), or the certificate may have expired
+      String cause = ourCa ? "its certificate names this cluster's CA as issuer but does not verify against "
+          + "PMM_HA_TLS_CA (" + root.getMessage() + ")"
+          : "its certificate is not signed by this cluster's CA (" + root.getMessage() + ")";
+      refused(who, PeerIdentity.describe(chain[0]), "a certificate issued by PMM_HA_TLS_CA " + caNames(), cause);
       return e;
     }
 

@@ -58,7 +58,7 @@ public final class PeerIdentity {
   }
 
   /** The CN and DNS SANs, as Pekko's rotating-keys provider compares them. */
-  static Set<String> subjectNames(X509Certificate c) {
+  public static Set<String> subjectNames(X509Certificate c) {
     Set<String> names = new LinkedHashSet<>();
     cn(c).ifPresent(names::add);
     for (List<?> san : sans(c)) {
@@ -94,7 +94,8 @@ public final class PeerIdentity {
         + c.getIssuerX500Principal().getName() + "\"";
   }
 
-  static boolean sanMatches(X509Certificate peer, String host) {
+  /** Whether an IP or DNS SAN of {@code c} names {@code host} (an IP literal or a DNS name). */
+  public static boolean sanMatches(X509Certificate peer, String host) {
     String h = stripDot(host.toLowerCase(Locale.ROOT));
     if (h.startsWith("[") && h.endsWith("]")) {
       h = h.substring(1, h.length() - 1);
