@@ -195,6 +195,52 @@ class TlsClusterIT extends WithPostgres {
     }
   }
 
+  @Test
+  void aNodeWhoseCertificateNamesAnotherAddressIsRefusedAndSaysWhy(@TempDir Path dir) throws Exception {
+    // node-3 advertises 127.0.0.3 but its certificate, from the right CA, names 127.0.0.9
+    makeCerts(dir, "node-1=127.0.0.1", "node-2=127.0.0.2", "node-3=127.0.0.9");
+    Map<String, Integer> httpsPorts = new ConcurrentHashMap<>();
+    ch.qos.logback.classic.Logger tlsLog =
+        (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(NodeTlsProvider.class);
+    ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged =
+        new ch.qos.logback.core.read.ListAppender<>();
+    logged.start();
+    tlsLog.addAppender(logged);
+    try (LocalCluster c = LocalCluster.start(3, pg, pg.createDatabase(),
+        id -> merge(tlsEnv(dir, id), loopback(id, httpsPorts)), ConfigFactory.empty())) {
+      LocalCluster.Node leader = c.waitForLeader(Duration.ofSeconds(60));
+      LocalCluster.waitForUp(leader, 2, Duration.ofSeconds(60));
+      long epoch = c.json(leader, "/v1/ha/leader").get("epoch").asLong();
+      LocalCluster.Node outsider = c.running().stream().filter(n -> n.id().equals("node-3")).findFirst().orElseThrow();
+      // node-3 knows at start that its certificate does not name its address, and says so while not Up
+      var ready = c.json(outsider, "/v1/readyz");
+      assertEquals("not ready", ready.get("status").asText());
+      assertTrue(ready.get("reason").asText().contains("does not name PMM_HA_ADVERTISE_ADDRESS=127.0.0.3"),
+          ready.toString());
+      // the nodes that dial it back refuse it, in their own words
+      LocalCluster.eventually(Duration.ofSeconds(30), () -> logged.list.stream()
+          .map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+          .anyMatch(l -> l.startsWith("TLS with peer 127.0.0.3 refused: its certificate names neither 127.0.0.3")
+              && l.contains("IP:127.0.0.9")) ? true : null, "a node logs why it refuses node-3");
+      long until = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+      while (System.nanoTime() < until) {
+        assertNotEquals(MemberStatus.up(), Cluster.get(outsider.node().system()).selfMember().status(),
+            "node-3 is never Up");
+        long up = 0;
+        for (var m : Cluster.get(leader.node().system()).state().getMembers()) {
+          up += m.status() == MemberStatus.up() ? 1 : 0;
+        }
+        assertEquals(2, up, "only node-1 and node-2 are Up");
+        Thread.sleep(200);
+      }
+      assertEquals(List.of(leader.id()), c.leaders().stream().map(LocalCluster.Node::id).toList());
+      assertEquals(epoch, c.json(leader, "/v1/ha/leader").get("epoch").asLong(), "the leader did not change");
+      assertEquals(503, LocalCluster.status(outsider, "GET", "/v1/readyz"));
+    } finally {
+      tlsLog.detachAppender(logged);
+    }
+  }
+
   /**
    * openssl s_client with {@code name}'s certificate: unlike a JDK client, it sends its certificate even when the
    * server asks for another CA's, so the server's check is the one that refuses it.
