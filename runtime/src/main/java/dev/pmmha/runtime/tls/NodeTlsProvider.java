@@ -114,6 +114,9 @@ public final class NodeTlsProvider implements SSLEngineProvider {
 
   private SslTransportException refused(String who, String presented, String expected, String cause) {
     String line = "TLS with " + who + " refused: " + cause + "; it presented " + presented + ", expected " + expected;
+    if (logged.size() > 1024) {
+      logged.clear(); // a caller cycling through certificates must not grow it without bound
+    }
     if (logged.add(who + '|' + presented + '|' + cause)) {
       log.warn("{}", line);
     }
