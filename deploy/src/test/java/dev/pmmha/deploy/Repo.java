@@ -19,6 +19,7 @@ final class Repo {
   static final Path DOCKERFILE = DOCKER.resolve("Dockerfile");
   static final Path PG_INIT = DOCKER.resolve("postgres").resolve("init-pmm-ha.sh");
   static final Path MAKE_CERT = HAPROXY.resolve("make-cert.sh");
+  static final Path MAKE_CERTS = DEPLOY.resolve("tls").resolve("make-certs.sh");
 
   private Repo() {}
 

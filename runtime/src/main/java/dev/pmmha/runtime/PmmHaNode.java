@@ -12,8 +12,12 @@ import dev.pmmha.runtime.jobs.JobSettings;
 import dev.pmmha.runtime.leader.KubernetesLeaderLabel;
 import dev.pmmha.runtime.leader.LeaderServices;
 import dev.pmmha.runtime.leader.LeaderSettings;
+import dev.pmmha.runtime.tls.NodeTlsProvider;
 import java.util.List;
+import org.apache.pekko.actor.BootstrapSetup;
+import org.apache.pekko.actor.setup.ActorSystemSetup;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.remote.artery.tcp.SSLEngineProviderSetup;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,9 +76,19 @@ public final class PmmHaNode {
     Config full = ClusterConfig.overlay(node, tls).withFallback(store.pluginConfig()).withFallback(config).resolve();
     NodeState state = new NodeState(node.haEnabled(), node.expectedNodes(), node.nodeId(),
         KubernetesLeaderLabel.podNamespace(config, System.getenv()));
+    if (node.haEnabled() && tls.enabled()) {
+      NodeTlsProvider.ownCertificateProblem(tls, node.advertiseAddress()).ifPresent(p -> {
+        log.warn("{}", p);
+        state.transportProblem(p);
+      });
+    }
+    ActorSystemSetup setup = ActorSystemSetup.create(BootstrapSetup.create(full));
+    if (tls.enabled()) {
+      setup = setup.withSetup(SSLEngineProviderSetup.create(sys -> new NodeTlsProvider(tls, state::transportProblem)));
+    }
     ActorSystem<Object> system = ActorSystem.create(
         Guardian.create(node, store, http, tls, state, leader, services, formation),
-        "pmm-ha", full);
+        "pmm-ha", setup);
     return new PmmHaNode(node, store, http, state, system);
   }
 

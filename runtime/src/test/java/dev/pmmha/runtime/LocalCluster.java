@@ -37,7 +37,8 @@ public final class LocalCluster implements AutoCloseable {
 
   public record Node(String id, int gossipPort, int httpPort, PmmHaNode node) {
     public String url(String path) {
-      return "http://127.0.0.1:" + httpPort + path;
+      String host = node.http().bindAddress();
+      return "http://" + (host.equals("0.0.0.0") ? "127.0.0.1" : host) + ":" + httpPort + path;
     }
   }
 
@@ -64,7 +65,14 @@ public final class LocalCluster implements AutoCloseable {
     for (int i = 0; i < size; i++) {
       gossip.add(PostgresServer.freePort());
     }
-    String peers = gossip.stream().map(p -> "127.0.0.1:" + p).collect(Collectors.joining(","));
+    List<Map<String, String>> extras = new ArrayList<>();
+    for (int i = 0; i < size; i++) {
+      extras.add(extraEnv.apply("node-" + (i + 1)));
+    }
+    // a node may advertise another loopback address (127.0.0.2, ...) through extraEnv; the peers follow it
+    String peers = java.util.stream.IntStream.range(0, size)
+        .mapToObj(i -> extras.get(i).getOrDefault("PMM_HA_ADVERTISE_ADDRESS", "127.0.0.1") + ":" + gossip.get(i))
+        .collect(Collectors.joining(","));
     for (int i = 0; i < size; i++) {
       int httpPort = PostgresServer.freePort();
       Map<String, String> env = new HashMap<>();
@@ -92,7 +100,7 @@ public final class LocalCluster implements AutoCloseable {
       env.put("PMM_HA_LEASE_TTL", "3s");
       env.put("PMM_HA_LEASE_RENEW_INTERVAL", "500ms");
       env.put("PMM_HA_LEASE_SAFETY_MARGIN", "1s");
-      env.putAll(extraEnv.apply("node-" + (i + 1)));
+      env.putAll(extras.get(i));
       PmmHaNode node = PmmHaNode.start(extraConfig.withFallback(FIREWALL).withFallback(PmmHaConfig.load(env)).resolve(),
           PmmHaNode.Formation.MANUAL);
       c.nodes.add(new Node("node-" + (i + 1), gossip.get(i), httpPort, node));

@@ -333,6 +333,13 @@ public final class NodeState implements LeaderView, ClusterView {
     return namespace;
   }
 
+  private volatile String transportProblem;
+
+  /** The latest TLS refusal on the cluster transport, shown as the readiness reason while this node is not Up. */
+  public void transportProblem(String problem) {
+    transportProblem = problem;
+  }
+
   @Override
   public Readiness readiness() {
     if (shuttingDown) {
@@ -344,7 +351,8 @@ public final class NodeState implements LeaderView, ClusterView {
     boolean up = self != null ? Membership.inService(self) : m.selfUp();
     if (!up) {
       String status = self != null ? self.toString() : m.selfStatus();
-      return Readiness.notReady("not Up in the cluster (status " + status + ")");
+      String tls = transportProblem;
+      return Readiness.notReady("not Up in the cluster (status " + status + ")" + (tls != null ? ": " + tls : ""));
     }
     String store = storeProblem;
     if (store != null) {

@@ -25,14 +25,10 @@ public final class ClusterConfig {
   public static Config overlay(NodeSettings s, TlsSettings tls) {
     Map<String, Object> m = new HashMap<>();
     if (tls.enabled()) {
-      // Mutual TLS on the cluster transport: a peer needs a certificate from PMM_HA_TLS_CA that shares this node's
-      // subject name (deploy/tls/make-certs.sh gives every node CN=pmm-ha).
-      String ssl = "pekko.remote.artery.ssl.";
+      // Mutual TLS on the cluster transport: a peer needs a certificate from PMM_HA_TLS_CA that names its address
+      // or shares this node's subject (runtime.tls.NodeTlsProvider, PeerIdentity).
       m.put("pekko.remote.artery.transport", "tls-tcp");
-      m.put(ssl + "ssl-engine-provider", "org.apache.pekko.remote.artery.tcp.ssl.RotatingKeysSSLEngineProvider");
-      m.put(ssl + "rotating-keys-engine.key-file", tls.key().toAbsolutePath().toString());
-      m.put(ssl + "rotating-keys-engine.cert-file", tls.cert().toAbsolutePath().toString());
-      m.put(ssl + "rotating-keys-engine.ca-cert-file", tls.ca().toAbsolutePath().toString());
+      m.put("pekko.remote.artery.ssl.ssl-engine-provider", "dev.pmmha.runtime.tls.NodeTlsProvider");
     }
     m.put("pekko.cluster.roles", s.noFailover()
         ? List.of("pmm-ha", NODE_ROLE_PREFIX + s.nodeId())

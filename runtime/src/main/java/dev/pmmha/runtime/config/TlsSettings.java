@@ -13,9 +13,13 @@ import java.security.PrivateKey;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.util.Collection;
+import java.security.cert.X509Certificate;
+import javax.net.ssl.KeyManager;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedTrustManager;
 import org.apache.pekko.pki.pem.DERPrivateKeyLoader;
 import org.apache.pekko.pki.pem.PEMDecoder;
 
@@ -54,10 +58,25 @@ public record TlsSettings(Path cert, Path key, Path ca, int httpsPort) {
     return cert != null;
   }
 
-  /** The server context for HTTPS: this node's key and certificate chain. */
+  /** The server context for HTTPS: this node's key and certificate chain, trusting PMM_HA_TLS_CA. */
   public SSLContext sslContext() {
+    try {
+      SSLContext ctx = SSLContext.getInstance("TLS");
+      ctx.init(keyManagers(), new TrustManager[] {trustManager()}, null);
+      return ctx;
+    } catch (GeneralSecurityException e) {
+      throw new SettingsException("PMM_HA_TLS_CERT", cert.toString(), "a usable certificate: " + e.getMessage());
+    }
+  }
+
+  /** This node's own certificate (the first of PMM_HA_TLS_CERT). */
+  public X509Certificate ownCertificate() {
+    return (X509Certificate) certificates(cert, "PMM_HA_TLS_CERT").iterator().next();
+  }
+
+  /** This node's key and certificate chain. */
+  public KeyManager[] keyManagers() {
     Collection<? extends Certificate> chain = certificates(cert, "PMM_HA_TLS_CERT");
-    Collection<? extends Certificate> cas = certificates(ca, "PMM_HA_TLS_CA");
     PrivateKey pk;
     try {
       pk = DERPrivateKeyLoader.load(PEMDecoder.decode(Files.readString(key, StandardCharsets.US_ASCII)));
@@ -70,20 +89,32 @@ public record TlsSettings(Path cert, Path key, Path ca, int httpsPort) {
       ks.setKeyEntry("pmm-ha", pk, new char[0], chain.toArray(Certificate[]::new));
       KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
       kmf.init(ks, new char[0]);
+      return kmf.getKeyManagers();
+    } catch (GeneralSecurityException | IOException e) {
+      throw new SettingsException("PMM_HA_TLS_CERT", cert.toString(),
+          "a certificate that matches PMM_HA_TLS_KEY: " + e.getMessage());
+    }
+  }
+
+  /** The JDK's PKIX trust manager over the certificates of PMM_HA_TLS_CA. */
+  public X509ExtendedTrustManager trustManager() {
+    try {
       KeyStore ts = KeyStore.getInstance("PKCS12");
       ts.load(null, null);
       int i = 0;
-      for (Certificate c : cas) {
+      for (Certificate c : certificates(ca, "PMM_HA_TLS_CA")) {
         ts.setCertificateEntry("ca-" + i++, c);
       }
       TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
       tmf.init(ts);
-      SSLContext ctx = SSLContext.getInstance("TLS");
-      ctx.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
-      return ctx;
+      for (TrustManager tm : tmf.getTrustManagers()) {
+        if (tm instanceof X509ExtendedTrustManager x) {
+          return x;
+        }
+      }
+      throw new SettingsException("PMM_HA_TLS_CA", ca.toString(), "CA certificates the JDK can trust");
     } catch (GeneralSecurityException | IOException e) {
-      throw new SettingsException("PMM_HA_TLS_CERT", cert.toString(),
-          "a certificate that matches PMM_HA_TLS_KEY: " + e.getMessage());
+      throw new SettingsException("PMM_HA_TLS_CA", ca.toString(), "CA certificates the JDK can trust: " + e.getMessage());
     }
   }
 

@@ -106,6 +106,21 @@ class NodeStateTest {
     assertEquals("shutting down", s.readiness().reason());
   }
 
+  /** A node that cannot join over TLS says why in its readiness; once Up, the old refusal is not shown. */
+  @Test
+  void aTlsRefusalIsTheReadinessReasonWhileNotUp() {
+    NodeState s = new NodeState(true, 3, "node-3");
+    s.storeChecked(null);
+    var live = new java.util.concurrent.atomic.AtomicReference<>(org.apache.pekko.cluster.MemberStatus.joining());
+    s.selfStatusFrom(live::get);
+    s.transportProblem("TLS with peer 10.0.0.1 refused: its certificate is not signed by this cluster's CA");
+    assertEquals("not Up in the cluster (status Joining): TLS with peer 10.0.0.1 refused: its certificate is not "
+        + "signed by this cluster's CA", s.readiness().reason());
+    live.set(org.apache.pekko.cluster.MemberStatus.up());
+    assertEquals(true, s.readiness().ready());
+    assertEquals("ready", s.readiness().reason());
+  }
+
   /** Jobs own a dead node's ticks from the start of the unreachability that ended in its downing. */
   @Test
   void aNodeIsLostFromTheUnreachabilityThatEndedInItsDowning() {
