@@ -13,8 +13,12 @@ import java.util.concurrent.CompletionStage;
  */
 public interface SettingsApi {
 
-  /** This node's copy: every acknowledged write is in it within about a second. */
-  Snapshot snapshot();
+  /**
+   * This node's copy, once it is known to have every acknowledged write (the current leader has said which
+   * version is current, and the copy has it): a read never denies an acknowledged write. Waits for that, bounded,
+   * and fails with {@link NotCurrentException} when it does not come in time (no leader, or just started).
+   */
+  CompletionStage<Snapshot> read();
 
   /** Completes with the new version once the leader has persisted the value; fails with {@link NoLeaderException}. */
   CompletionStage<WriteAck> put(String key, JsonNode value);
@@ -30,6 +34,13 @@ public interface SettingsApi {
 
   /** {@code existed} is false for a delete of a key that was not set (answered 404, so it is not rendered). */
   record WriteAck(String key, long version, long epoch, @JsonIgnore boolean existed) {}
+
+  /** This node's copy is not known to be current (no leader has said which version is): retry later. */
+  final class NotCurrentException extends RuntimeException {
+    public NotCurrentException(String message) {
+      super(message);
+    }
+  }
 
   /** No leader answered in time (failover under way, or no majority): retry later. */
   final class NoLeaderException extends RuntimeException {

@@ -53,7 +53,7 @@ public final class Errors extends AllDirectives {
       var settled = leader.handOverSettled().toCompletableFuture();
       return settled.isDone() ? complete(answer) : completeWithFuture(settled.handle((v, x) -> answer));
     }
-    if (t instanceof JobsApi.UnavailableException) {
+    if (t instanceof JobsApi.UnavailableException || t instanceof SettingsApi.NotCurrentException) {
       return complete(response(ApiError.unavailable(t.getMessage())));
     }
     if (t instanceof EntityStreamSizeException e) {

@@ -276,12 +276,15 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   }
 
   private Route allSettings() {
-    return complete(StatusCodes.OK, settings.snapshot(), Json.MARSHALLER);
+    return onSuccess(settings.read(), snapshot -> complete(StatusCodes.OK, snapshot, Json.MARSHALLER));
   }
 
   private Route oneSetting(String key) {
-    SettingsApi.Setting s = settings.snapshot().settings().get(validKey(key));
-    return s == null ? failWith(noSetting(key)) : complete(StatusCodes.OK, s, Json.MARSHALLER);
+    validKey(key);
+    return onSuccess(settings.read(), snapshot -> {
+      SettingsApi.Setting s = snapshot.settings().get(key);
+      return s == null ? failWith(noSetting(key)) : complete(StatusCodes.OK, s, Json.MARSHALLER);
+    });
   }
 
   private Route putSetting(String key) {

@@ -36,7 +36,13 @@ public class HaRoutesTest {
     final java.util.concurrent.atomic.AtomicLong version = new java.util.concurrent.atomic.AtomicLong();
 
     @Override public long ownEpoch() { return epoch; }
-    @Override public Snapshot snapshot() { return new Snapshot(version.get(), java.util.Map.copyOf(store)); }
+    /** Reads from a copy that is not known to be current (a node that just started). */
+    volatile boolean notCurrent;
+    @Override public java.util.concurrent.CompletionStage<Snapshot> read() {
+      return notCurrent
+          ? java.util.concurrent.CompletableFuture.failedFuture(new NotCurrentException("copy not known current"))
+          : java.util.concurrent.CompletableFuture.completedFuture(new Snapshot(version.get(), java.util.Map.copyOf(store)));
+    }
     /** Writes that never get an answer (a leader that never replies). */
     volatile boolean hangWrites;
 
@@ -322,6 +328,23 @@ public class HaRoutesTest {
     assertEquals(400, send("PUT", "/v1/ha/settings/ok", "").statusCode());
     HttpResponse<String> big = send("PUT", "/v1/ha/settings/big", "\"" + "x".repeat(70_000) + "\"");
     assertEquals(413, big.statusCode(), big.body());
+  }
+
+  @Test
+  void aReadFromACopyNotKnownToBeCurrentIs503NeverA404() throws Exception {
+    assertEquals(200, send("PUT", "/v1/ha/settings/retention", "\"30d\"").statusCode());
+    views.notCurrent = true;
+    try {
+      for (String path : List.of("/v1/ha/settings/retention", "/v1/ha/settings/never.written", "/v1/ha/settings")) {
+        HttpResponse<String> r = send("GET", path);
+        assertEquals(503, r.statusCode(), path + ": " + r.body());
+        assertEquals(14, json(r).get("code").asInt(), r.body());
+        assertEquals("copy not known current", json(r).get("message").asText());
+      }
+    } finally {
+      views.notCurrent = false;
+    }
+    assertEquals("30d", json(send("GET", "/v1/ha/settings/retention")).get("value").asText());
   }
 
   @Test

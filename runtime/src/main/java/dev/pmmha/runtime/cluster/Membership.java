@@ -176,9 +176,11 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
         : e instanceof ClusterEvent.MemberLeft l ? l.member()
         : e instanceof ClusterEvent.MemberRemoved r ? r.member()
         : e instanceof ClusterEvent.MemberDowned d ? d.member() : null;
-    if (m != null && leaderLostAtNanos == 0
-        && node.currentLeader().map(l -> l.nodeId().equals(nodeName(m))).orElse(false)) {
-      leaderLostAtNanos = System.nanoTime();
+    if (m != null && node.currentLeader().map(l -> l.nodeId().equals(nodeName(m))).orElse(false)) {
+      node.settingsLeaderLost();
+      if (leaderLostAtNanos == 0) {
+        leaderLostAtNanos = System.nanoTime();
+      }
     }
   }
 
@@ -194,6 +196,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     }
     var before = node.currentLeader();
     node.leaderAnnounced(new LeaderInfo(a.nodeId(), a.epoch(), a.since()));
+    node.settingsAnnounced(a.epoch(), a.settingsVersion());
     if (before.isEmpty() || before.get().epoch() < a.epoch()) {
       getContext().getLog().info("LEADER is {} with epoch {} (as seen by {})", a.nodeId(), a.epoch(), node.nodeId());
       metrics.leadershipChanged();

@@ -25,7 +25,9 @@ import java.util.concurrent.atomic.AtomicReference;
  *       cluster events and the leader topic;
  *   <li>the settings snapshot: {@link Membership}, from the leader topic (the leader's own node too: it gets
  *       each snapshot once, as every node does); a write waits for its version here before it is answered
- *       ({@link #settingsAt}), so that a read on the node that took the write sees it;
+ *       ({@link #settingsAt}), so that a read on the node that took the write sees it; and whether the copy is
+ *       current (every acknowledged write in it: the version the current leader announced), for reads, which
+ *       never answer from a copy that may lack an acknowledged write ({@link #whenSettingsCurrent});
  *   <li>shutting down: the guardian's coordinated-shutdown task; the store's health: {@link StoreProbe}.
  * </ul>
  */
@@ -55,6 +57,12 @@ public final class NodeState implements LeaderView, ClusterView {
   private volatile SettingsApi.Snapshot settings = SettingsApi.Snapshot.EMPTY;
   // writes waiting until the snapshot has their version, by version; guarded by this
   private final java.util.NavigableMap<Long, List<CompletableFuture<Void>>> settingsWaiters = new java.util.TreeMap<>();
+  // the settings version the leader of announcedEpoch last announced; -1 since start, and since that leader was lost:
+  // the copy may lack a write it acknowledged until the next leader says which version is current. Guarded by this
+  private long announcedEpoch;
+  private long announcedVersion = -1;
+  // reads waiting until the copy is known current; guarded by this
+  private final List<CompletableFuture<Void>> currentWaiters = new java.util.ArrayList<>();
   private volatile Members members = Members.initial();
   private volatile boolean shuttingDown;
   private volatile String storeProblem = "store not checked yet";
@@ -147,8 +155,61 @@ public final class NodeState implements LeaderView, ClusterView {
       var upTo = settingsWaiters.headMap(s.version(), true);
       upTo.values().forEach(reached::addAll);
       upTo.clear();
+      takeCurrentWaiters(reached);
     }
     reached.forEach(f -> f.complete(null));
+  }
+
+  /**
+   * The leader of {@code epoch} says the current settings version is {@code version} (its announcement): the copy
+   * is current once it has that version. An older epoch's announcement (a late message) says nothing.
+   */
+  public void settingsAnnounced(long epoch, long version) {
+    List<CompletableFuture<Void>> reached = new java.util.ArrayList<>();
+    synchronized (this) {
+      if (epoch < announcedEpoch) {
+        return;
+      }
+      announcedEpoch = epoch;
+      announcedVersion = version;
+      takeCurrentWaiters(reached);
+    }
+    reached.forEach(f -> f.complete(null));
+  }
+
+  /** The announced leader is lost: until the next one announces, the copy may lack a write it acknowledged. */
+  public synchronized void settingsLeaderLost() {
+    announcedVersion = -1;
+  }
+
+  /** Whether the copy has every write acknowledged so far: its version is the one the current leader announced. */
+  public synchronized boolean settingsCurrent() {
+    return announcedVersion >= 0 && settings.version() >= announcedVersion;
+  }
+
+  /** Completes once {@link #settingsCurrent()} (at once if it is). */
+  public CompletableFuture<Void> whenSettingsCurrent() {
+    CompletableFuture<Void> f = new CompletableFuture<>();
+    synchronized (this) {
+      if (settingsCurrent()) {
+        return CompletableFuture.completedFuture(null);
+      }
+      currentWaiters.add(f);
+    }
+    f.whenComplete((v, e) -> {
+      synchronized (this) {
+        currentWaiters.remove(f);
+      }
+    });
+    return f;
+  }
+
+  // guarded by this
+  private void takeCurrentWaiters(List<CompletableFuture<Void>> into) {
+    if (settingsCurrent()) {
+      into.addAll(currentWaiters);
+      currentWaiters.clear();
+    }
   }
 
   public SettingsApi.Snapshot settings() {

@@ -40,9 +40,22 @@ public final class ClusterSettings implements SettingsApi {
     this.timeout = timeout;
   }
 
+  public static final String NOT_CURRENT = "this node's copy of the settings is not known to be current yet (no leader "
+      + "has said which version is current since this node started or since the last leader was lost); try again";
+
   @Override
-  public Snapshot snapshot() {
-    return node.settings();
+  public CompletionStage<Snapshot> read() {
+    if (node.settingsCurrent()) {
+      return CompletableFuture.completedFuture(node.settings());
+    }
+    return node.whenSettingsCurrent()
+        .completeOnTimeout(null, timeout.toMillis(), TimeUnit.MILLISECONDS)
+        .thenApply(v -> {
+          if (!node.settingsCurrent()) {
+            throw new NotCurrentException(NOT_CURRENT);
+          }
+          return node.settings();
+        });
   }
 
   @Override

@@ -2,6 +2,7 @@ package dev.pmmha.runtime.settings;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.fasterxml.jackson.databind.node.IntNode;
 import dev.pmmha.http.api.SettingsApi;
@@ -56,7 +57,8 @@ class ClusterSettingsTest {
     node.settingsUpdated(snapshot(1, "k", "1")); // what Membership does when the leader's snapshot comes
     SettingsApi.WriteAck ack = write.get(2, TimeUnit.SECONDS);
     assertEquals(new SettingsApi.WriteAck("k", 1, 4, true), ack);
-    assertEquals(1, settings.snapshot().settings().get("k").value().asInt());
+    node.settingsAnnounced(4, 1);
+    assertEquals(1, settings.read().toCompletableFuture().get(1, TimeUnit.SECONDS).settings().get("k").value().asInt());
   }
 
   @Test
@@ -73,6 +75,35 @@ class ClusterSettingsTest {
     // the copy never comes (a lost topic message): the persisted write is answered by the write's deadline
     SettingsApi.WriteAck ack = write.get(3, TimeUnit.SECONDS);
     assertEquals(7, ack.version());
-    assertEquals(0, settings.snapshot().version(), "the copy did not come");
+    assertEquals(0, node.settings().version(), "the copy did not come");
+  }
+
+  @Test
+  void aReadWaitsUntilTheCopyIsKnownCurrentAndFailsWhenItIsNotInTime() throws Exception {
+    NodeState node = new NodeState(true, 3, "node-2");
+    TestProbe<Leader.Command> leader = kit.createTestProbe();
+    ClusterSettings settings = new ClusterSettings(node, leader.ref(), kit.system(), Duration.ofMillis(700),
+        new PmmHaMetrics(node));
+    // just started: no leader has said which version is current
+    var early = settings.read().toCompletableFuture();
+    var failure = assertThrows(java.util.concurrent.ExecutionException.class, () -> early.get(3, TimeUnit.SECONDS));
+    assertEquals(ClusterSettings.NOT_CURRENT, failure.getCause().getMessage());
+
+    // a read made before the leader's snapshot and announcement comes is answered once both have come
+    var waiting = settings.read().toCompletableFuture();
+    node.settingsAnnounced(3, 2); // the leader says version 2 is current; the copy has 0
+    assertFalse(waiting.isDone(), "the copy lacks versions 1 and 2");
+    node.settingsUpdated(snapshot(2, "retention", "\"30d\""));
+    assertEquals("30d", waiting.get(1, TimeUnit.SECONDS).settings().get("retention").value().asText());
+
+    // the leader is lost: until the next one announces, the copy may lack an acknowledged write
+    node.settingsLeaderLost();
+    var duringFailover = settings.read().toCompletableFuture();
+    Thread.sleep(200);
+    assertFalse(duringFailover.isDone());
+    node.settingsAnnounced(2, 5); // a late announcement of an older epoch says nothing
+    assertFalse(duringFailover.isDone());
+    node.settingsAnnounced(4, 2); // the next leader: version 2 is current
+    assertEquals(2, duringFailover.get(1, TimeUnit.SECONDS).version());
   }
 }
