@@ -10,6 +10,7 @@ import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.Membership;
 import dev.pmmha.runtime.cluster.NodeState;
 import dev.pmmha.runtime.cluster.StoreProbe;
+import dev.pmmha.runtime.cluster.Switchover;
 import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.config.NodeSettings;
 import dev.pmmha.runtime.config.TlsSettings;
@@ -151,8 +152,18 @@ public final class Guardian {
         ctx.getLog().warn("Settings writes and /v1/ha/leave are not authenticated: set PMM_HA_ADMIN_PASSWORD or "
             + "PMM_HA_API_TOKEN");
       }
-      dev.pmmha.http.api.NodeControl control = () -> shutdown.runAll(CoordinatedShutdown.clusterLeavingReason())
-          .thenApply(done -> (Void) null);
+      Switchover switchover = new Switchover(system, node);
+      dev.pmmha.http.api.NodeControl control = new dev.pmmha.http.api.NodeControl() {
+        @Override
+        public java.util.concurrent.CompletionStage<Void> leave() {
+          return shutdown.runAll(CoordinatedShutdown.clusterLeavingReason()).thenApply(done -> (Void) null);
+        }
+
+        @Override
+        public java.util.concurrent.CompletionStage<Switched> switchover(java.util.Optional<String> candidate) {
+          return switchover.run(candidate);
+        }
+      };
       JobSettings jobSettings = JobSettings.create(system.settings().config());
       dev.pmmha.http.api.JobsApi jobs = jobSettings.enabled()
           ? Jobs.start(system, jobSettings, store, node, metrics) : Jobs.disabled();

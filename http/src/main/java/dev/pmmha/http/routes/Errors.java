@@ -2,6 +2,7 @@ package dev.pmmha.http.routes;
 
 import dev.pmmha.http.api.JobsApi;
 import dev.pmmha.http.api.LeaderView;
+import dev.pmmha.http.api.NodeControl;
 import dev.pmmha.http.api.SettingsApi;
 import java.util.concurrent.CompletionException;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
@@ -53,7 +54,11 @@ public final class Errors extends AllDirectives {
       var settled = leader.handOverSettled().toCompletableFuture();
       return settled.isDone() ? complete(answer) : completeWithFuture(settled.handle((v, x) -> answer));
     }
-    if (t instanceof JobsApi.UnavailableException || t instanceof SettingsApi.NotCurrentException) {
+    if (t instanceof NodeControl.SwitchoverRefused) {
+      return complete(response(new ApiError(StatusCodes.CONFLICT, 9, t.getMessage(), java.util.List.of())));
+    }
+    if (t instanceof JobsApi.UnavailableException || t instanceof SettingsApi.NotCurrentException
+        || t instanceof NodeControl.SwitchoverUnfinished) {
       return complete(response(ApiError.unavailable(t.getMessage())));
     }
     if (t instanceof EntityStreamSizeException e) {

@@ -209,7 +209,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
     return switch (path) {
       case "/", "/metrics", "/v1/leaderHealthCheck", "/v1/server/leaderHealthCheck", "/v1/readyz",
           "/v1/server/readyz", "/v1/ha/status", "/v1/ha/nodes", "/v1/ha/leader", "/v1/ha/history",
-          "/v1/ha/settings", "/v1/ha/jobs" -> path;
+          "/v1/ha/settings", "/v1/ha/jobs", "/v1/ha/switchover", "/v1/ha/leave" -> path;
       default -> "other";
     };
   }
@@ -222,6 +222,7 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
         path(segment("v1").slash("readyz"), () -> get(this::readyz)),
         path(segment("v1").slash("server").slash("readyz"), () -> get(this::readyz)),
         path(segment("v1").slash("ha").slash("leave"), () -> post(() -> authenticated(this::leave))),
+        path(segment("v1").slash("ha").slash("switchover"), () -> post(() -> authenticated(this::switchover))),
         readable(() -> reads));
   }
 
@@ -323,6 +324,39 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
         : failWith(new ApiError(StatusCodes.INTERNAL_SERVER_ERROR, 13, "cannot leave: " + r.failed().get().getMessage(),
             List.of())));
   }
+
+  /**
+   * {@code POST /v1/ha/switchover}, body empty or {@code {"candidate":"node-2"}} (Patroni's word): answered once
+   * the next leader holds its epoch.
+   */
+  private Route switchover() {
+    return withSizeLimit(MAX_SETTING_BYTES, () -> entity(Unmarshaller.entityToString(), text -> {
+      java.util.Optional<String> candidate = java.util.Optional.empty();
+      if (!text.isBlank()) {
+        String expected = "the body must be empty or a JSON object such as {\"candidate\":\"pmm-ha-2\"}";
+        JsonNode body = Json.parse(text, expected);
+        if (!body.isObject()) {
+          throw ApiError.badRequest(expected);
+        }
+        for (var it = body.fieldNames(); it.hasNext(); ) {
+          String f = it.next();
+          if (!f.equals("candidate")) {
+            throw ApiError.badRequest("unknown field \"" + f + "\"; " + expected);
+          }
+        }
+        JsonNode c = body.get("candidate");
+        if (c != null && !c.isNull()) {
+          if (!c.isTextual() || !NODE_ID.matcher(c.asText()).matches()) {
+            throw ApiError.badRequest("candidate must be a node id (PMM_HA_NODE_ID), for example \"pmm-ha-2\"; got " + c);
+          }
+          candidate = java.util.Optional.of(c.asText());
+        }
+      }
+      return onSuccess(control.switchover(candidate), done -> complete(StatusCodes.OK, done, Json.MARSHALLER));
+    }));
+  }
+
+  private static final java.util.regex.Pattern NODE_ID = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
 
   record HistoryBody(List<Observability.HistoryEntry> history) {}
 

@@ -331,6 +331,52 @@ public class HaRoutesTest {
   }
 
   @Test
+  void aSwitchoverAnswersWhereLeadershipWentOr409WithTheReasonOr400ForABadBody() throws Exception {
+    java.util.List<java.util.Optional<String>> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
+    NodeControl control = new NodeControl() {
+      @Override public java.util.concurrent.CompletionStage<Void> leave() {
+        return java.util.concurrent.CompletableFuture.completedFuture(null);
+      }
+      @Override public java.util.concurrent.CompletionStage<Switched> switchover(java.util.Optional<String> candidate) {
+        asked.add(candidate);
+        return candidate.filter("b"::equals).isPresent()
+            ? java.util.concurrent.CompletableFuture.completedFuture(new Switched("a", "b", 8))
+            : java.util.concurrent.CompletableFuture.failedFuture(new SwitchoverRefused(candidate.orElse("-") + " is not an Up member"));
+      }
+    };
+    ServerBinding b = HttpServer.start(kit.system(), new HttpSettings("127.0.0.1", 0),
+        new HaRoutes(views, views, views, Observability.NONE, Auth.open(), control)).toCompletableFuture().get();
+    String url = "http://127.0.0.1:" + b.localAddress().getPort() + "/v1/ha/switchover";
+    java.util.function.Function<String, HttpResponse<String>> post = body -> {
+      try {
+        return client.send(HttpRequest.newBuilder(URI.create(url)).header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      }
+    };
+    try {
+      HttpResponse<String> ok = post.apply("{\"candidate\":\"b\"}");
+      assertEquals(200, ok.statusCode(), ok.body());
+      assertEquals("{\"from\":\"a\",\"to\":\"b\",\"epoch\":8}", ok.body());
+      HttpResponse<String> refused = post.apply("");
+      assertEquals(409, refused.statusCode(), refused.body());
+      assertEquals(9, json(refused).get("code").asInt());
+      assertEquals("- is not an Up member", json(refused).get("message").asText());
+      for (String bad : List.of("{\"candidate\":1}", "{\"candidate\":\"no spaces\"}", "{\"to\":\"b\"}", "[", "[1]")) {
+        HttpResponse<String> r = post.apply(bad);
+        assertEquals(400, r.statusCode(), bad + " -> " + r.body());
+        assertEquals(3, json(r).get("code").asInt(), r.body());
+      }
+      assertEquals(List.of(java.util.Optional.of("b"), java.util.Optional.<String>empty()), asked,
+          "a bad body never reaches the cluster");
+      assertEquals(405, send("GET", "/v1/ha/switchover").statusCode());
+    } finally {
+      b.unbind().toCompletableFuture().get();
+    }
+  }
+
+  @Test
   void aReadFromACopyNotKnownToBeCurrentIs503NeverA404() throws Exception {
     assertEquals(200, send("PUT", "/v1/ha/settings/retention", "\"30d\"").statusCode());
     views.notCurrent = true;

@@ -10,6 +10,7 @@ public final class Cli {
       usage: java -jar pmm-ha.jar [COMMAND] [options]
         node              run a pmm-ha node, configured by environment (the default)
         status            print the cluster table as a node sees it
+        switchover        move leadership gracefully to another node (--to NODE: that one)
         haproxy-config    print or write the HAProxy configuration for the peers
         grafana-env       print Grafana's alerting HA settings for this node
         cds-training      the training run of the start-up archive (deploy/docker/make-cds-archive.sh runs it)
@@ -25,6 +26,7 @@ public final class Cli {
     try {
       return switch (command) {
         case "status" -> Status.run(argv, env, out);
+        case "switchover" -> SwitchoverCommand.run(argv, env, out);
         case "haproxy-config" -> HaproxyConfig.run(argv, out);
         case "grafana-env" -> GrafanaEnv.run(argv, env, out);
         case "cds-training" -> {
@@ -39,7 +41,7 @@ public final class Cli {
       err.println("pmm-ha " + command + ": " + e.getMessage());
       err.println("(see java -jar pmm-ha.jar " + (command.startsWith("-") ? "" : command + " ") + "--help)");
       return 2;
-    } catch (Status.CliFailure e) {
+    } catch (NodeApi.CliFailure e) {
       err.println("pmm-ha " + command + ": " + e.getMessage());
       return 1;
     } catch (java.io.IOException e) {

@@ -256,7 +256,8 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     boolean majority = counted > 0 && reachable * 2 > counted;
     node.membersChanged(new NodeState.Members(List.copyOf(nodes), selfUp, selfDown, majority, selfStatus.toString(),
         mayLead));
-    boolean nobodyMayLead = selfUp && mayLead == 0;
+    // only while Up: a leaving member stops hearing the others' status before it is gone
+    boolean nobodyMayLead = selfStatus == MemberStatus.up() && mayLead == 0;
     if (nobodyMayLead != nobodyMayLeadLogged) {
       nobodyMayLeadLogged = nobodyMayLead;
       if (nobodyMayLead) {

@@ -255,8 +255,16 @@ public final class NodeState implements LeaderView, ClusterView {
     nextLeaderSeen(info.epoch());
   }
 
+  private final java.util.concurrent.atomic.AtomicLong highestEpochSeen = new java.util.concurrent.atomic.AtomicLong();
+
+  /** The highest epoch of a leader this node has heard of (announced, or seen in the fence while handing over). */
+  public long highestEpochSeen() {
+    return highestEpochSeen.get();
+  }
+
   /** A leader of {@code epoch} exists (announced over the cluster, or seen in the fence by a leaving node). */
   public void nextLeaderSeen(long epoch) {
+    highestEpochSeen.accumulateAndGet(epoch, Math::max);
     HandOver h = handOver;
     if (h != null && epoch > h.epoch() && !h.settled().isDone()) {
       CompletableFuture.delayedExecutor(h.tail().toMillis(), TimeUnit.MILLISECONDS).execute(() -> h.settled().complete(null));
@@ -419,7 +427,7 @@ public final class NodeState implements LeaderView, ClusterView {
     if (store != null) {
       return Readiness.notReady("store: " + store);
     }
-    if (haEnabled && m.selfUp() && m.mayLead() == 0) {
+    if (haEnabled && "Up".equals(m.selfStatus()) && m.mayLead() == 0) {
       return Readiness.notReady(NOBODY_MAY_LEAD);
     }
     return Readiness.ok();

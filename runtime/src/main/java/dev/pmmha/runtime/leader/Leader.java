@@ -567,7 +567,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** The singleton's stop message while leading: a graceful hand-over. */
   private ReplyEffect<LeaderEvent, LeaderState> handOver() {
     tenure.phase = Tenure.Phase.HANDING_OVER;
-    if (tenure.lease != null && node.isShuttingDown()) {
+    if (tenure.lease != null && (node.isShuttingDown() || selfLeaving())) {
       if (anotherMemberMayLead()) {
         // the 503s that replace this node's 200s wait for the next leader (see NodeState)
         node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
@@ -584,6 +584,15 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.epoch());
     ctx.pipeToSelf(deps.services().stopAll(), (ok, failure) -> ServicesStopped.INSTANCE);
     return Effect().noReply();
+  }
+
+  /**
+   * This node is leaving the cluster: told to by another member (a switchover), before its own coordinated
+   * shutdown has started; the hand-over is then the same as on SIGTERM.
+   */
+  private boolean selfLeaving() {
+    var status = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem()).selfMember().status();
+    return status == org.apache.pekko.cluster.MemberStatus.leaving() || status == org.apache.pekko.cluster.MemberStatus.exiting();
   }
 
   /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
