@@ -4,8 +4,11 @@ A fault function gets the lab and the run (a dict it fills): run["t_fault"] when
 run["t_heal"] when healing starts, run["t_leader_fault"] when the leader is hit (if not at t_fault), and what it
 did in run["notes"]. Roles are taken at injection time: "the leader" is the node that answers 200 then.
 """
+import json
 import signal
 import time
+
+from topology import http
 
 
 def _others(lab, leader):
@@ -127,6 +130,40 @@ def rolling_restart(lab, run):
     run["t_heal"] = time.monotonic()
 
 
+def leader_db_cut(lab, run):
+    """The leader's link to PostgreSQL cut, everything else up: it steps aside (exits 4, the supervisor restarts
+    it) and a node that reaches the store leads."""
+    leader = run["leader"]
+    run["t_fault"] = time.monotonic()
+    lab.net.drop_store(leader)
+    lab.wait_new_leader_served(run, timeout=30)
+    time.sleep(1.0)
+    run["t_heal"] = time.monotonic()
+    lab.net.heal()
+
+
+def _switchover(lab, run, candidate):
+    leader = run["leader"]
+    body = json.dumps({"candidate": candidate}).encode() if candidate else b""
+    run["t_fault"] = time.monotonic()
+    st, _, answer = http("POST", lab.nodes[leader].url("/v1/ha/switchover"), body=body, timeout=40,
+                         headers={"Content-Type": "application/json"})
+    run["notes"].append(f"switchover{' to ' + candidate if candidate else ''} answered {st} {answer.strip()} after "
+                        f"{time.monotonic() - run['t_fault']:.2f} s")
+    lab.wait_new_leader_served(run, timeout=20)
+    time.sleep(1.0)
+    run["t_heal"] = time.monotonic()  # the nodes that stepped back exited 0; the supervisor starts them again
+
+
+def switchover(lab, run):
+    _switchover(lab, run, None)
+
+
+def switchover_to(lab, run):
+    """To the last of the followers by name: the members older than it step back first."""
+    _switchover(lab, run, sorted(_others(lab, run["leader"]))[-1])
+
+
 FAULTS = {
     "kill9-leader": ("kill -9 of the leader", kill9_leader),
     "sigterm-leader": ("SIGTERM of the leader", sigterm_leader),
@@ -138,4 +175,7 @@ FAULTS = {
     "netem-leader": ("50 ms +- 10 ms delay, 20 % loss on the leader", netem_leader),
     "postgres-stop": ("PostgreSQL stopped 20 s, then started", postgres_stop),
     "rolling-restart": ("rolling restart of all three nodes", rolling_restart),
+    "leader-db-cut": ("the leader's link to PostgreSQL cut: it steps aside", leader_db_cut),
+    "switchover": ("switchover (POST /v1/ha/switchover) to the next in line", switchover),
+    "switchover-to": ("switchover to a chosen follower", switchover_to),
 }

@@ -157,6 +157,13 @@ class Net:
         if direction in ("in", "both"):
             ns_exec(ns, "iptables", "-A", "INPUT", "-s", pip, "-j", "DROP")
 
+    def drop_store(self, node):
+        """Drops the packets between node and PostgreSQL, both ways, inside node's namespace: its link to the
+        database broken, everything else up (HAProxy's checks and the peers on the same bridge still pass)."""
+        ns = NODES[node][0]
+        ns_exec(ns, "iptables", "-A", "OUTPUT", "-d", BRIDGE_IP, "-p", "tcp", "--dport", str(PG_PORT), "-j", "DROP")
+        ns_exec(ns, "iptables", "-A", "INPUT", "-s", BRIDGE_IP, "-p", "tcp", "--sport", str(PG_PORT), "-j", "DROP")
+
     def impair(self, node, delay_ms, jitter_ms, loss):
         """Delay and loss on everything node sends (its interface's egress, as netem on it would)."""
         ns = NODES[node][0]

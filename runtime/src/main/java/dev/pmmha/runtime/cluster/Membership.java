@@ -45,12 +45,22 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
 
   private record NewsReceived(Leader.News news) implements Command {}
 
+  /** Time to tell the cluster whether this node reaches the store. */
+  private enum ReportStore implements Command {
+    INSTANCE
+  }
+
+  static final Duration STORE_REPORT_INTERVAL = Duration.ofSeconds(1);
+
   public static Behavior<Command> create(
       NodeState node,
       ActorRef<Topic.Command<Leader.News>> topic,
       ActorRef<Leader.Command> leaderProxy,
       PmmHaMetrics metrics) {
-    return Behaviors.setup(ctx -> new Membership(ctx, node, topic, leaderProxy, metrics));
+    return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+      timers.startTimerWithFixedDelay(ReportStore.INSTANCE, STORE_REPORT_INTERVAL);
+      return new Membership(ctx, node, topic, leaderProxy, metrics);
+    }));
   }
 
   private final NodeState node;
@@ -64,6 +74,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
   private final Set<UniqueAddress> unreachable = new HashSet<>();
 
   private final ActorRef<Leader.Command> leaderProxy;
+  private final ActorRef<Topic.Command<Leader.News>> topic;
   private final ActorRef<Leader.SettingsSnapshot> snapshotAdapter;
   private final PmmHaMetrics metrics;
   /** When this node lost sight of the leader it knew (its member went unreachable, left or was removed). */
@@ -78,6 +89,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     super(ctx);
     this.metrics = metrics;
     this.leaderProxy = leaderProxy;
+    this.topic = topic;
     this.snapshotAdapter = ctx.messageAdapter(Leader.SettingsSnapshot.class, NewsReceived::new);
     ctx.setLoggerName(Membership.class);
     this.node = node;
@@ -98,6 +110,10 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     return newReceiveBuilder()
         .onMessage(ClusterChanged.class, this::onClusterChanged)
         .onMessage(NewsReceived.class, this::onNews)
+        .onMessage(ReportStore.class, r -> {
+          topic.tell(Topic.publish(new Leader.StoreHealth(node.nodeId(), node.storeReachable())));
+          return this;
+        })
         .build();
   }
 
@@ -187,6 +203,10 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
   private Behavior<Command> onNews(NewsReceived msg) {
     if (msg.news() instanceof Leader.SettingsSnapshot s) {
       node.settingsUpdated(s);
+      return this;
+    }
+    if (msg.news() instanceof Leader.StoreHealth h) {
+      node.storeReported(h.nodeId(), h.reachable());
       return this;
     }
     Leader.Announcement a = (Leader.Announcement) msg.news();

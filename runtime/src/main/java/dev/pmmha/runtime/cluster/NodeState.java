@@ -347,6 +347,49 @@ public final class NodeState implements LeaderView, ClusterView {
     return shuttingDown;
   }
 
+  /** This member is Leaving or Exiting the cluster (told to by itself or by another member). */
+  public boolean selfLeaving() {
+    var live = liveSelfStatus;
+    org.apache.pekko.cluster.MemberStatus s = live != null ? live.get() : null;
+    return s == org.apache.pekko.cluster.MemberStatus.leaving() || s == org.apache.pekko.cluster.MemberStatus.exiting();
+  }
+
+  /** Whether this node's store probe last reached the store. */
+  public boolean storeReachable() {
+    return storeProblem == null;
+  }
+
+  // the last store report of each node (Membership, from the topic): System.nanoTime() of its arrival, or its
+  // negation when the node could not reach the store
+  private final java.util.Map<String, Long> storeReports = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** {@code nodeId} said whether it reaches the store. */
+  void storeReported(String nodeId, boolean reachable) {
+    long now = System.nanoTime();
+    storeReports.put(nodeId, reachable ? now : -now);
+  }
+
+  /**
+   * The other alive members, and how many of them said within {@code within} that they reach the store: a leader
+   * that cannot reach it steps aside only while most of the cluster can.
+   */
+  public int[] peersReachingStore(Duration within) {
+    int alive = 0;
+    int reaching = 0;
+    long now = System.nanoTime();
+    for (NodeStatus n : members.nodes()) {
+      if (n.nodeName().equals(nodeId) || !n.status().equals("alive")) {
+        continue;
+      }
+      alive++;
+      Long at = storeReports.get(n.nodeName());
+      if (at != null && at > 0 && now - at < within.toNanos()) {
+        reaching++;
+      }
+    }
+    return new int[] {alive, reaching};
+  }
+
   void storeChecked(String problemOrNull) {
     storeProblem = problemOrNull;
   }

@@ -87,6 +87,12 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** Who leads, with which epoch and settings version; sent when elected and every {@code announce-interval}. */
   public record Announcement(String nodeId, long epoch, Instant since, long settingsVersion) implements News {}
 
+  /**
+   * Whether a node reaches the store, sent by every node every {@code announce-interval}: a leader that cannot
+   * hold its fence steps aside only while most of the cluster can.
+   */
+  public record StoreHealth(String nodeId, boolean reachable) implements News {}
+
   /** Every setting at {@code version}; sent after each write and on request. */
   public record SettingsSnapshot(long version, Map<String, LeaderState.Setting> settings) implements News {
     /** The shape the routes render: each value's JSON parsed once, here. */
@@ -148,9 +154,11 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       Tenure tenure = new Tenure(deps.node().nodeId());
       // Ask for the fence while the journal is read, not after: on a hand-over the previous leader has released
       // it, and this saves one database round trip of the no-leader gap. The fence's epoch is never below the
-      // journal's (every journal write is fenced), so no known epoch is needed here; onAcquireDone checks it.
+      // journal's (every journal write is fenced), so the journal's epoch is not needed here; onAcquireDone checks
+      // it. The epochs this node has seen are: a store that went back in time (a standby promoted without the
+      // last commits) must not hand out an epoch the cluster already saw.
       tenure.fenceRequested = true;
-      tenure.early = deps.fence().acquire(tenure.holder, 0);
+      tenure.early = deps.fence().acquire(tenure.holder, deps.node().highestEpochSeen());
       ActorRef<Command> self = ctx.getSelf();
       tenure.early.thenAccept(r -> r.lease().ifPresent(lease -> tenure.answerEarly(deps.node(), lease,
           deps.settings().safetyMargin(), l -> keeper(deps, self, l))));
@@ -324,7 +332,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       return Effect().noReply();
     }
     tenure.fenceRequested = true;
-    ctx.pipeToSelf(deps.fence().acquire(tenure.holder, state.epoch()), Leader::acquireDone);
+    ctx.pipeToSelf(deps.fence().acquire(tenure.holder, Math.max(state.epoch(), node.highestEpochSeen())),
+        Leader::acquireDone);
     return Effect().noReply();
   }
 
@@ -333,6 +342,14 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     FenceClient.Acquired r = done.result();
     if (r.lease().isEmpty()) {
       logWait(r);
+      if (r.error() == null) {
+        tenure.storeTroubleSince = 0; // the store answers: the fence is someone else's for now
+      } else {
+        storeTrouble();
+        if (stepAside(r.error())) {
+          return Effect().noReply();
+        }
+      }
       if (r.heldBy() != null && cutOff(r.heldBy())) {
         return Effect().noReply();
       }
@@ -447,6 +464,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         ctx.getLog().warn("LEADER cannot renew its lease on {}: {}", node.nodeId(), done.error());
         tenure.lastWait = "renew";
       }
+      storeTrouble();
       if (tenure.phase == Tenure.Phase.LEADING && !node.mayAct()) {
         stepDown("the store did not answer before the lease ran out");
       }
@@ -462,6 +480,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       ctx.getLog().info("LEADER renewed its lease again on {}", node.nodeId());
       tenure.lastWait = "";
     }
+    tenure.storeTroubleSince = 0;
     tenure.lease = done.lease().get();
     return Effect().noReply();
   }
@@ -567,7 +586,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** The singleton's stop message while leading: a graceful hand-over. */
   private ReplyEffect<LeaderEvent, LeaderState> handOver() {
     tenure.phase = Tenure.Phase.HANDING_OVER;
-    if (tenure.lease != null && (node.isShuttingDown() || selfLeaving())) {
+    // leaving on SIGTERM, or told to leave by another member (a switchover): the same graceful hand-over
+    if (tenure.lease != null && (node.isShuttingDown() || node.selfLeaving())) {
       if (anotherMemberMayLead()) {
         // the 503s that replace this node's 200s wait for the next leader (see NodeState)
         node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
@@ -586,14 +606,44 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return Effect().noReply();
   }
 
-  /**
-   * This node is leaving the cluster: told to by another member (a switchover), before its own coordinated
-   * shutdown has started; the hand-over is then the same as on SIGTERM.
-   */
-  private boolean selfLeaving() {
-    var status = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem()).selfMember().status();
-    return status == org.apache.pekko.cluster.MemberStatus.leaving() || status == org.apache.pekko.cluster.MemberStatus.exiting();
+  /** A fence request failed in the store. */
+  private void storeTrouble() {
+    if (tenure.storeTroubleSince == 0) {
+      tenure.storeTroubleSince = System.nanoTime();
+    }
   }
+
+  /**
+   * Steps aside (Patroni's leader demotes when it cannot update its key) when this node has not been able to hold
+   * or take the fence for a lease TTL, because its store fails, while most of the cluster reaches the store and
+   * another member may lead: leadership is tied to the oldest member, so this node leaves the cluster (exit 4, its
+   * supervisor restarts it) and the singleton moves to a node that can hold the fence. With the store down for
+   * everyone nothing moves.
+   */
+  private boolean stepAside(String error) {
+    if (tenure.steppingAside) {
+      return true;
+    }
+    long since = tenure.storeTroubleSince;
+    if (since == 0 || System.nanoTime() - since < deps.settings().leaseTtl().toNanos()) {
+      return false;
+    }
+    int[] peers = node.peersReachingStore(STORE_REPORT_FRESHNESS);
+    int alive = peers[0];
+    int reaching = peers[1];
+    if (reaching * 2 <= alive + 1 || !anotherMemberMayLead()) {
+      return false; // most of the cluster cannot reach the store either: stay, and keep trying
+    }
+    tenure.steppingAside = true;
+    ctx.getLog().warn("LEADER steps aside on {}: it has not reached the store for {} ms ({}) while {} of its {} "
+        + "peers do; it leaves the cluster so that one of them leads, and exits {} for its supervisor to restart it",
+        node.nodeId(), (System.nanoTime() - since) / 1_000_000, error, reaching, alive, Guardian.EXIT_STEPPED_ASIDE);
+    org.apache.pekko.actor.CoordinatedShutdown.get(ctx.getSystem()).runAll(Guardian.StepAside.INSTANCE);
+    return true;
+  }
+
+  /** How recent a peer's store report must be to count (reports come every second). */
+  static final Duration STORE_REPORT_FRESHNESS = Duration.ofSeconds(3);
 
   /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
   private boolean anotherMemberMayLead() {

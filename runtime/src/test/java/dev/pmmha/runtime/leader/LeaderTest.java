@@ -147,6 +147,15 @@ class LeaderTest {
   }
 
   @Test
+  void anEpochThisNodeHasSeenIsNeverTakenAgainEvenWhenTheStoreIsBehindIt() throws Exception {
+    Harness h = new Harness();
+    // the cluster knew a leader of epoch 7; the store (a standby promoted without its last commits) is at 0
+    h.node.leaderAnnounced(new dev.pmmha.http.api.LeaderView.LeaderInfo("node-2", 7, java.time.Instant.now()));
+    assertEquals(8, h.awaitElected().epoch());
+    assertEquals(8, h.rival.current().epoch());
+  }
+
+  @Test
   void aSettingIsWrittenWithTheEpochAndAWriteIsRefusedOnceTheNodeMayNotAct() {
     Harness h = new Harness();
     h.awaitElected();

@@ -1,0 +1,115 @@
+package dev.pmmha.testkit;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * A TCP proxy on loopback that a test can cut and heal: one node's link to a server (its database) broken while
+ * the server and the other nodes' links stay up. Cut: every connection through it is closed and new ones are
+ * refused (the port is closed); heal: it listens again on the same port.
+ */
+public final class TcpProxy implements AutoCloseable {
+
+  private final int port;
+  private final InetSocketAddress target;
+  private final List<Socket> open = new CopyOnWriteArrayList<>();
+  private volatile ServerSocket server;
+
+  public TcpProxy(String targetHost, int targetPort) {
+    this.port = PostgresServer.freePort();
+    this.target = new InetSocketAddress(targetHost, targetPort);
+    heal();
+  }
+
+  public int port() {
+    return port;
+  }
+
+  /** Listens again (after {@link #cut}). */
+  public synchronized void heal() {
+    if (server != null) {
+      return;
+    }
+    try {
+      ServerSocket s = new ServerSocket();
+      s.setReuseAddress(true);
+      s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+      server = s;
+      Thread t = new Thread(() -> accept(s), "tcp-proxy-" + port);
+      t.setDaemon(true);
+      t.start();
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot listen on " + port + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Closes every connection through the proxy and refuses new ones until {@link #heal}. */
+  public synchronized void cut() {
+    ServerSocket s = server;
+    server = null;
+    closeQuietly(s);
+    open.forEach(TcpProxy::closeQuietly);
+    open.clear();
+  }
+
+  @Override
+  public void close() {
+    cut();
+  }
+
+  private void accept(ServerSocket s) {
+    while (!s.isClosed()) {
+      Socket client = null;
+      try {
+        client = s.accept();
+        Socket upstream = new Socket();
+        upstream.connect(target, 5_000);
+        open.add(client);
+        open.add(upstream);
+        pump(client, upstream);
+        pump(upstream, client);
+      } catch (IOException e) {
+        closeQuietly(client); // closed by cut(), or the target refused: the client sees its connection closed
+      }
+    }
+  }
+
+  private void pump(Socket from, Socket to) {
+    Thread t = new Thread(() -> {
+      byte[] buf = new byte[16 * 1024];
+      try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
+        for (int n; (n = in.read(buf)) >= 0; ) {
+          out.write(buf, 0, n);
+          out.flush();
+        }
+      } catch (IOException e) {
+        // either side closed
+      } finally {
+        closeQuietly(from);
+        closeQuietly(to);
+        open.remove(from);
+        open.remove(to);
+      }
+    }, "tcp-proxy-pump-" + port);
+    t.setDaemon(true);
+    t.start();
+  }
+
+  private static void closeQuietly(java.io.Closeable c) {
+    if (c == null) {
+      return;
+    }
+    try {
+      c.close();
+    } catch (IOException e) {
+      // closing anyway
+    }
+  }
+}
