@@ -160,7 +160,7 @@ public final class Guardian {
         ctx.getLog().warn("Settings writes and /v1/ha/leave are not authenticated: set PMM_HA_ADMIN_PASSWORD or "
             + "PMM_HA_API_TOKEN");
       }
-      Switchover switchover = new Switchover(system, node);
+      Switchover switchover = new Switchover(system, node, topic);
       dev.pmmha.http.api.NodeControl control = new dev.pmmha.http.api.NodeControl() {
         @Override
         public java.util.concurrent.CompletionStage<Void> leave() {

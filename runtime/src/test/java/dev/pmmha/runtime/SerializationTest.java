@@ -40,6 +40,22 @@ class SerializationTest {
     verify(new Leader.DeleteSetting("a", kit.<org.apache.pekko.pattern.StatusReply<Leader.SettingWritten>>createTestProbe().ref()));
     verify(new Leader.GetSettings(kit.<Leader.SettingsSnapshot>createTestProbe().ref()));
     verify(new Leader.SettingWritten("a", 12, 3, true));
+    verify(new Leader.StoreHealth("n1", false));
+    verify(new Leader.SwitchoverAsked("n1", "n3", "n2"));
+  }
+
+  /** A release as rows written before the reason was recorded have it. */
+  record ReleasedWithoutReason(long epoch, String nodeId, Instant at) implements dev.pmmha.persistence.CborSerializable {}
+
+  @Test
+  void aReleaseWrittenBeforeReasonsWereRecordedReadsWithoutOne() throws Exception {
+    Instant t = Instant.parse("2026-11-24T01:02:03.456Z");
+    var serialization = org.apache.pekko.serialization.SerializationExtension.get(kit.system());
+    var old = new ReleasedWithoutReason(4, "n2", t);
+    var serializer = (org.apache.pekko.serialization.SerializerWithStringManifest) serialization.findSerializerFor(old);
+    byte[] row = serializer.toBinary(old);
+    Object read = serializer.fromBinary(row, LeaderEvent.LeaderReleased.class.getName());
+    org.junit.jupiter.api.Assertions.assertEquals(new LeaderEvent.LeaderReleased(4, "n2", t, null), read);
   }
 
   @Test
@@ -47,6 +63,7 @@ class SerializationTest {
     Instant t = Instant.parse("2026-11-24T01:02:03.456Z");
     verify(new LeaderEvent.LeaderElected(4, "n2", t));
     verify(new LeaderEvent.LeaderReleased(4, "n2", t));
+    verify(new LeaderEvent.LeaderReleased(4, "n2", t, "switchover to n3, asked on n1"));
     verify(new LeaderEvent.SettingChanged(4, "k", "[1,2]", 9, "n2", t));
     verify(new LeaderEvent.SettingRemoved(4, "k", 10, "n2", t));
     verify(new LeaderState(4, "n2", t, false, 9, java.util.Map.of("k", new LeaderState.Setting("[1,2]", 9, t, "n2"))));

@@ -19,7 +19,12 @@ public interface Observability {
   /** Called once per answered request with the route's template (not the raw path) and the status code. */
   void requestServed(String route, int status, long nanos);
 
-  record HistoryEntry(String event, long epoch, String nodeId, Instant at) {}
+  /** {@code reason}: why a leadership began (after which end) or ended (stop, switchover, ...). */
+  record HistoryEntry(String event, long epoch, String nodeId, Instant at, String reason) {
+    public HistoryEntry(String event, long epoch, String nodeId, Instant at) {
+      this(event, epoch, nodeId, at, "");
+    }
+  }
 
   /** Nothing recorded, no metrics: for tests of the other routes. */
   Observability NONE = new Observability() {

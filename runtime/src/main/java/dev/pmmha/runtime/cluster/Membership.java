@@ -205,6 +205,10 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
       node.settingsUpdated(s);
       return this;
     }
+    if (msg.news() instanceof Leader.SwitchoverAsked asked) {
+      node.switchoverAsked(asked);
+      return this;
+    }
     if (msg.news() instanceof Leader.StoreHealth h) {
       node.storeReported(h.nodeId(), h.reachable());
       return this;

@@ -347,6 +347,24 @@ public final class NodeState implements LeaderView, ClusterView {
     return shuttingDown;
   }
 
+  private record Asked(Leader.SwitchoverAsked asked, long atNanos) {}
+
+  private volatile Asked switchoverAsked;
+
+  /** A switchover was asked for somewhere in the cluster (Membership, from the topic). */
+  void switchoverAsked(Leader.SwitchoverAsked asked) {
+    switchoverAsked = new Asked(asked, System.nanoTime());
+  }
+
+  /** "switchover to X, asked on Y" when, within the last minute, a switchover away from {@code from} was asked. */
+  public String switchoverAsked(String from) {
+    Asked a = switchoverAsked;
+    if (a == null || !a.asked().from().equals(from) || System.nanoTime() - a.atNanos() > 60_000_000_000L) {
+      return null;
+    }
+    return "switchover to " + a.asked().to() + ", asked on " + a.asked().askedOn();
+  }
+
   /** This member is Leaving or Exiting the cluster (told to by itself or by another member). */
   public boolean selfLeaving() {
     var live = liveSelfStatus;

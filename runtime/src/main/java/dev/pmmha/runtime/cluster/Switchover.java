@@ -17,7 +17,10 @@ import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 import java.util.stream.StreamSupport;
 import org.apache.pekko.actor.Address;
+import dev.pmmha.runtime.leader.Leader;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.cluster.Member;
 import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
@@ -42,11 +45,13 @@ public final class Switchover {
 
   private final ActorSystem<?> system;
   private final NodeState node;
+  private final ActorRef<Topic.Command<Leader.News>> topic;
   private final AtomicBoolean running = new AtomicBoolean();
 
-  public Switchover(ActorSystem<?> system, NodeState node) {
+  public Switchover(ActorSystem<?> system, NodeState node, ActorRef<Topic.Command<Leader.News>> topic) {
     this.system = system;
     this.node = node;
+    this.topic = topic;
   }
 
   /** Who must leave, and in which order, for {@code target} to lead after {@code leader}. */
@@ -67,6 +72,8 @@ public final class Switchover {
     long fromEpoch = node.currentLeader().map(LeaderInfo::epoch).orElse(0L);
     log.info("SWITCHOVER from {} (epoch {}) to {}{}", from, fromEpoch, to, plan.olderFirst().isEmpty() ? ""
         : "; stepping back first: " + plan.olderFirst().stream().map(Membership::nodeName).toList());
+    // for the leader's history: why it hands over (the topic's message comes before the leave's gossip)
+    topic.tell(Topic.publish(new Leader.SwitchoverAsked(from, to, node.nodeId())));
     Cluster cluster = Cluster.get(system);
     plan.olderFirst().forEach(m -> cluster.manager().tell(new Leave(m.address())));
     Set<Address> leaving = plan.olderFirst().stream().map(Member::address).collect(Collectors.toSet());

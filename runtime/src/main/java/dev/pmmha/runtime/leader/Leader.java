@@ -93,6 +93,9 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
    */
   public record StoreHealth(String nodeId, boolean reachable) implements News {}
 
+  /** A switchover from {@code from} to {@code to} was asked for on {@code askedOn}; the leader records it. */
+  public record SwitchoverAsked(String from, String to, String askedOn) implements News {}
+
   /** Every setting at {@code version}; sent after each write and on request. */
   public record SettingsSnapshot(long version, Map<String, LeaderState.Setting> settings) implements News {
     /** The shape the routes render: each value's JSON parsed once, here. */
@@ -680,7 +683,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     }
     long epoch = tenure.lease.epoch();
     return Effect()
-        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now()))
+        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now(), releaseReason()))
         .thenRun(s -> {
           tenure.phase = Tenure.Phase.STOPPING;
           deps.hook().roleChanged("follower", epoch);
@@ -688,6 +691,22 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
           beginRelease();
         })
         .thenNoReply();
+  }
+
+  /** Why this leadership ends, for the history: a switchover (and where it was asked for), or the stop's reason. */
+  private String releaseReason() {
+    String switchover = node.switchoverAsked(node.nodeId());
+    if (switchover != null) {
+      return switchover;
+    }
+    var reason = org.apache.pekko.actor.CoordinatedShutdown.get(ctx.getSystem()).getShutdownReason().orElse(null);
+    if (reason == org.apache.pekko.actor.CoordinatedShutdown.jvmExitReason()) {
+      return "stop (SIGTERM)";
+    }
+    if (reason == org.apache.pekko.actor.CoordinatedShutdown.clusterLeavingReason()) {
+      return "leave (POST /v1/ha/leave or the cluster's leave)";
+    }
+    return reason == null ? "hand-over" : "stop (" + reason + ")";
   }
 
   private ReplyEffect<LeaderEvent, LeaderState> releaseAndStop() {

@@ -15,7 +15,12 @@ public sealed interface LeaderEvent extends CborSerializable {
   record LeaderElected(long epoch, String nodeId, Instant at) implements LeaderEvent {}
 
   /** The leader of {@code epoch} gave leadership up on purpose (graceful leave or hand-over). */
-  record LeaderReleased(long epoch, String nodeId, Instant at) implements LeaderEvent {}
+  record LeaderReleased(long epoch, String nodeId, Instant at, String reason) implements LeaderEvent {
+    /** {@code reason} is null in rows written before it was recorded. */
+    public LeaderReleased(long epoch, String nodeId, Instant at) {
+      this(epoch, nodeId, at, null);
+    }
+  }
 
   /** A cluster-wide setting was written; {@code json} is its JSON value, {@code version} the new settings version. */
   record SettingChanged(long epoch, String key, String json, long version, String nodeId, Instant at)

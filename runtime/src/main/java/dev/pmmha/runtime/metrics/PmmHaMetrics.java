@@ -167,18 +167,41 @@ public final class PmmHaMetrics implements Observability {
         org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal.class, JdbcReadJournal.Identifier());
     return journal.currentEventsByTag(LEADERSHIP_TAG, Offset.noOffset())
         .map(EventEnvelope::event)
-        .map(e -> {
-          if (e instanceof LeaderEvent.LeaderElected el) {
-            return new HistoryEntry("elected", el.epoch(), el.nodeId(), el.at());
-          }
-          LeaderEvent.LeaderReleased r = (LeaderEvent.LeaderReleased) e;
-          return new HistoryEntry("released", r.epoch(), r.nodeId(), r.at());
-        })
+        .map(e -> (LeaderEvent) e)
         .runWith(Sink.seq(), sys)
-        .thenApply(all -> {
+        .thenApply(events -> {
+          List<HistoryEntry> all = withReasons(events);
           cachedHistory = new CachedHistory(System.nanoTime(), List.copyOf(all));
           return tail(all, max);
         });
+  }
+
+  /**
+   * The history with the reason of each change: a release says why (recorded when it was written; rows from before
+   * that say "hand-over"), an election what came before it.
+   */
+  static List<HistoryEntry> withReasons(List<LeaderEvent> events) {
+    List<HistoryEntry> out = new java.util.ArrayList<>();
+    LeaderEvent previous = null;
+    for (LeaderEvent e : events) {
+      if (e instanceof LeaderEvent.LeaderElected el) {
+        String why;
+        if (previous == null) {
+          why = "first leader";
+        } else if (previous instanceof LeaderEvent.LeaderReleased r) {
+          why = "after " + r.nodeId() + " handed over epoch " + r.epoch();
+        } else {
+          LeaderEvent.LeaderElected lost = (LeaderEvent.LeaderElected) previous;
+          why = "after " + lost.nodeId() + " (epoch " + lost.epoch() + ") was lost without a hand-over: a crash, a "
+              + "cut-off, a step-aside or a lease that ran out";
+        }
+        out.add(new HistoryEntry("elected", el.epoch(), el.nodeId(), el.at(), why));
+      } else if (e instanceof LeaderEvent.LeaderReleased r) {
+        out.add(new HistoryEntry("released", r.epoch(), r.nodeId(), r.at(), r.reason() == null ? "hand-over" : r.reason()));
+      }
+      previous = e;
+    }
+    return out;
   }
 
   private static <T> List<T> tail(List<T> all, int max) {
