@@ -153,7 +153,8 @@ public final class PostgresServer implements AutoCloseable {
     String opts = "-p " + port + " -c listen_addresses=127.0.0.1 -k " + dataDir.getParent()
         + " -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=200";
     for (var e : settings.entrySet()) {
-      opts += " -c " + e.getKey() + "=" + e.getValue(); // values without spaces: pg_ctl passes -o to a shell
+      // after the defaults above, which they override; no spaces in values: pg_ctl passes -o to a shell
+      opts += " -c " + e.getKey() + "=" + e.getValue();
     }
     run(cmd(asPostgresUser, bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-l",
         dataDir.getParent().resolve("server.log").toString(), "-o", opts, "-w", "-t", "60", "start"),
@@ -162,11 +163,31 @@ public final class PostgresServer implements AutoCloseable {
 
   /** Stops the server process immediately, as a crash or an outage would; the data stays. */
   public void stopServer() {
+    stopServer("immediate");
+  }
+
+  /**
+   * Stops the server with {@code pg_ctl -m mode}: {@code immediate} as a crash would, {@code fast} as a planned
+   * switchover does (sessions are ended, the standbys receive all WAL first).
+   */
+  public void stopServer(String mode) {
     if (dataDir == null) {
       throw new UnsupportedOperationException("an external PostgreSQL (PMM_HA_TEST_PG_URL) is not stopped by tests");
     }
-    run(cmd(asPostgresUser, bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", "immediate", "-w",
+    run(cmd(asPostgresUser, bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", mode, "-w",
         "stop"), Duration.ofSeconds(60));
+  }
+
+  /**
+   * This stopped former primary becomes a standby of {@code primary}: {@code pg_rewind -R} (which needs
+   * {@code wal_log_hints = on}) discards whatever it had that {@code primary} did not, and points it at
+   * {@code primary}; then it starts. What Patroni does to a demoted primary.
+   */
+  public void rewindAndFollow(PostgresServer primary) {
+    run(cmd(asPostgresUser, bin.resolve("pg_rewind").toString(), "-D", dataDir.toString(), "-R",
+        "--source-server=host=" + primary.host + " port=" + primary.port + " user=" + primary.adminUser
+            + " dbname=postgres"), Duration.ofSeconds(120));
+    startServer();
   }
 
   /** A new, empty database; returns its JDBC URL (user and password in {@link #user()} / {@link #password()}). */

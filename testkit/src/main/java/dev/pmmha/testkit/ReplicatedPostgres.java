@@ -34,9 +34,13 @@ public final class ReplicatedPostgres implements AutoCloseable {
         "cluster_name", "pg_a",
         "synchronous_standby_names", STANDBY_NAME,
         "wal_level", "replica",
-        "max_wal_senders", "5"));
+        "max_wal_senders", "5",
+        // pg_rewind, when the old primary comes back as a standby, needs both on the new primary
+        "wal_log_hints", "on",
+        "full_page_writes", "on"));
     try {
-      PostgresServer standby = primary.standby(Map.of("cluster_name", STANDBY_NAME, "hot_standby", "on"));
+      PostgresServer standby = primary.standby(Map.of("cluster_name", STANDBY_NAME, "hot_standby", "on",
+          "wal_log_hints", "on", "full_page_writes", "on"));
       ReplicatedPostgres r = new ReplicatedPostgres(primary, standby);
       r.awaitSynchronousStandby(Duration.ofSeconds(60));
       return r;
@@ -117,6 +121,19 @@ public final class ReplicatedPostgres implements AutoCloseable {
   /** Promotes the standby; returns once it accepts writes. */
   public void promoteStandby() {
     standby.promote();
+  }
+
+  /**
+   * A planned switchover, as Patroni does it: the primary stops ({@code -m fast}: its sessions end, the standby
+   * receives all its WAL), the standby is promoted, and the old primary comes back as a standby of the new one.
+   * Returns the nanoTime at which the new primary accepted writes.
+   */
+  public long switchover() {
+    primary.stopServer("fast");
+    standby.promote();
+    long promoted = System.nanoTime();
+    primary.rewindAndFollow(standby);
+    return promoted;
   }
 
   private static void sleep(long ms) {
