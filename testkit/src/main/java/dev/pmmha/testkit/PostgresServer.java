@@ -70,8 +70,7 @@ public final class PostgresServer implements AutoCloseable {
           "-E", "UTF8", "--no-sync"), Duration.ofSeconds(120));
       PostgresServer pg = new PostgresServer(data, bin, root, "127.0.0.1", freePort(), "postgres", "", null);
       pg.settings.putAll(settings);
-      pg.startServer();
-      return pg;
+      return pg.startedOrRemoved();
     } catch (IOException | RuntimeException e) {
       deleteTree(dir);
       throw new IllegalStateException("cannot start a throwaway PostgreSQL: " + e.getMessage(), e);
@@ -97,11 +96,21 @@ public final class PostgresServer implements AutoCloseable {
       PostgresServer standby =
           new PostgresServer(data, bin, asPostgresUser, host, freePort(), adminUser, adminPassword, null);
       standby.settings.putAll(settings);
-      standby.startServer();
-      return standby;
+      return standby.startedOrRemoved();
     } catch (IOException | RuntimeException e) {
       deleteTree(dir);
       throw new IllegalStateException("cannot start a standby of " + host + ":" + port + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Starts the server; if that fails, stops whatever did start and removes its directory before rethrowing. */
+  private PostgresServer startedOrRemoved() {
+    try {
+      startServer();
+      return this;
+    } catch (RuntimeException e) {
+      close();
+      throw e;
     }
   }
 
