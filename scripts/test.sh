@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${PMM_HA_TEST_PG_URL:-}" ] && [ -z "${PMM_HA_PG_BIN:-}" ]; then
+# (also with PMM_HA_TEST_PG_URL: the replicated-store tests start a primary and a standby of their own)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${PMM_HA_PG_BIN:-}" ]; then
   need_apt+=(postgresql)
 fi
 # haproxy: generated configs are checked with `haproxy -c`; chromium: the status page is loaded in a real browser

@@ -81,12 +81,13 @@ public final class StoreSettings {
             "PMM_HA_STORE_URL", explicitUrl, "a JDBC URL starting with jdbc:postgresql: or jdbc:h2:");
       }
       String u = kind == Kind.H2 && user.isEmpty() ? "sa" : user;
-      String url = kind == Kind.POSTGRES ? withSessionLimits(explicitUrl) : explicitUrl;
+      String url = kind == Kind.POSTGRES ? withSessionLimits(primaryOnly(explicitUrl)) : explicitUrl;
       return new StoreSettings(
           kind, url, u, password, poolSize, connectionTimeout, startupWait, redact(explicitUrl));
     }
     if (!addr.isEmpty()) {
-      HostPort hp = HostPort.parse(addr, 5432, "PMM_POSTGRES_ADDR");
+      java.util.List<HostPort> hosts = HostPort.parseList(addr, 5432, "PMM_POSTGRES_ADDR");
+      String hostList = hosts.stream().map(HostPort::toString).collect(java.util.stream.Collectors.joining(","));
       String dbName = c.getString("dbname").trim();
       if (dbName.isEmpty()) {
         throw new SettingsException("PMM_POSTGRES_DBNAME", dbName, "a database name, e.g. pmm-managed");
@@ -96,12 +97,12 @@ public final class StoreSettings {
       }
       StringBuilder jdbc =
           new StringBuilder("jdbc:postgresql://")
-              .append(hp.hostForUrl())
-              .append(':')
-              .append(hp.port())
+              .append(hostList)
               .append('/')
               .append(dbName)
               .append("?ApplicationName=pmm-ha")
+              // the fence and the journal write: never to a standby, and with several hosts, to the primary
+              .append("&targetServerType=primary")
               .append("&connectTimeout=")
               .append(Math.max(1, connectionTimeout.toSeconds()))
               .append("&socketTimeout=30&tcpKeepAlive=true");
@@ -121,12 +122,53 @@ public final class StoreSettings {
           poolSize,
           connectionTimeout,
           startupWait,
-          "PostgreSQL " + hp + "/" + dbName);
+          "PostgreSQL " + hostList + "/" + dbName);
     }
     Path dir = Path.of(c.getString("embedded-dir")).toAbsolutePath().normalize();
     String h2 = "jdbc:h2:file:" + dir.resolve("pmm-ha") + ";DB_CLOSE_ON_EXIT=FALSE";
     return new StoreSettings(
         Kind.H2, h2, "sa", "", poolSize, connectionTimeout, startupWait, "embedded H2 in " + dir);
+  }
+
+  /**
+   * A URL with several hosts ({@code jdbc:postgresql://pg-a:5432,pg-b:5432/db}) connects to the primary among them
+   * ({@code targetServerType=primary} added when absent): the fence and the journal must write where the writes
+   * last. A list with an empty host, a bad port or a duplicate, or another target type, is refused.
+   */
+  static String primaryOnly(String url) {
+    String rest = url.substring("jdbc:postgresql:".length());
+    if (!rest.startsWith("//")) {
+      return url;
+    }
+    int end = rest.length();
+    for (char stop : new char[] {'/', '?'}) {
+      int i = rest.indexOf(stop, 2);
+      if (i >= 0 && i < end) {
+        end = i;
+      }
+    }
+    String authority = rest.substring(2, end);
+    if (!authority.contains(",")) {
+      return url;
+    }
+    try {
+      HostPort.parseList(authority, 5432, "PMM_HA_STORE_URL");
+    } catch (SettingsException e) {
+      throw new SettingsException("PMM_HA_STORE_URL", redact(url),
+          "a host list host1:port,host2:port without an empty host, a bad port or a duplicate ("
+              + e.getMessage() + ")");
+    }
+    java.util.regex.Matcher m =
+        java.util.regex.Pattern.compile("[?&]targetServerType=([^&]*)", java.util.regex.Pattern.CASE_INSENSITIVE)
+            .matcher(url);
+    if (m.find()) {
+      if (!m.group(1).equalsIgnoreCase("primary") && !m.group(1).equalsIgnoreCase("master")) {
+        throw new SettingsException("PMM_HA_STORE_URL", redact(url),
+            "targetServerType=primary (or none) with several hosts: the fence must write on the primary");
+      }
+      return url;
+    }
+    return url + (url.contains("?") ? "&" : "?") + "targetServerType=primary";
   }
 
   /**

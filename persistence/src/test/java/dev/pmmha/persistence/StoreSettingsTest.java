@@ -60,6 +60,55 @@ class StoreSettingsTest {
   }
 
   @Test
+  void severalPostgresHostsMakeAMultiHostUrlThatConnectsOnlyToThePrimary() {
+    StoreSettings s = StoreSettings.create(config("pmm-ha.store.postgres-addr = \"pg-a:5432, pg-b\""));
+    assertTrue(s.url().startsWith("jdbc:postgresql://pg-a:5432,pg-b:5432/pmm-managed?"), s.url());
+    assertTrue(s.url().contains("&targetServerType=primary&"), s.url());
+    assertEquals("PostgreSQL pg-a:5432,pg-b:5432/pmm-managed", s.description());
+    // one host as well: a standby behind that address is refused at connect time, not at the first write
+    assertTrue(StoreSettings.create(config("pmm-ha.store.postgres-addr = \"pg\"")).url()
+        .contains("targetServerType=primary"));
+  }
+
+  @Test
+  void badHostListsAreOneLineErrorsNamingTheVariable() {
+    for (String bad : new String[] {"pg-a:5432,,pg-b", "pg-a:5432,", ",pg-b", "pg-a,:5432", "pg-a,pg-b:70000",
+        "pg-a:5432,pg-a:5432"}) {
+      var e = assertThrows(SettingsException.class,
+          () -> StoreSettings.create(config("pmm-ha.store.postgres-addr = \"" + bad + "\"")), bad);
+      assertTrue(e.getMessage().startsWith("PMM_POSTGRES_ADDR=\""), e.getMessage());
+      assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+    }
+  }
+
+  @Test
+  void aMultiHostStoreUrlGetsTargetServerTypePrimary() {
+    StoreSettings s = StoreSettings.create(config(
+        "pmm-ha.store.url = \"jdbc:postgresql://127.0.0.1:5432,127.0.0.1:5433/pmm?user=pmm\""));
+    assertTrue(s.url().startsWith(
+        "jdbc:postgresql://127.0.0.1:5432,127.0.0.1:5433/pmm?user=pmm&targetServerType=primary&options="), s.url());
+    String kept = "jdbc:postgresql://a,b/pmm?targetServerType=primary";
+    assertTrue(StoreSettings.create(config("pmm-ha.store.url = \"" + kept + "\"")).url().startsWith(kept + "&"));
+    String single = "jdbc:postgresql://a:5432/pmm";
+    assertTrue(StoreSettings.create(config("pmm-ha.store.url = \"" + single + "\"")).url().startsWith(single + "?options="));
+  }
+
+  @Test
+  void aMultiHostStoreUrlWithABadListOrAnotherTargetIsRefused() {
+    var dup = assertThrows(SettingsException.class, () -> StoreSettings.create(config(
+        "pmm-ha.store.url = \"jdbc:postgresql://a:5432,a:5432/pmm?password=secret\"")));
+    assertTrue(dup.getMessage().startsWith("PMM_HA_STORE_URL=\"jdbc:postgresql://a:5432,a:5432/pmm?password=***\""),
+        dup.getMessage());
+    assertTrue(dup.getMessage().contains("a:5432 is listed twice"), dup.getMessage());
+    var any = assertThrows(SettingsException.class, () -> StoreSettings.create(config(
+        "pmm-ha.store.url = \"jdbc:postgresql://a,b/pmm?targetServerType=any\"")));
+    assertTrue(any.getMessage().contains("expected targetServerType=primary"), any.getMessage());
+    var empty = assertThrows(SettingsException.class, () -> StoreSettings.create(config(
+        "pmm-ha.store.url = \"jdbc:postgresql://a,,b/pmm\"")));
+    assertTrue(empty.getMessage().contains("without an empty host"), empty.getMessage());
+  }
+
+  @Test
   void thePluginSharesOneSmallPool() {
     Config plugin = StoreSettings.create(config("pmm-ha.store.postgres-addr = \"pg\"")).pluginConfig();
     Config db = plugin.getConfig("pekko-persistence-jdbc.shared-databases.pmm-ha.db");

@@ -33,6 +33,7 @@ public final class PostgresServer implements AutoCloseable {
   private final List<String> created = new ArrayList<>();
   private final boolean asPostgresUser;
   private final Path bin;
+  private final java.util.Map<String, String> settings = new java.util.LinkedHashMap<>();
 
   private PostgresServer(
       Path dataDir, Path bin, boolean asPostgresUser, String host, int port, String user, String pw, String ext) {
@@ -51,23 +52,89 @@ public final class PostgresServer implements AutoCloseable {
     if (external != null && !external.isBlank()) {
       return external(external.trim());
     }
+    return start(java.util.Map.of());
+  }
+
+  /**
+   * A throwaway server of its own (never the external one) started with {@code settings} as {@code -c name=value}
+   * options besides the usual ones, at every start.
+   */
+  public static PostgresServer start(java.util.Map<String, String> settings) {
+    Path dir = null;
     try {
       Path bin = findBinaries();
       boolean root = "root".equals(System.getProperty("user.name"));
-      Path dir = Files.createTempDirectory("pmm-ha-pg-");
+      dir = newDir(root);
       Path data = dir.resolve("data");
-      if (root) {
-        run(List.of("chown", "postgres:postgres", dir.toString()), Duration.ofSeconds(10));
-      }
       run(cmd(root, bin.resolve("initdb").toString(), "-D", data.toString(), "-U", "postgres", "-A", "trust",
           "-E", "UTF8", "--no-sync"), Duration.ofSeconds(120));
-      int port = freePort();
-      PostgresServer pg = new PostgresServer(data, bin, root, "127.0.0.1", port, "postgres", "", null);
-      pg.startServer();
-      return pg;
-    } catch (IOException e) {
+      PostgresServer pg = new PostgresServer(data, bin, root, "127.0.0.1", freePort(), "postgres", "", null);
+      pg.settings.putAll(settings);
+      return pg.startedOrRemoved();
+    } catch (IOException | RuntimeException e) {
+      deleteTree(dir);
       throw new IllegalStateException("cannot start a throwaway PostgreSQL: " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * A streaming-replication standby of this server: {@code pg_basebackup -R} into a temp dir of its own, started on
+   * another free port with {@code settings}. Its {@code cluster_name} setting is the name it reports to this
+   * server ({@code application_name}), which {@code synchronous_standby_names} refers to.
+   */
+  public PostgresServer standby(java.util.Map<String, String> settings) {
+    if (dataDir == null) {
+      throw new UnsupportedOperationException("an external PostgreSQL (PMM_HA_TEST_PG_URL) has no test standby");
+    }
+    Path dir = null;
+    try {
+      dir = newDir(asPostgresUser);
+      Path data = dir.resolve("data");
+      run(cmd(asPostgresUser, bin.resolve("pg_basebackup").toString(), "-h", host, "-p", String.valueOf(port),
+          "-U", adminUser, "-D", data.toString(), "-X", "stream", "-R", "-c", "fast", "--no-sync"),
+          Duration.ofSeconds(120));
+      PostgresServer standby =
+          new PostgresServer(data, bin, asPostgresUser, host, freePort(), adminUser, adminPassword, null);
+      standby.settings.putAll(settings);
+      return standby.startedOrRemoved();
+    } catch (IOException | RuntimeException e) {
+      deleteTree(dir);
+      throw new IllegalStateException("cannot start a standby of " + host + ":" + port + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Starts the server; if that fails, stops whatever did start and removes its directory before rethrowing. */
+  private PostgresServer startedOrRemoved() {
+    try {
+      startServer();
+      return this;
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  /** Promotes this standby to a primary; returns when it accepts writes ({@code pg_ctl promote -w}). */
+  public void promote() {
+    run(cmd(asPostgresUser, bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-w", "-t", "60",
+        "promote"), Duration.ofSeconds(90));
+  }
+
+  /** The postmaster's PID, from {@code postmaster.pid}; -1 when the server is not running. */
+  public long pid() {
+    try {
+      return Long.parseLong(Files.readAllLines(dataDir.resolve("postmaster.pid")).get(0).trim());
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
+  private static Path newDir(boolean asPostgresUser) throws IOException {
+    Path dir = Files.createTempDirectory("pmm-ha-pg-");
+    if (asPostgresUser) {
+      run(List.of("chown", "postgres:postgres", dir.toString()), Duration.ofSeconds(10));
+    }
+    return dir;
   }
 
   private static PostgresServer external(String url) {
@@ -94,6 +161,10 @@ public final class PostgresServer implements AutoCloseable {
     // (docs/decisions/test-postgres-synchronous-commit.md).
     String opts = "-p " + port + " -c listen_addresses=127.0.0.1 -k " + dataDir.getParent()
         + " -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=200";
+    for (var e : settings.entrySet()) {
+      // after the defaults above, which they override; no spaces in values: pg_ctl passes -o to a shell
+      opts += " -c " + e.getKey() + "=" + e.getValue();
+    }
     run(cmd(asPostgresUser, bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-l",
         dataDir.getParent().resolve("server.log").toString(), "-o", opts, "-w", "-t", "60", "start"),
         Duration.ofSeconds(90));
@@ -101,11 +172,31 @@ public final class PostgresServer implements AutoCloseable {
 
   /** Stops the server process immediately, as a crash or an outage would; the data stays. */
   public void stopServer() {
+    stopServer("immediate");
+  }
+
+  /**
+   * Stops the server with {@code pg_ctl -m mode}: {@code immediate} as a crash would, {@code fast} as a planned
+   * switchover does (sessions are ended, the standbys receive all WAL first).
+   */
+  public void stopServer(String mode) {
     if (dataDir == null) {
       throw new UnsupportedOperationException("an external PostgreSQL (PMM_HA_TEST_PG_URL) is not stopped by tests");
     }
-    run(cmd(asPostgresUser, bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", "immediate", "-w",
+    run(cmd(asPostgresUser, bin.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", mode, "-w",
         "stop"), Duration.ofSeconds(60));
+  }
+
+  /**
+   * This stopped former primary becomes a standby of {@code primary}: {@code pg_rewind -R} (which needs
+   * {@code wal_log_hints = on}) discards whatever it had that {@code primary} did not, and points it at
+   * {@code primary}; then it starts. What Patroni does to a demoted primary.
+   */
+  public void rewindAndFollow(PostgresServer primary) {
+    run(cmd(asPostgresUser, bin.resolve("pg_rewind").toString(), "-D", dataDir.toString(), "-R",
+        "--source-server=host=" + primary.host + " port=" + primary.port + " user=" + primary.adminUser
+            + " dbname=postgres"), Duration.ofSeconds(120));
+    startServer();
   }
 
   /** A new, empty database; returns its JDBC URL (user and password in {@link #user()} / {@link #password()}). */
@@ -155,7 +246,9 @@ public final class PostgresServer implements AutoCloseable {
       return;
     }
     try {
-      stopServer();
+      if (pid() > 0) { // a crashed (stopped) server has nothing left to stop
+        stopServer();
+      }
     } catch (RuntimeException e) {
       System.err.println("could not stop test PostgreSQL: " + e.getMessage());
     }

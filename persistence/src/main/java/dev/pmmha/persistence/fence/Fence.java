@@ -63,6 +63,14 @@ public final class Fence implements AutoCloseable {
   private final StoreSettings store;
   private final Duration ttl;
   private Connection connection;
+  private long lastUsedNanos;
+
+  /**
+   * A connection unused for longer than this is checked before use: it may be left on a server that crashed or was
+   * demoted while nobody used it (a store failover while this node did not lead), and one failed acquire costs the
+   * next leader a retry interval.
+   */
+  static final long IDLE_CHECK_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(1);
 
   public Fence(StoreSettings store, Duration ttl) {
     this.store = store;
@@ -160,9 +168,14 @@ public final class Fence implements AutoCloseable {
   }
 
   private Connection connection() throws SQLException {
+    long now = System.nanoTime();
+    if (connection != null && now - lastUsedNanos > IDLE_CHECK_NANOS && !connection.isValid(queryTimeoutSeconds())) {
+      drop();
+    }
     if (connection == null || connection.isClosed()) {
       connection = Connections.open(store);
     }
+    lastUsedNanos = now;
     return connection;
   }
 
