@@ -134,6 +134,14 @@ public final class NodeProcess implements AutoCloseable {
     }
   }
 
+  /** Waits until exactly one of the running {@code nodes} answers the leader check with 200, and returns it. */
+  public static NodeProcess singleLeader(List<NodeProcess> nodes, Duration timeout) {
+    return LocalCluster.eventually(timeout, () -> {
+      List<NodeProcess> l = nodes.stream().filter(NodeProcess::alive).filter(NodeProcess::isLeader).toList();
+      return l.size() == 1 ? l.get(0) : null;
+    }, "exactly one node answering 200 among " + nodes);
+  }
+
   public boolean isLeader() {
     return status("POST", "/v1/leaderHealthCheck") == 200;
   }

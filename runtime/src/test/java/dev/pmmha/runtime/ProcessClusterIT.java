@@ -54,10 +54,7 @@ public class ProcessClusterIT extends WithPostgres {
   }
 
   NodeProcess waitForSingleLeader(Duration timeout) {
-    return LocalCluster.eventually(timeout, () -> {
-      List<NodeProcess> l = nodes.stream().filter(NodeProcess::alive).filter(NodeProcess::isLeader).toList();
-      return l.size() == 1 ? l.get(0) : null;
-    }, "exactly one node answering 200 among " + nodes);
+    return NodeProcess.singleLeader(nodes, timeout);
   }
 
   void assertOnlyLeaderFor(NodeProcess leader, Duration d) throws InterruptedException {

@@ -89,10 +89,7 @@ class SettingsReadIT extends WithPostgres {
   }
 
   NodeProcess waitForSingleLeader(Duration timeout) {
-    return LocalCluster.eventually(timeout, () -> {
-      List<NodeProcess> l = nodes.stream().filter(NodeProcess::alive).filter(NodeProcess::isLeader).toList();
-      return l.size() == 1 ? l.get(0) : null;
-    }, "exactly one node answering 200 among " + nodes);
+    return NodeProcess.singleLeader(nodes, timeout);
   }
 
   void write(NodeProcess leader, String key, String json) {

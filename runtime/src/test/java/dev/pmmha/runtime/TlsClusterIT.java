@@ -107,12 +107,7 @@ class TlsClusterIT extends WithPostgres {
     String goodCa = TlsSettings.create(PmmHaConfig.load(tlsEnv(good, "node-1"))).trustManager()
         .getAcceptedIssuers()[0].getSubjectX500Principal().getName();
     Map<String, Integer> httpsPorts = new ConcurrentHashMap<>();
-    ch.qos.logback.classic.Logger tlsLog =
-        (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(NodeTlsProvider.class);
-    ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged =
-        new ch.qos.logback.core.read.ListAppender<>();
-    logged.start();
-    tlsLog.addAppender(logged);
+    var logged = captureTlsLog();
     try (LocalCluster c = LocalCluster.start(3, pg, pg.createDatabase(),
         id -> merge(tlsEnv(id.equals("node-3") ? evil : good, id), loopback(id, httpsPorts)), ConfigFactory.empty())) {
       LocalCluster.Node leader = c.waitForLeader(Duration.ofSeconds(60));
@@ -191,7 +186,7 @@ class TlsClusterIT extends WithPostgres {
           .filter(l -> l.startsWith("TLS with peer 127.0.0.1 refused")).toList();
       assertEquals(1, lines.size(), lines.toString());
     } finally {
-      tlsLog.detachAppender(logged);
+      ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(NodeTlsProvider.class)).detachAppender(logged);
     }
   }
 
@@ -200,12 +195,7 @@ class TlsClusterIT extends WithPostgres {
     // node-3 advertises 127.0.0.3 but its certificate, from the right CA, names 127.0.0.9
     makeCerts(dir, "node-1=127.0.0.1", "node-2=127.0.0.2", "node-3=127.0.0.9");
     Map<String, Integer> httpsPorts = new ConcurrentHashMap<>();
-    ch.qos.logback.classic.Logger tlsLog =
-        (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(NodeTlsProvider.class);
-    ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged =
-        new ch.qos.logback.core.read.ListAppender<>();
-    logged.start();
-    tlsLog.addAppender(logged);
+    var logged = captureTlsLog();
     try (LocalCluster c = LocalCluster.start(3, pg, pg.createDatabase(),
         id -> merge(tlsEnv(dir, id), loopback(id, httpsPorts)), ConfigFactory.empty())) {
       LocalCluster.Node leader = c.waitForLeader(Duration.ofSeconds(60));
@@ -237,7 +227,7 @@ class TlsClusterIT extends WithPostgres {
       assertEquals(epoch, c.json(leader, "/v1/ha/leader").get("epoch").asLong(), "the leader did not change");
       assertEquals(503, LocalCluster.status(outsider, "GET", "/v1/readyz"));
     } finally {
-      tlsLog.detachAppender(logged);
+      ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(NodeTlsProvider.class)).detachAppender(logged);
     }
   }
 
@@ -263,5 +253,16 @@ class TlsClusterIT extends WithPostgres {
     var missing = assertThrows(SettingsException.class, () -> TlsSettings.create(PmmHaConfig.load(Map.of(
         "PMM_HA_TLS_CERT", "/nope.crt", "PMM_HA_TLS_KEY", "/nope.key", "PMM_HA_TLS_CA", "/nope.ca"))));
     assertEquals("PMM_HA_TLS_CERT=\"/nope.crt\" is not valid: expected a readable PEM file", missing.getMessage());
+  }
+
+  /** What NodeTlsProvider logs from now on, kept for the test to read. */
+  static ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> captureTlsLog() {
+    ch.qos.logback.classic.Logger tlsLog =
+        (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(NodeTlsProvider.class);
+    ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged =
+        new ch.qos.logback.core.read.ListAppender<>();
+    logged.start();
+    tlsLog.addAppender(logged);
+    return logged;
   }
 }

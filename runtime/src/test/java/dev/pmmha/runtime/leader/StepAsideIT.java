@@ -44,6 +44,14 @@ class StepAsideIT extends WithPostgres {
         com.typesafe.config.ConfigFactory.empty());
   }
 
+  /** Waits until every node sees three members Up and one leads; returns the leader. */
+  static LocalCluster.Node formed(LocalCluster c) {
+    for (LocalCluster.Node n : c.running()) {
+      LocalCluster.waitForUp(n, 3, Duration.ofSeconds(60));
+    }
+    return c.waitForLeader(Duration.ofSeconds(60));
+  }
+
   /** Checks every 50 ms that at most one node answers 200, until {@code until} holds; returns how long it took. */
   static long waitSafely(LocalCluster c, Duration timeout, java.util.function.BooleanSupplier until) throws Exception {
     long start = System.nanoTime();
@@ -58,10 +66,7 @@ class StepAsideIT extends WithPostgres {
   @Test
   void theLeaderCutFromTheStoreStepsAsideAndAnotherNodeLeads() throws Exception {
     try (LocalCluster c = cluster()) {
-      for (LocalCluster.Node n : c.running()) {
-        LocalCluster.waitForUp(n, 3, Duration.ofSeconds(60));
-      }
-      LocalCluster.Node leader = c.waitForLeader(Duration.ofSeconds(60));
+      LocalCluster.Node leader = formed(c);
       for (LocalCluster.Node n : c.running()) {
         LocalCluster.eventually(Duration.ofSeconds(30), () -> LocalCluster.status(n, "GET", "/v1/readyz") == 200 ? true : null,
             n.id() + " ready");
@@ -88,10 +93,7 @@ class StepAsideIT extends WithPostgres {
   @Test
   void withTheStoreDownForEveryoneNothingMoves() throws Exception {
     try (LocalCluster c = cluster()) {
-      for (LocalCluster.Node n : c.running()) {
-        LocalCluster.waitForUp(n, 3, Duration.ofSeconds(60));
-      }
-      LocalCluster.Node leader = c.waitForLeader(Duration.ofSeconds(60));
+      LocalCluster.Node leader = formed(c);
       Thread.sleep(2000);
       proxies.values().forEach(TcpProxy::cut);
       long end = System.nanoTime() + Duration.ofSeconds(12).toNanos(); // four lease TTLs

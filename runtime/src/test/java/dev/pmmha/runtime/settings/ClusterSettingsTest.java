@@ -37,6 +37,11 @@ class ClusterSettingsTest {
     kit.shutdownTestKit();
   }
 
+  /** The settings API of {@code node}, with {@code leader} as the leader singleton. */
+  private static ClusterSettings settings(NodeState node, TestProbe<Leader.Command> leader, Duration timeout) {
+    return new ClusterSettings(node, leader.ref(), kit.system(), timeout, new PmmHaMetrics(node));
+  }
+
   private static Leader.SettingsSnapshot snapshot(long version, String key, String json) {
     return new Leader.SettingsSnapshot(version,
         Map.of(key, new LeaderState.Setting(json, version, Instant.parse("2026-12-02T00:00:00Z"), "node-1")));
@@ -46,8 +51,7 @@ class ClusterSettingsTest {
   void aWriteIsAnsweredOnceThisNodesCopyHasItSoAReadHereAfterTheAnswerSeesIt() throws Exception {
     NodeState node = new NodeState(true, 3, "node-2");
     TestProbe<Leader.Command> leader = kit.createTestProbe();
-    ClusterSettings settings = new ClusterSettings(node, leader.ref(), kit.system(), Duration.ofSeconds(5),
-        new PmmHaMetrics(node));
+    ClusterSettings settings = settings(node, leader, Duration.ofSeconds(5));
     CompletableFuture<SettingsApi.WriteAck> write = settings.put("k", IntNode.valueOf(1)).toCompletableFuture();
     Leader.PutSetting put = leader.expectMessageClass(Leader.PutSetting.class);
     assertEquals("1", put.json());
@@ -65,8 +69,7 @@ class ClusterSettingsTest {
   void aWriteDuringAHandOverIsAskedAgainAndAnsweredEvenIfTheCopyIsLate() throws Exception {
     NodeState node = new NodeState(true, 3, "node-2");
     TestProbe<Leader.Command> leader = kit.createTestProbe();
-    ClusterSettings settings = new ClusterSettings(node, leader.ref(), kit.system(), Duration.ofSeconds(1),
-        new PmmHaMetrics(node));
+    ClusterSettings settings = settings(node, leader, Duration.ofSeconds(1));
     CompletableFuture<SettingsApi.WriteAck> write = settings.delete("k").toCompletableFuture();
     leader.expectMessageClass(Leader.DeleteSetting.class).replyTo().tell(StatusReply.error(Leader.NOT_LEADER));
     // nothing was written: the same write goes to the (next) leader
@@ -82,8 +85,7 @@ class ClusterSettingsTest {
   void aReadWaitsUntilTheCopyIsKnownCurrentAndFailsWhenItIsNotInTime() throws Exception {
     NodeState node = new NodeState(true, 3, "node-2");
     TestProbe<Leader.Command> leader = kit.createTestProbe();
-    ClusterSettings settings = new ClusterSettings(node, leader.ref(), kit.system(), Duration.ofMillis(700),
-        new PmmHaMetrics(node));
+    ClusterSettings settings = settings(node, leader, Duration.ofMillis(700));
     // just started: no leader has said which version is current
     var early = settings.read().toCompletableFuture();
     var failure = assertThrows(java.util.concurrent.ExecutionException.class, () -> early.get(3, TimeUnit.SECONDS));
