@@ -20,6 +20,13 @@ public interface SettingsApi {
    */
   CompletionStage<Snapshot> read();
 
+  /**
+   * The leader's own copy, which has every acknowledged write (it persisted each before acknowledging it): for an
+   * answer that says a setting does not exist, which this node's copy may say for a write acknowledged a moment
+   * ago elsewhere. Fails with {@link NotCurrentException} when the leader does not answer in time.
+   */
+  CompletionStage<Snapshot> latest();
+
   /** Completes with the new version once the leader has persisted the value; fails with {@link NoLeaderException}. */
   CompletionStage<WriteAck> put(String key, JsonNode value);
 

@@ -277,14 +277,22 @@ public final class HaRoutes extends AllDirectives implements org.apache.pekko.ht
   }
 
   private Route allSettings() {
-    return onSuccess(settings.read(), snapshot -> complete(StatusCodes.OK, snapshot, Json.MARSHALLER));
+    // the whole list says which settings do not exist: from the leader's copy
+    return onSuccess(settings.latest(), snapshot -> complete(StatusCodes.OK, snapshot, Json.MARSHALLER));
   }
 
   private Route oneSetting(String key) {
     validKey(key);
     return onSuccess(settings.read(), snapshot -> {
       SettingsApi.Setting s = snapshot.settings().get(key);
-      return s == null ? failWith(noSetting(key)) : complete(StatusCodes.OK, s, Json.MARSHALLER);
+      if (s != null) {
+        return complete(StatusCodes.OK, s, Json.MARSHALLER);
+      }
+      // not in this node's copy: a write acknowledged a moment ago elsewhere may not have reached it yet
+      return onSuccess(settings.latest(), latest -> {
+        SettingsApi.Setting l = latest.settings().get(key);
+        return l == null ? failWith(noSetting(key)) : complete(StatusCodes.OK, l, Json.MARSHALLER);
+      });
     });
   }
 

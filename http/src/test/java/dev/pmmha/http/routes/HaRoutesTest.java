@@ -38,7 +38,17 @@ public class HaRoutesTest {
     @Override public long ownEpoch() { return epoch; }
     /** Reads from a copy that is not known to be current (a node that just started). */
     volatile boolean notCurrent;
+    /** This node's copy lags: it has none of the writes (they were acknowledged elsewhere a moment ago). */
+    volatile boolean lagging;
+    @Override public java.util.concurrent.CompletionStage<Snapshot> latest() {
+      return notCurrent
+          ? java.util.concurrent.CompletableFuture.failedFuture(new NotCurrentException("copy not known current"))
+          : java.util.concurrent.CompletableFuture.completedFuture(new Snapshot(version.get(), java.util.Map.copyOf(store)));
+    }
     @Override public java.util.concurrent.CompletionStage<Snapshot> read() {
+      if (lagging) {
+        return java.util.concurrent.CompletableFuture.completedFuture(Snapshot.EMPTY);
+      }
       return notCurrent
           ? java.util.concurrent.CompletableFuture.failedFuture(new NotCurrentException("copy not known current"))
           : java.util.concurrent.CompletableFuture.completedFuture(new Snapshot(version.get(), java.util.Map.copyOf(store)));
@@ -373,6 +383,21 @@ public class HaRoutesTest {
       assertEquals(405, send("GET", "/v1/ha/switchover").statusCode());
     } finally {
       b.unbind().toCompletableFuture().get();
+    }
+  }
+
+  @Test
+  void aSettingMissingFromALaggingCopyIsReadFromTheLeadersNeverDenied() throws Exception {
+    assertEquals(200, send("PUT", "/v1/ha/settings/lag.key", "7").statusCode());
+    views.lagging = true;
+    try {
+      HttpResponse<String> one = send("GET", "/v1/ha/settings/lag.key");
+      assertEquals(200, one.statusCode(), one.body());
+      assertEquals(7, json(one).get("value").asInt());
+      assertEquals(7, json(send("GET", "/v1/ha/settings")).get("settings").get("lag.key").get("value").asInt());
+      assertEquals(404, send("GET", "/v1/ha/settings/never.written.anywhere").statusCode(), "absent from the leader's too");
+    } finally {
+      views.lagging = false;
     }
   }
 

@@ -31,7 +31,12 @@ public final class Fence implements AutoCloseable {
    * A held lease. {@code sentNanos} is {@link System#nanoTime()} taken before the request that set it was sent,
    * so {@code sentNanos + ttl} is never later than the expiry the database recorded.
    */
-  public record Lease(long epoch, String holder, long sentNanos, Duration ttl) {
+  /** {@code priorEpoch}: the fence's epoch before this lease was taken (-1 for a renewal). */
+  public record Lease(long epoch, String holder, long sentNanos, Duration ttl, long priorEpoch) {
+    public Lease(long epoch, String holder, long sentNanos, Duration ttl) {
+      this(epoch, holder, sentNanos, ttl, -1);
+    }
+
     /** The monotonic instant until which the holder may act, keeping {@code margin} in hand. */
     public long actUntilNanos(Duration margin) {
       return sentNanos + ttl.toNanos() - margin.toNanos();
@@ -90,6 +95,8 @@ public final class Fence implements AutoCloseable {
     Connection c = connection();
     c.setAutoCommit(false);
     try {
+      // the epoch before, in the same transaction: a floor above it means the store went back in time
+      long prior = read(c).epoch();
       int updated;
       try (PreparedStatement st = c.prepareStatement(ACQUIRE)) {
         st.setQueryTimeout(queryTimeoutSeconds());
@@ -104,7 +111,7 @@ public final class Fence implements AutoCloseable {
       }
       State s = read(c);
       c.commit();
-      return java.util.Optional.of(new Lease(s.epoch(), holder, sent, ttl));
+      return java.util.Optional.of(new Lease(s.epoch(), holder, sent, ttl, prior));
     } catch (SQLException e) {
       rollbackQuietly(c);
       drop();

@@ -161,7 +161,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       // it. The epochs this node has seen are: a store that went back in time (a standby promoted without the
       // last commits) must not hand out an epoch the cluster already saw.
       tenure.fenceRequested = true;
-      tenure.early = deps.fence().acquire(tenure.holder, deps.node().highestEpochSeen());
+      tenure.seenAtRequest = deps.node().highestEpochSeen();
+      tenure.early = deps.fence().acquire(tenure.holder, tenure.seenAtRequest);
       ActorRef<Command> self = ctx.getSelf();
       tenure.early.thenAccept(r -> r.lease().ifPresent(lease -> tenure.answerEarly(deps.node(), lease,
           deps.settings().safetyMargin(), l -> keeper(deps, self, l))));
@@ -335,7 +336,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       return Effect().noReply();
     }
     tenure.fenceRequested = true;
-    ctx.pipeToSelf(deps.fence().acquire(tenure.holder, Math.max(state.epoch(), node.highestEpochSeen())),
+    tenure.seenAtRequest = node.highestEpochSeen();
+    ctx.pipeToSelf(deps.fence().acquire(tenure.holder, Math.max(state.epoch(), tenure.seenAtRequest)),
         Leader::acquireDone);
     return Effect().noReply();
   }
@@ -361,6 +363,13 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     }
     FenceClient.Keeper early = adopt(r);
     Fence.Lease lease = tenure.lease;
+    long seen = tenure.seenAtRequest;
+    if (lease.priorEpoch() >= 0 && lease.priorEpoch() < seen) {
+      ctx.getLog().error("STORE WENT BACK IN TIME: the fence was at epoch {}, but this cluster already saw epoch {} "
+          + "(a standby promoted without the last commits?); {} took epoch {}, above both, so that no epoch is "
+          + "handed out twice. Acknowledged writes after epoch {} may be missing from the store.",
+          lease.priorEpoch(), seen, node.nodeId(), lease.epoch(), lease.priorEpoch());
+    }
     if (lease.epoch() <= state.epoch()) {
       // the fence row is behind the journal (it was reset): give this epoch back and take one above the journal's
       ctx.getLog().warn("LEADER on {}: the fence's epoch {} is not above the journal's {}; taking a higher one",

@@ -48,6 +48,8 @@ final class Tenure {
    * cannot hold its fence while most of the cluster reaches the store steps aside.
    */
   long storeTroubleSince;
+  /** The highest epoch this node had seen when it last asked for the fence: the floor of the epoch it takes. */
+  long seenAtRequest;
   /** This tenure's node is leaving the cluster so that another node leads (see {@code Leader.stepAside}). */
   boolean steppingAside;
   /** What the leader last logged it waits for, so that each wait is logged once. */

@@ -59,6 +59,19 @@ public final class ClusterSettings implements SettingsApi {
   }
 
   @Override
+  public CompletionStage<Snapshot> latest() {
+    return AskPattern.<Leader.Command, Leader.SettingsSnapshot>ask(leader, Leader.GetSettings::new, timeout,
+            system.scheduler())
+        .handle((snapshot, failure) -> {
+          if (failure != null) {
+            throw new NotCurrentException("the leader did not answer within " + timeout.toMillis()
+                + " ms to confirm which settings exist (failover in progress, or no majority of nodes); try again");
+          }
+          return snapshot.toApi();
+        });
+  }
+
+  @Override
   public CompletionStage<WriteAck> put(String key, JsonNode value) {
     String json = Json.write(value);
     return write(replyTo -> new Leader.PutSetting(key, json, replyTo));

@@ -151,8 +151,22 @@ class LeaderTest {
     Harness h = new Harness();
     // the cluster knew a leader of epoch 7; the store (a standby promoted without its last commits) is at 0
     h.node.leaderAnnounced(new dev.pmmha.http.api.LeaderView.LeaderInfo("node-2", 7, java.time.Instant.now()));
-    assertEquals(8, h.awaitElected().epoch());
+    ch.qos.logback.classic.Logger log = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(Leader.class);
+    ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged =
+        new ch.qos.logback.core.read.ListAppender<>();
+    logged.start();
+    log.addAppender(logged);
+    try {
+      assertEquals(8, h.awaitElected().epoch());
+    } finally {
+      log.detachAppender(logged);
+    }
     assertEquals(8, h.rival.current().epoch());
+    var loud = logged.list.stream().filter(e -> e.getFormattedMessage().startsWith("STORE WENT BACK IN TIME")).toList();
+    assertEquals(1, loud.size(), "said once, loudly: " + logged.list);
+    assertEquals(ch.qos.logback.classic.Level.ERROR, loud.get(0).getLevel());
+    assertTrue(loud.get(0).getFormattedMessage().contains("the fence was at epoch 0, but this cluster already saw epoch 7"),
+        loud.get(0).getFormattedMessage());
   }
 
   @Test

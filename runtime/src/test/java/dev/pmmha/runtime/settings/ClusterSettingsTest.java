@@ -2,6 +2,8 @@ package dev.pmmha.runtime.settings;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.fasterxml.jackson.databind.node.IntNode;
@@ -107,5 +109,19 @@ class ClusterSettingsTest {
     assertFalse(duringFailover.isDone());
     node.settingsAnnounced(4, 2); // the next leader: version 2 is current
     assertEquals(2, duringFailover.get(1, TimeUnit.SECONDS).version());
+  }
+
+  @Test
+  void theLeadersCopyIsAskedForAndItsSilenceIsA503NotAnAnswer() throws Exception {
+    NodeState node = new NodeState(true, 3, "node-2");
+    TestProbe<Leader.Command> leader = kit.createTestProbe();
+    ClusterSettings settings = settings(node, leader, Duration.ofMillis(500));
+    var asked = settings.latest().toCompletableFuture();
+    leader.expectMessageClass(Leader.GetSettings.class).replyTo().tell(snapshot(3, "fresh", "true"));
+    assertTrue(asked.get(1, TimeUnit.SECONDS).settings().get("fresh").value().asBoolean());
+    var unanswered = settings.latest().toCompletableFuture();
+    leader.expectMessageClass(Leader.GetSettings.class); // and no reply
+    var failure = assertThrows(java.util.concurrent.ExecutionException.class, () -> unanswered.get(3, TimeUnit.SECONDS));
+    assertInstanceOf(SettingsApi.NotCurrentException.class, failure.getCause());
   }
 }
