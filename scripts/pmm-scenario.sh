@@ -12,9 +12,12 @@
 #  2. `docker kill` of the leader's node (its PMM and its pmm-ha): HAProxy serves another node's PMM and
 #     pmm-agent starts there; the killed node, started again, is a follower;
 #  3. `docker stop` of the leader's node (pmm-ha first, as compose stops dependants first): the same;
-#  4. the leader's node cut from the network (`docker network disconnect`; pmm-ha shares PMM's namespace, so
+#  4. the leader's pmm-ha container alone killed (`docker kill`), then frozen (`docker pause`): PMM's container
+#     goes on, and the guard in it (deploy/pmm/pmm-ha-guard.ini, reading pmm-ha's role file) stops pmm-agent as
+#     the lease lapses; pmm-ha, started again or thawed, comes back as a follower;
+#  5. the leader's node cut from the network (`docker network disconnect`; pmm-ha shares PMM's namespace, so
 #     both are cut, and keep running): the old leader stops its pmm-agent by itself, the new one starts its own;
-#  5. across the whole run, pmm-agent never ran on two nodes at once, from its own log lines (start, a tick every
+#  6. across the whole run, pmm-agent never ran on two nodes at once, from its own log lines (start, a tick every
 #     100 ms, stop; epoch milliseconds): every container reads the same kernel clock, so the margin for clock
 #     skew is 0. A run that ends without a stop line ends at the node's kill, or else 200 ms after its last tick.
 # Figures are printed as "figure: ..." lines: failover until HAProxy serves the new leader's PMM, and until
@@ -213,7 +216,46 @@ wait_healthy "$(cname "pmm-ha-$second")"
 [ "$(one_leader 60)" = "$third" ] || fail "the stopped node came back and the leader changed"
 log "pmm-$second is back as a follower; pmm-$third leads"
 
-# 4. the leader's node cut from the network: it keeps running and must stop pmm-agent by itself
+# 4. pmm-ha's container alone killed, then frozen, on the leader: PMM's container goes on, and the guard in it
+#    (pmm-ha-guard.ini) must stop pmm-agent before the next leader starts its own
+sidecar_fault() {
+  local kind="$1" l="$2" t0 stop_at restarts deadline
+  save_agent_logs
+  restarts="$(docker inspect -f '{{.RestartCount}}' "$(cname "pmm-ha-$l")")"
+  t0=$(now_ms)
+  if [ "$kind" = "pmm-ha killed" ]; then
+    docker kill "$(cname "pmm-ha-$l")" >/dev/null
+  else
+    docker pause "$(cname "pmm-ha-$l")" >/dev/null
+  fi
+  failover "$kind" "$l" "$t0"
+  stop_at="$({ docker logs "$(cname "pmm-$l")" 2>/dev/null || true; } | awk -v after="$t0" '$1 == "pmm-agent" && $2 == "stop" && $3 > after { print $3; exit }')"
+  [ -n "$stop_at" ] || fail "$kind: pmm-agent still runs in pmm-$l (no stop line after the fault)"
+  figure "$kind: the guard in pmm-$l's PMM container stopped pmm-agent $(( stop_at - t0 )) ms after the fault"
+  if [ "$kind" = "pmm-ha killed" ]; then
+    docker start "$(cname "pmm-ha-$l")" >/dev/null
+    wait_healthy "$(cname "pmm-ha-$l")"
+  else
+    # thawed, it finds itself downed by the others, exits, and restart: always brings it back
+    docker unpause "$(cname "pmm-ha-$l")" >/dev/null
+    deadline=$((SECONDS + 120))
+    until [ "$(docker inspect -f '{{.RestartCount}}' "$(cname "pmm-ha-$l")")" -gt "$restarts" ] \
+        && [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://172.22.0.1$l:9762/v1/readyz" || true)" = 200 ]; do
+      [ $SECONDS -lt $deadline ] || fail "pmm-ha-$l did not restart and rejoin within 120 s of the thaw"
+      sleep 1
+    done
+  fi
+}
+sidecar_fault "pmm-ha killed" "$third"
+leader4="$new_leader"
+[ "$(one_leader 60)" = "$leader4" ] || fail "pmm-ha-$third came back and the leader changed"
+log "pmm-ha-$third is back as a follower; pmm-$leader4 leads"
+sidecar_fault "pmm-ha frozen" "$leader4"
+third="$new_leader"
+[ "$(one_leader 60)" = "$third" ] || fail "pmm-ha-$leader4 came back and the leader changed"
+log "pmm-ha-$leader4 is back as a follower; pmm-$third leads"
+
+# 5. the leader's node cut from the network: it keeps running and must stop pmm-agent by itself
 net="$(network)"
 restarts="$(docker inspect -f '{{.RestartCount}}' "$(cname "pmm-ha-$third")")"
 t0=$(now_ms)
@@ -239,7 +281,7 @@ done
 [ "$(one_leader 90)" = "$fourth" ] || fail "the cut-off node came back and the leader changed"
 log "pmm-$third is back as a follower; pmm-$fourth leads"
 
-# 5. never two pmm-agents at once
+# 6. never two pmm-agents at once
 save_agent_logs
 for n in "${nodes[@]}"; do
   sort -u "$tmp/agent-$n.log" | sort -s -k3,3n | awk -v node="$n" '
@@ -259,7 +301,7 @@ done
 cat "$tmp"/runs-? | sort -k1,1n >"$tmp/runs"
 log "pmm-agent runs (start_ms end_ms node):"
 sed 's/^/  /' "$tmp/runs"
-[ "$(cut -d' ' -f3 "$tmp/runs" | uniq | wc -l)" -ge 4 ] || fail "fewer than four leaderships' pmm-agent runs in the logs: $(tr '\n' ';' <"$tmp/runs")"
+[ "$(cut -d' ' -f3 "$tmp/runs" | uniq | wc -l)" -ge 6 ] || fail "fewer than six leaderships' pmm-agent runs in the logs: $(tr '\n' ';' <"$tmp/runs")"
 overlap="$(awk 'NR > 1 && $1 <= prev_end && $3 != prev_node { print "pmm-" prev_node " ran until " prev_end " and pmm-" $3 " started at " $1 }
   { if ($2 > prev_end || NR == 1) { prev_end = $2; prev_node = $3 } }' "$tmp/runs")"
 [ -z "$overlap" ] || fail "pmm-agent ran on two nodes at once: $overlap"

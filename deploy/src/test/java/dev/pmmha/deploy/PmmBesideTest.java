@@ -61,6 +61,21 @@ class PmmBesideTest {
     Duration worstStop = SUPERVISOR_STOP_BOUND.plus(leader.renewInterval());
     assertTrue(leader.safetyMargin().compareTo(worstStop) > 0, where + ": PMM_HA_LEASE_SAFETY_MARGIN "
         + leader.safetyMargin() + " does not cover pmm-agent's bounded stop and the step-down (" + worstStop + ")");
+
+    // the guard in PMM's container reads the role file pmm-ha writes, on the volume they share, and stops
+    // pmm-agent while the file's lease still has time left
+    String ini = Repo.read(Repo.DEPLOY.resolve("pmm/pmm-ha-guard.ini"));
+    String roleFile = env.get("PMM_HA_ROLE_FILE");
+    assertTrue(roleFile != null && roleFile.startsWith("/run/supervisor/"), where + ": PMM_HA_ROLE_FILE " + roleFile);
+    assertTrue(ini.contains("pmm-ha-role-consumer " + roleFile + " "), where + ": the guard reads " + roleFile);
+    assertTrue(ini.contains("\"supervisorctl stop pmm-agent\""), "the guard stops pmm-agent");
+    var roleService = leader.services().stream().filter(c -> c.getString("name").equals("role-file")).findFirst()
+        .orElseThrow();
+    java.util.regex.Matcher guard = java.util.regex.Pattern.compile("ROLE_CONSUMER_GUARD_MS=\"(\\d+)\"").matcher(ini);
+    assertTrue(guard.find(), ini);
+    long guardMs = Long.parseLong(guard.group(1));
+    assertTrue(guardMs + 300 < roleService.getDuration("lease").toMillis(), where + ": the guard's "
+        + guardMs + " ms leaves too little of the role file's lease (" + roleService.getDuration("lease") + ")");
   }
 
   // --- Docker ------------------------------------------------------------------------------------------------
@@ -83,6 +98,9 @@ class PmmBesideTest {
       String socketVolume = pmm + "-supervisor:/run/supervisor";
       assertTrue(Compose.strings(pmmService.path("volumes")).contains(socketVolume), pmm);
       assertTrue(Compose.strings(haService.path("volumes")).contains(socketVolume), ha + " shares " + socketVolume);
+      assertTrue(Compose.strings(pmmService.path("volumes")).containsAll(List.of(
+          "../pmm/pmm-ha-guard.ini:/etc/supervisord.d/pmm-ha-guard.ini:ro",
+          "../pmm/role-consumer:/usr/local/bin/pmm-ha-role-consumer:ro")), pmm + " runs pmm-ha's guard");
       assertFalse(Compose.environment(pmmService).containsKey("PMM_HA_ENABLE"), pmm + ": PMM's own HA stays off");
       Map<String, String> env = Compose.environment(haService);
       assertEquals(ip, env.get("PMM_HA_ADVERTISE_ADDRESS"), ha + " advertises PMM's address");
@@ -126,7 +144,9 @@ class PmmBesideTest {
   void theSidecarOverlayPutsPmmHaInThePmmPodWithItsSocketAndUser() {
     Manifests base = new Manifests(Kustomize.render(Repo.K8S.resolve("base")));
     Manifests overlay = new Manifests(Kustomize.render(Repo.K8S.resolve("overlays/pmm-sidecar")));
-    assertEquals(ids(base), ids(overlay), "the same objects as the base, changed");
+    Set<String> expected = new TreeSet<>(ids(base));
+    expected.add("ConfigMap/pmm-ha-guard");
+    assertEquals(expected, ids(overlay), "the base's objects, changed, and the guard's ConfigMap");
 
     Deployment d = overlay.get(Deployment.class, "pmm-ha");
     PodSpec pod = d.getSpec().getTemplate().getSpec();
@@ -138,6 +158,15 @@ class PmmBesideTest {
       assertTrue(c.getSecurityContext() == null || c.getSecurityContext().getRunAsUser() == null,
           c.getName() + " keeps the pod's uid");
     }
+    for (String f : List.of("pmm-ha-guard.ini", "pmm-ha-role-consumer")) {
+      String original = f.equals("pmm-ha-guard.ini") ? "pmm/pmm-ha-guard.ini" : "pmm/role-consumer";
+      assertEquals(Repo.read(Repo.DEPLOY.resolve(original)), overlay.generatedConfigMap("pmm-ha-guard").getData().get(f),
+          f + " in the overlay is a copy of deploy/" + original);
+    }
+    assertEquals("pmm-ha-guard.ini", mountAt(pmm, "/etc/supervisord.d/pmm-ha-guard.ini").getSubPath());
+    assertEquals("pmm-ha-role-consumer", mountAt(pmm, "/usr/local/bin/pmm-ha-role-consumer").getSubPath());
+    assertEquals(0755, pod.getVolumes().stream().filter(v -> v.getName().equals("guard")).findFirst().orElseThrow()
+        .getConfigMap().getDefaultMode(), "the guard's script is executable");
     VolumeMount haSocket = mountAt(ha, "/run/supervisor");
     VolumeMount pmmSocket = mountAt(pmm, "/run/supervisor");
     assertEquals(pmmSocket.getName(), haSocket.getName(), "one volume for supervisord's socket");

@@ -16,8 +16,9 @@ import org.junit.jupiter.api.Test;
 /**
  * PMM 3 with pmm-ha beside it, run for real: scripts/pmm-scenario.sh brings deploy/docker/compose.pmm.yaml up with
  * the PMM stand-in image (three PMM servers, pmm-ha beside each, PostgreSQL, HAProxy) and checks that HAProxy
- * serves the leader's PMM, that the leader-only pmm-agent follows the leader through docker kill, docker stop and a
- * network cut, and that it never ran on two nodes at once (from its logs' timestamps). The script is the test;
+ * serves the leader's PMM, that the leader-only pmm-agent follows the leader through docker kill and docker stop of
+ * the leader's node, a kill and a freeze of its pmm-ha container alone (the guard in PMM's container stops
+ * pmm-agent) and a network cut, and that it never ran on two nodes at once (from its logs' timestamps). The script is the test;
  * this class sets the engine up and fails with the script's report.
  */
 @Tag("integration")
@@ -31,7 +32,7 @@ class PmmComposeIT {
   }
 
   @Test
-  void pmmServersFollowTheirPmmHaLeaderThroughKillStopAndANetworkCut() throws Exception {
+  void pmmAgentFollowsThePmmHaLeaderThroughNodeAndSidecarFaultsAndNeverRunsTwice() throws Exception {
     Path out = Repo.ROOT.resolve("deploy/target/pmm-scenario.log");
     Files.createDirectories(out.getParent());
     ProcessBuilder pb = new ProcessBuilder(Repo.ROOT.resolve("scripts/pmm-scenario.sh").toString())
