@@ -17,14 +17,18 @@
 #     the lease lapses; pmm-ha, started again or thawed, comes back as a follower;
 #  5. the leader's node cut from the network (`docker network disconnect`; pmm-ha shares PMM's namespace, so
 #     both are cut, and keep running): the old leader stops its pmm-agent by itself, the new one starts its own;
-#  6. across the whole run, pmm-agent never ran on two nodes at once, from its own log lines (start, a tick every
+#  6. the leader partitioned from its two peers, PostgreSQL and HAProxy still reachable (iptables rules in its
+#     network namespace, added with nsenter and removed after, also on failure): it stops pmm-agent, the majority's
+#     new leader starts its own;
+#  7. across the whole run, pmm-agent never ran on two nodes at once, from its own log lines (start, a tick every
 #     100 ms, stop; epoch milliseconds): every container reads the same kernel clock, so the margin for clock
 #     skew is 0. A run that ends without a stop line ends at the node's kill, or else 200 ms after its last tick.
 # Figures are printed as "figure: ..." lines: failover until HAProxy serves the new leader's PMM, and until
 # pmm-agent has started there (the cold-start cost of a cold standby).
 #
-# It creates and removes only its own containers, network and volumes (compose project $PMM_HA_IT_PROJECT,
-# default pmm-ha-pmm-it), also on failure (PMM_HA_IT_KEEP=1 keeps them). HAProxy is published on 127.0.0.1 only
+# Runs as root (nsenter, iptables). It creates and removes only its own containers, network, volumes (compose
+# project $PMM_HA_IT_PROJECT, default pmm-ha-pmm-it) and iptables rules (in one container's network namespace),
+# also on failure (PMM_HA_IT_KEEP=1 keeps the containers). HAProxy is published on 127.0.0.1 only
 # (18180/18543); the checks go to the containers' addresses.
 set -euo pipefail
 # (probes below may fail while a node is down: each one ends in `|| true` so that set -e does not end the run)
@@ -64,8 +68,10 @@ cname() {
 own_containers() { docker ps -aq --filter "label=com.docker.compose.project=$project"; }
 network() { docker network ls -q --filter "label=com.docker.compose.project=$project" | head -1; }
 
+partitioned=0
 cleanup() {
   local rc=$?
+  if [ "$partitioned" = 1 ]; then partition -D 2>/dev/null || true; fi
   if [ "${PMM_HA_IT_KEEP:-0}" = 1 ]; then
     log "PMM_HA_IT_KEEP=1: containers of $project kept"
   else
@@ -281,7 +287,43 @@ done
 [ "$(one_leader 90)" = "$fourth" ] || fail "the cut-off node came back and the leader changed"
 log "pmm-$third is back as a follower; pmm-$fourth leads"
 
-# 6. never two pmm-agents at once
+# 6. the leader partitioned from its peers, PostgreSQL and HAProxy still reachable (iptables in its network
+#    namespace): the majority elects a new leader; the old one must stop pmm-agent before the new one starts its own
+old_leader="$fourth"
+ns_pid="$(docker inspect -f '{{.State.Pid}}' "$(cname "pmm-$old_leader")")"
+restarts="$(docker inspect -f '{{.RestartCount}}' "$(cname "pmm-ha-$old_leader")")"
+partition_rules=()
+for n in "${nodes[@]}"; do
+  [ "$n" = "$old_leader" ] && continue
+  partition_rules+=("INPUT -s 172.22.0.1$n -j DROP" "OUTPUT -d 172.22.0.1$n -j DROP")
+done
+partition() {
+  local action="$1" r
+  for r in "${partition_rules[@]}"; do
+    # shellcheck disable=SC2086
+    nsenter -t "$ns_pid" -n iptables "$action" $r || [ "$action" = -D ]
+  done
+}
+partitioned=1
+t0=$(now_ms)
+partition -A
+failover "partition from the peers" "$old_leader" "$t0"
+fifth="$new_leader"
+stop_part="$({ docker logs "$(cname "pmm-$old_leader")" 2>/dev/null || true; } | awk -v after="$t0" '$1 == "pmm-agent" && $2 == "stop" && $3 > after { print $3; exit }')"
+[ -n "$stop_part" ] || fail "pmm-$old_leader, partitioned, still runs pmm-agent"
+figure "partition from the peers: the partitioned leader pmm-$old_leader stopped pmm-agent $(( stop_part - t0 )) ms after the partition"
+partition -D
+partitioned=0
+deadline=$((SECONDS + 120))
+until [ "$(docker inspect -f '{{.RestartCount}}' "$(cname "pmm-ha-$old_leader")")" -gt "$restarts" ] \
+    && [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://172.22.0.1$old_leader:9762/v1/readyz" || true)" = 200 ]; do
+  [ $SECONDS -lt $deadline ] || fail "pmm-ha-$old_leader did not restart and rejoin within 120 s of the partition's end"
+  sleep 1
+done
+[ "$(one_leader 90)" = "$fifth" ] || fail "the partitioned node came back and the leader changed"
+log "pmm-$old_leader is back as a follower; pmm-$fifth leads"
+
+# 7. never two pmm-agents at once
 save_agent_logs
 for n in "${nodes[@]}"; do
   sort -u "$tmp/agent-$n.log" | sort -s -k3,3n | awk -v node="$n" '
@@ -301,7 +343,7 @@ done
 cat "$tmp"/runs-? | sort -k1,1n >"$tmp/runs"
 log "pmm-agent runs (start_ms end_ms node):"
 sed 's/^/  /' "$tmp/runs"
-[ "$(cut -d' ' -f3 "$tmp/runs" | uniq | wc -l)" -ge 6 ] || fail "fewer than six leaderships' pmm-agent runs in the logs: $(tr '\n' ';' <"$tmp/runs")"
+[ "$(cut -d' ' -f3 "$tmp/runs" | uniq | wc -l)" -ge 7 ] || fail "fewer than seven leaderships' pmm-agent runs in the logs: $(tr '\n' ';' <"$tmp/runs")"
 overlap="$(awk 'NR > 1 && $1 <= prev_end && $3 != prev_node { print "pmm-" prev_node " ran until " prev_end " and pmm-" $3 " started at " $1 }
   { if ($2 > prev_end || NR == 1) { prev_end = $2; prev_node = $3 } }' "$tmp/runs")"
 [ -z "$overlap" ] || fail "pmm-agent ran on two nodes at once: $overlap"
