@@ -9,6 +9,7 @@
 #   DOCKER_HOST                     the engine's Docker API socket
 #   MAVEN_IMAGE, JRE_IMAGE          build args of deploy/docker/Dockerfile (compose.yaml passes them on)
 #   POSTGRES_IMAGE, HAPROXY_IMAGE   the images compose.yaml runs for PostgreSQL and HAProxy
+#   PMM_SERVER_IMAGE                a stand-in for percona/pmm-server:3 (compose.pmm.yaml)
 #
 # Steps:
 #  1. installs podman, runc, docker-compose, debootstrap when missing (apt-get), and podman-docker (a `docker`
@@ -19,8 +20,8 @@
 #     without systemd podman cannot schedule HEALTHCHECKs, so a ticker (healthcheck-ticker.sh, PID in
 #     ticker.pid) runs `podman healthcheck run` at each container's interval, as systemd's timers would;
 #  4. builds the images once: a Debian bookworm base (debootstrap minbase, imported), the JDK 17 + Maven build
-#     image (with the host's CA certificates), the JRE 17 image, and stand-ins for postgres and haproxy
-#     (scripts/container-engine/*/Dockerfile). An image is rebuilt only when its inputs changed.
+#     image (with the host's CA certificates), the JRE 17 image, and stand-ins for postgres, haproxy and
+#     PMM Server 3 (scripts/container-engine/*/Dockerfile). An image is rebuilt only when its inputs changed.
 #
 # Environment: PMM_HA_ENGINE_DIR (default /run/pmm-ha-engine), DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
@@ -35,6 +36,7 @@ build_image="$prefix/maven:3-jdk17"
 jre_image="$prefix/jre:17"
 postgres_image="$prefix/postgres:15"
 haproxy_image="$prefix/haproxy:2.6"
+pmm_image="$prefix/pmm-server:3-standin"
 conf=/etc/containers/containers.conf
 marker="# written by pmm-ha scripts/container-engine.sh"
 
@@ -175,7 +177,7 @@ build() {
 }
 # in parallel: each is mostly apt downloading and unpacking on the same base
 pids=()
-for spec in "$build_image build" "$jre_image jre" "$postgres_image postgres" "$haproxy_image haproxy"; do
+for spec in "$build_image build" "$jre_image jre" "$postgres_image postgres" "$haproxy_image haproxy" "$pmm_image pmm"; do
   # shellcheck disable=SC2086
   build $spec &
   pids+=($!)
@@ -191,4 +193,5 @@ export MAVEN_IMAGE=$build_image
 export JRE_IMAGE=$jre_image
 export POSTGRES_IMAGE=$postgres_image
 export HAPROXY_IMAGE=$haproxy_image
+export PMM_SERVER_IMAGE=$pmm_image
 EOF

@@ -45,10 +45,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-# ComposeIT (deploy module) runs the Docker topology for real. Where no engine is reachable, as root on Debian,
+# ComposeIT and PmmComposeIT (deploy module) run the Docker topologies for real (PmmComposeIT: PMM 3 stand-ins
+# with pmm-ha beside each, about 3 min). Where no engine is reachable, as root on Debian,
 # container-engine.sh sets podman up as a Docker API with local base images (first run: about 6 min; after
 # that, seconds) and prints DOCKER_HOST and the image variables, which the test then inherits.
-# PMM_HA_TEST_CONTAINERS=off skips it (ComposeIT then says so).
+# PMM_HA_TEST_CONTAINERS=off skips them (each says so).
 if [ "${PMM_HA_TEST_CONTAINERS:-on}" != off ] && [ "$(id -u)" = 0 ] && ! docker info >/dev/null 2>&1 \
     && command -v apt-get >/dev/null 2>&1; then
   echo "Setting up the container engine for ComposeIT (scripts/container-engine.sh)..."

@@ -2,18 +2,14 @@ package dev.pmmha.deploy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -33,35 +29,11 @@ import org.junit.jupiter.api.Test;
 @Tag("integration")
 class ComposeIT {
 
-  private static final Pattern EXPORT = Pattern.compile("(?m)^export ([A-Z_]+)=(.*)$");
   private static Map<String, String> engine;
 
   @BeforeAll
   static void engine() {
-    assumeTrue(System.getProperty("os.name").toLowerCase().contains("linux"), "ComposeIT: Linux only");
-    String wanted = System.getenv().getOrDefault("PMM_HA_TEST_CONTAINERS", "on");
-    assumeTrue(!List.of("0", "off", "false", "no").contains(wanted.toLowerCase()),
-        "ComposeIT skipped: PMM_HA_TEST_CONTAINERS=" + wanted);
-    if (Tools.find("docker").isPresent()
-        && Tools.run(List.of("docker", "info"), Map.of(), null, 30).exitCode() == 0) {
-      engine = Map.of();
-      return;
-    }
-    assumeTrue(isRoot(), "ComposeIT skipped: no container engine reachable (docker info) and not root, so "
-        + "scripts/container-engine.sh cannot set one up");
-    assumeTrue(Tools.find("apt-get").isPresent() && Tools.find("dpkg-query").isPresent(),
-        "ComposeIT skipped: no container engine reachable and not a Debian machine (scripts/container-engine.sh "
-            + "installs podman with apt-get)");
-    Tools.Result r = Tools.run(List.of(Repo.ROOT.resolve("scripts/container-engine.sh").toString()), Map.of(),
-        Repo.ROOT, 1800);
-    System.out.println(r.stderr());
-    assertEquals(0, r.exitCode(), "scripts/container-engine.sh failed:\n" + r.stderr());
-    engine = new HashMap<>();
-    Matcher m = EXPORT.matcher(r.stdout());
-    while (m.find()) {
-      engine.put(m.group(1), m.group(2));
-    }
-    assertTrue(engine.containsKey("DOCKER_HOST"), "container-engine.sh printed no DOCKER_HOST: " + r.stdout());
+    engine = ContainerEngine.setUp("ComposeIT", List.of());
   }
 
   @Test
@@ -101,10 +73,5 @@ class ComposeIT {
   private static String tail(String log) {
     String[] lines = log.split("\n");
     return String.join("\n", List.of(lines).subList(Math.max(0, lines.length - 200), lines.length));
-  }
-
-  private static boolean isRoot() {
-    Tools.Result r = Tools.run(List.of("id", "-u"), Map.of(), null, 10);
-    return r.exitCode() == 0 && r.stdout().strip().equals("0");
   }
 }

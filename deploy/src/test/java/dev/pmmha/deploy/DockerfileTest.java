@@ -140,7 +140,7 @@ class DockerfileTest {
     assertTrue(patterns.contains("**/target") && patterns.contains(".git"), patterns.toString());
     for (String source : List.of("pom.xml", "runtime/pom.xml", "deploy/pom.xml", "application.conf",
         "conf/cluster.conf", "runtime/src/main/java/dev/pmmha/runtime/Main.java", "deploy/docker/entrypoint.sh",
-        "deploy/haproxy/make-cert.sh")) {
+        "deploy/haproxy/make-cert.sh", "deploy/pmm/pmm-supervisor")) {
       assertTrue(Files.exists(Repo.ROOT.resolve(source)), source);
       for (String pattern : patterns) {
         PathMatcher m = FileSystems.getDefault().getPathMatcher("glob:" + pattern);

@@ -50,7 +50,8 @@ class HaproxyConfigTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"haproxy/haproxy.cfg", "haproxy/pmm-ha-recommended.cfg", "k8s/base/haproxy.cfg"})
+  @ValueSource(strings = {"haproxy/haproxy.cfg", "haproxy/pmm-ha-recommended.cfg", "k8s/base/haproxy.cfg",
+      "haproxy/pmm.cfg", "k8s/overlays/pmm-sidecar/haproxy.cfg"})
   void configurationIsValid(String file) throws Exception {
     Tools.Result r = check(Repo.read(Repo.DEPLOY.resolve(file)));
     assertEquals(0, r.exitCode(), file + ":\n" + r.stdout() + r.stderr());

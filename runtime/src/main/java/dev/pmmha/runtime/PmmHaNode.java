@@ -60,7 +60,8 @@ public final class PmmHaNode {
     TlsSettings tls = TlsSettings.create(config);
     JobSettings.create(config); // validated here, with the others; the guardian reads it again
     List<LeaderServices.Entry> services =
-        leader.instantiateServices(config.getConfig("pmm-ha.leader.service-defaults"));
+        leader.instantiateServices(config.getConfig("pmm-ha.leader.service-defaults")
+            .withValue("node-id", com.typesafe.config.ConfigValueFactory.fromAnyRef(node.nodeId())));
     Logger log = LoggerFactory.getLogger(PmmHaNode.class);
     if (node.bootstrapGiven()) {
       log.info("PMM_HA_BOOTSTRAP is not needed by pmm-ha (any majority of PMM_HA_PEERS forms the cluster); ignored");

@@ -73,6 +73,18 @@ public record LeaderSettings(
       }
       services.add(ConfigFactory.parseMap(m).withFallback(c.getConfig("service-defaults")));
     }
+    String roleFile = c.getString("role-file").trim();
+    if (!roleFile.isEmpty()) {
+      // last: started after the other services, stopped before them (the external consumer demotes first)
+      Duration guard = NodeSettings.duration(c, "role-file-guard", "pmm-ha.leader.role-file-guard");
+      Map<String, Object> m = new java.util.HashMap<>();
+      m.put("name", "role-file");
+      m.put("class", "dev.pmmha.runtime.leader.services.RoleFileLeaderService");
+      m.put("path", roleFile);
+      m.put("lease", margin.minus(guard).toMillis() + "ms");
+      m.put("refresh", NodeSettings.duration(c, "role-file-refresh", "pmm-ha.leader.role-file-refresh").toMillis() + "ms");
+      services.add(ConfigFactory.parseMap(m).withFallback(c.getConfig("service-defaults")));
+    }
     return new LeaderSettings(
         NodeSettings.duration(c, "announce-interval", "pmm-ha.leader.announce-interval"),
         ttl, renew, margin,
