@@ -94,7 +94,7 @@ public final class Guardian {
         return CompletableFuture.completedFuture(Done.getInstance());
       });
 
-      StoreProbe probe = new StoreProbe(store, node, Duration.ofSeconds(2));
+      StoreProbe probe = new StoreProbe(store, node, Duration.ofSeconds(1));
       shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-store-probe", () -> {
         probe.close();
         return CompletableFuture.completedFuture(Done.getInstance());
@@ -128,7 +128,7 @@ public final class Guardian {
               .withStopMessage(Leader.Stop.INSTANCE)
               // never on a node with PMM_HA_NOFAILOVER; its proxy still finds the leader from any node
               .withSettings(ClusterSingletonSettings.create(system).withRole(ClusterConfig.MAY_LEAD_ROLE)));
-      ctx.spawn(Membership.create(node, topic, leaderProxy, metrics), "membership");
+      ctx.spawn(Membership.create(node, topic, leaderProxy, metrics, leaderSettings.leaseTtl()), "membership");
       hook.roleChanged("follower", 0); // before any join: the hook sees follower 0 before leader
       // Formation first: the peers see this node's contact point (and the bootstrap's stable margin starts)
       // while the rest of the node starts, instead of after it.

@@ -13,7 +13,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 /**
  * A TCP proxy on loopback that a test can cut and heal: one node's link to a server (its database) broken while
  * the server and the other nodes' links stay up. Cut: every connection through it is closed and new ones are
- * refused (the port is closed); heal: it listens again on the same port.
+ * refused (the port is closed); freeze: nothing passes any more and nothing is closed, as when a firewall drops
+ * the packets (a request then hangs until a timeout); heal: it listens and forwards again on the same port.
  */
 public final class TcpProxy implements AutoCloseable {
 
@@ -21,6 +22,7 @@ public final class TcpProxy implements AutoCloseable {
   private final InetSocketAddress target;
   private final List<Socket> open = new CopyOnWriteArrayList<>();
   private volatile ServerSocket server;
+  private volatile boolean frozen;
 
   public TcpProxy(String targetHost, int targetPort) {
     this.port = PostgresServer.freePort();
@@ -32,8 +34,18 @@ public final class TcpProxy implements AutoCloseable {
     return port;
   }
 
-  /** Listens again (after {@link #cut}). */
+  /** Nothing passes in either direction, and nothing is closed: connections hang (until {@link #heal}). */
+  public void freeze() {
+    frozen = true;
+  }
+
+  /** Listens and forwards again (after {@link #cut} or {@link #freeze}); connections frozen in between are closed. */
   public synchronized void heal() {
+    if (frozen) {
+      frozen = false;
+      open.forEach(TcpProxy::closeQuietly);
+      open.clear();
+    }
     if (server != null) {
       return;
     }
@@ -69,6 +81,10 @@ public final class TcpProxy implements AutoCloseable {
       Socket client = null;
       try {
         client = s.accept();
+        if (frozen) {
+          open.add(client); // accepted, then silence
+          continue;
+        }
         Socket upstream = new Socket();
         upstream.connect(target, 5_000);
         open.add(client);
@@ -86,8 +102,10 @@ public final class TcpProxy implements AutoCloseable {
       byte[] buf = new byte[16 * 1024];
       try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
         for (int n; (n = in.read(buf)) >= 0; ) {
-          out.write(buf, 0, n);
-          out.flush();
+          if (!frozen) { // frozen: what comes in is dropped
+            out.write(buf, 0, n);
+            out.flush();
+          }
         }
       } catch (IOException e) {
         // either side closed

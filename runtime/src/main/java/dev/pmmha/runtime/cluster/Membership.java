@@ -56,10 +56,11 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
       NodeState node,
       ActorRef<Topic.Command<Leader.News>> topic,
       ActorRef<Leader.Command> leaderProxy,
-      PmmHaMetrics metrics) {
+      PmmHaMetrics metrics,
+      Duration leaseTtl) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
       timers.startTimerWithFixedDelay(ReportStore.INSTANCE, STORE_REPORT_INTERVAL);
-      return new Membership(ctx, node, topic, leaderProxy, metrics);
+      return new Membership(ctx, node, topic, leaderProxy, metrics, leaseTtl);
     }));
   }
 
@@ -75,6 +76,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
 
   private final ActorRef<Leader.Command> leaderProxy;
   private final ActorRef<Topic.Command<Leader.News>> topic;
+  private final Duration leaseTtl;
   private final ActorRef<Leader.SettingsSnapshot> snapshotAdapter;
   private final PmmHaMetrics metrics;
   /** When this node lost sight of the leader it knew (its member went unreachable, left or was removed). */
@@ -85,8 +87,10 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
       NodeState node,
       ActorRef<Topic.Command<Leader.News>> topic,
       ActorRef<Leader.Command> leaderProxy,
-      PmmHaMetrics metrics) {
+      PmmHaMetrics metrics,
+      Duration leaseTtl) {
     super(ctx);
+    this.leaseTtl = leaseTtl;
     this.metrics = metrics;
     this.leaderProxy = leaderProxy;
     this.topic = topic;
@@ -112,6 +116,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
         .onMessage(NewsReceived.class, this::onNews)
         .onMessage(ReportStore.class, r -> {
           topic.tell(Topic.publish(new Leader.StoreHealth(node.nodeId(), node.storeReachable())));
+          stepAsideIfDue();
           return this;
         })
         .build();
@@ -230,6 +235,40 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
       }
     }
     return this;
+  }
+
+  /**
+   * Steps aside ({@link StepAside}) when this node hosts the leader singleton but cannot reach the store while most
+   * of the cluster can: it leaves the cluster and exits 4; its supervisor restarts it.
+   */
+  private void stepAsideIfDue() {
+    long trouble = node.storeUnreachableNanos();
+    if (trouble == 0 || node.steppingAside() || node.isLeader() || !hostsLeaderSingleton()) {
+      return;
+    }
+    int[] peers = node.peersReachingStore(StepAside.REPORT_FRESHNESS);
+    boolean anotherMayLead = members.values().stream().anyMatch(m -> !m.equals(cluster.selfMember())
+        && m.status() == MemberStatus.up() && m.hasRole(ClusterConfig.MAY_LEAD_ROLE)
+        && !unreachable.contains(m.uniqueAddress()));
+    if (!StepAside.due(trouble, leaseTtl, peers[0], peers[1], anotherMayLead)) {
+      return;
+    }
+    node.stepAsideStarted();
+    getContext().getLog().warn("LEADER steps aside on {}: it has not reached the store for {} ms ({}) while {} of its "
+        + "{} peers do; it leaves the cluster so that one of them leads, and exits {} for its supervisor to restart "
+        + "it", node.nodeId(), trouble / 1_000_000, node.readiness().reason(), peers[1], peers[0],
+        Guardian.EXIT_STEPPED_ASIDE);
+    org.apache.pekko.actor.CoordinatedShutdown.get(getContext().getSystem()).runAll(Guardian.StepAside.INSTANCE);
+  }
+
+  /** This node is the oldest member that may lead: the leader singleton runs here. */
+  private boolean hostsLeaderSingleton() {
+    Member self = cluster.selfMember();
+    if (self.status() != MemberStatus.up() || !self.hasRole(ClusterConfig.MAY_LEAD_ROLE)) {
+      return false;
+    }
+    return members.values().stream().noneMatch(m -> !m.equals(self) && m.hasRole(ClusterConfig.MAY_LEAD_ROLE)
+        && (m.status() == MemberStatus.up() || m.status() == MemberStatus.leaving()) && m.isOlderThan(self));
   }
 
   /** Publishes the member list the events have built to {@link NodeState}. */

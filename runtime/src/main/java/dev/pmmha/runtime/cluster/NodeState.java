@@ -408,7 +408,30 @@ public final class NodeState implements LeaderView, ClusterView {
     return new int[] {alive, reaching};
   }
 
+  private volatile long storeUnreachableSince; // System.nanoTime() of the first failed probe in a row, or 0
+  private volatile boolean steppingAside;
+
+  /** How long this node's store probe has failed without a break (0: it answers). */
+  public long storeUnreachableNanos() {
+    long since = storeUnreachableSince;
+    return since == 0 ? 0 : Math.max(1, System.nanoTime() - since);
+  }
+
+  /** This node is leaving the cluster so that a node that reaches the store leads (see {@link StepAside}). */
+  public boolean steppingAside() {
+    return steppingAside;
+  }
+
+  void stepAsideStarted() {
+    steppingAside = true;
+  }
+
   void storeChecked(String problemOrNull) {
+    if (problemOrNull == null) {
+      storeUnreachableSince = 0;
+    } else if (storeUnreachableSince == 0) {
+      storeUnreachableSince = System.nanoTime();
+    }
     storeProblem = problemOrNull;
   }
 

@@ -4,7 +4,6 @@ import dev.pmmha.persistence.Connections;
 import dev.pmmha.persistence.StoreSettings;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.concurrent.Executors;
@@ -26,6 +25,7 @@ public final class StoreProbe implements AutoCloseable {
   private final ScheduledExecutorService executor;
   private Connection connection;
   private String lastProblem = "";
+  static final int PROBE_TIMEOUT_SECONDS = 2;
 
   public StoreProbe(StoreSettings store, NodeState node, Duration interval) {
     this.store = store;
@@ -44,9 +44,10 @@ public final class StoreProbe implements AutoCloseable {
       if (connection == null || connection.isClosed()) {
         connection = Connections.open(store);
       }
-      try (Statement st = connection.createStatement()) {
-        st.setQueryTimeout((int) Math.max(1, store.connectionTimeout().toSeconds()));
-        st.execute("SELECT 1");
+      // isValid bounds the round trip on the socket itself: a query timeout is sent as a cancel request on another
+      // connection, which a broken link (packets dropped) leaves hanging as well
+      if (!connection.isValid(PROBE_TIMEOUT_SECONDS)) {
+        throw new SQLException("no answer within " + PROBE_TIMEOUT_SECONDS + " s");
       }
     } catch (SQLException | RuntimeException e) {
       problem = String.valueOf(e.getMessage()).lines().findFirst().orElse(e.getClass().getSimpleName());

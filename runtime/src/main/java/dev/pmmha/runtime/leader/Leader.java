@@ -347,14 +347,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     FenceClient.Acquired r = done.result();
     if (r.lease().isEmpty()) {
       logWait(r);
-      if (r.error() == null) {
-        tenure.storeTroubleSince = 0; // the store answers: the fence is someone else's for now
-      } else {
-        storeTrouble();
-        if (stepAside(r.error())) {
-          return Effect().noReply();
-        }
-      }
       if (r.heldBy() != null && cutOff(r.heldBy())) {
         return Effect().noReply();
       }
@@ -476,7 +468,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         ctx.getLog().warn("LEADER cannot renew its lease on {}: {}", node.nodeId(), done.error());
         tenure.lastWait = "renew";
       }
-      storeTrouble();
       if (tenure.phase == Tenure.Phase.LEADING && !node.mayAct()) {
         stepDown("the store did not answer before the lease ran out");
       }
@@ -492,7 +483,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       ctx.getLog().info("LEADER renewed its lease again on {}", node.nodeId());
       tenure.lastWait = "";
     }
-    tenure.storeTroubleSince = 0;
     tenure.lease = done.lease().get();
     return Effect().noReply();
   }
@@ -579,9 +569,11 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     timers.cancel(Announce.INSTANCE);
     timers.cancel(Acquire.INSTANCE);
     ctx.getLog().info("LEADER stopping on {} before it was elected", node.nodeId());
-    if (tenure.fenceRequested) {
+    if (tenure.fenceRequested && !node.steppingAside()) {
       return Effect().noReply(); // AcquireDone releases what it got, then stops
     }
+    // stepping aside, the request hangs on a store this node cannot reach: the next node must not wait for it (a
+    // lease it might still get runs out on its own)
     return tenure.lease != null ? releaseAndStop() : Effect().stop().thenNoReply();
   }
 
@@ -618,45 +610,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return Effect().noReply();
   }
 
-  /** A fence request failed in the store. */
-  private void storeTrouble() {
-    if (tenure.storeTroubleSince == 0) {
-      tenure.storeTroubleSince = System.nanoTime();
-    }
-  }
-
-  /**
-   * Steps aside (Patroni's leader demotes when it cannot update its key) when this node has not been able to hold
-   * or take the fence for a lease TTL, because its store fails, while most of the cluster reaches the store and
-   * another member may lead: leadership is tied to the oldest member, so this node leaves the cluster (exit 4, its
-   * supervisor restarts it) and the singleton moves to a node that can hold the fence. With the store down for
-   * everyone nothing moves.
-   */
-  private boolean stepAside(String error) {
-    if (tenure.steppingAside) {
-      return true;
-    }
-    long since = tenure.storeTroubleSince;
-    if (since == 0 || System.nanoTime() - since < deps.settings().leaseTtl().toNanos()) {
-      return false;
-    }
-    int[] peers = node.peersReachingStore(STORE_REPORT_FRESHNESS);
-    int alive = peers[0];
-    int reaching = peers[1];
-    if (reaching * 2 <= alive + 1 || !anotherMemberMayLead()) {
-      return false; // most of the cluster cannot reach the store either: stay, and keep trying
-    }
-    tenure.steppingAside = true;
-    ctx.getLog().warn("LEADER steps aside on {}: it has not reached the store for {} ms ({}) while {} of its {} "
-        + "peers do; it leaves the cluster so that one of them leads, and exits {} for its supervisor to restart it",
-        node.nodeId(), (System.nanoTime() - since) / 1_000_000, error, reaching, alive, Guardian.EXIT_STEPPED_ASIDE);
-    org.apache.pekko.actor.CoordinatedShutdown.get(ctx.getSystem()).runAll(Guardian.StepAside.INSTANCE);
-    return true;
-  }
-
-  /** How recent a peer's store report must be to count (reports come every second). */
-  static final Duration STORE_REPORT_FRESHNESS = Duration.ofSeconds(3);
-
   /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
   private boolean anotherMemberMayLead() {
     var cluster = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem());
@@ -692,7 +645,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     }
     long epoch = tenure.lease.epoch();
     return Effect()
-        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now(), releaseReason()))
+        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now(), ReleaseReason.of(node, ctx.getSystem())))
         .thenRun(s -> {
           tenure.phase = Tenure.Phase.STOPPING;
           deps.hook().roleChanged("follower", epoch);
@@ -700,22 +653,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
           beginRelease();
         })
         .thenNoReply();
-  }
-
-  /** Why this leadership ends, for the history: a switchover (and where it was asked for), or the stop's reason. */
-  private String releaseReason() {
-    String switchover = node.switchoverAsked(node.nodeId());
-    if (switchover != null) {
-      return switchover;
-    }
-    var reason = org.apache.pekko.actor.CoordinatedShutdown.get(ctx.getSystem()).getShutdownReason().orElse(null);
-    if (reason == org.apache.pekko.actor.CoordinatedShutdown.jvmExitReason()) {
-      return "stop (SIGTERM)";
-    }
-    if (reason == org.apache.pekko.actor.CoordinatedShutdown.clusterLeavingReason()) {
-      return "leave (POST /v1/ha/leave or the cluster's leave)";
-    }
-    return reason == null ? "hand-over" : "stop (" + reason + ")";
   }
 
   private ReplyEffect<LeaderEvent, LeaderState> releaseAndStop() {

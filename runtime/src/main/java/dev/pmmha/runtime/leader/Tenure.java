@@ -43,15 +43,8 @@ final class Tenure {
   final CutOffWatch cutOff = new CutOffWatch(CutOffWatch.PATIENCE);
   /** The fence asked for at start, during recovery; taken over by the first RecoveryCompleted. */
   CompletionStage<FenceClient.Acquired> early;
-  /**
-   * Since when (System.nanoTime) the store has failed every fence request of this tenure, or 0: a leader that
-   * cannot hold its fence while most of the cluster reaches the store steps aside.
-   */
-  long storeTroubleSince;
   /** The highest epoch this node had seen when it last asked for the fence: the floor of the epoch it takes. */
   long seenAtRequest;
-  /** This tenure's node is leaving the cluster so that another node leads (see {@code Leader.stepAside}). */
-  boolean steppingAside;
   /** What the leader last logged it waits for, so that each wait is logged once. */
   String lastWait = "";
   /** No early answer any more (see {@link #answerEarly}): set when this tenure starts to stop or ends. */

@@ -65,6 +65,16 @@ class StepAsideIT extends WithPostgres {
 
   @Test
   void theLeaderCutFromTheStoreStepsAsideAndAnotherNodeLeads() throws Exception {
+    stepsAside(TcpProxy::cut, "refused");
+  }
+
+  /** Packets dropped rather than refused: the leader's store requests hang instead of failing. */
+  @Test
+  void theLeaderWhoseStoreRequestsHangStepsAsideToo() throws Exception {
+    stepsAside(TcpProxy::freeze, "hanging");
+  }
+
+  private void stepsAside(java.util.function.Consumer<TcpProxy> breakLink, String how) throws Exception {
     try (LocalCluster c = cluster()) {
       LocalCluster.Node leader = formed(c);
       for (LocalCluster.Node n : c.running()) {
@@ -72,14 +82,15 @@ class StepAsideIT extends WithPostgres {
             n.id() + " ready");
       }
       Thread.sleep(2000); // every node has told the others it reaches the store
-      proxies.get(leader.id()).cut();
+      breakLink.accept(proxies.get(leader.id()));
       List<LocalCluster.Node> others = new ArrayList<>(c.running());
       others.remove(leader);
       long ms = waitSafely(c, Duration.ofSeconds(30),
           () -> others.stream().anyMatch(n -> LocalCluster.status(n, "POST", "/v1/leaderHealthCheck") == 200));
       // LocalCluster's lease TTL is 3 s; its crash failover about as long
       assertTrue(ms < 2 * 3_000 + 6_000, "another node serves 200 within 2 x the lease TTL + a crash failover: " + ms + " ms");
-      System.out.printf("StepAsideIT: another node leads %d ms after the leader's link to the store was cut%n", ms);
+      System.out.printf("StepAsideIT: another node leads %d ms after the leader's link to the store was cut (%s)%n", ms,
+          how);
       var system = leader.node().system();
       system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
       assertEquals(Guardian.StepAside.INSTANCE,
