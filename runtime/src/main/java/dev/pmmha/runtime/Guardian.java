@@ -58,14 +58,6 @@ public final class Guardian {
     INSTANCE
   }
 
-  /** Coordinated shutdown reason when the leader steps aside: it cannot reach the store, most of the cluster can. */
-  public enum StepAside implements CoordinatedShutdown.Reason {
-    INSTANCE
-  }
-
-  /** The exit code after a step-aside: "restart me", as after a down. */
-  public static final int EXIT_STEPPED_ASIDE = 4;
-
   /** Coordinated shutdown reason when another member already uses this node's id. */
   public enum DuplicateNodeId implements CoordinatedShutdown.Reason {
     INSTANCE

@@ -115,11 +115,6 @@ public final class Main {
           + "that its supervisor restarts it and it joins the others", EXIT_DOWNED);
       return EXIT_DOWNED;
     }
-    if (reason == Guardian.StepAside.INSTANCE) {
-      log.warn("This node stepped aside as leader (see the LEADER steps aside line above); exiting with {} so that "
-          + "its supervisor restarts it and it rejoins as a follower", Guardian.EXIT_STEPPED_ASIDE);
-      return Guardian.EXIT_STEPPED_ASIDE;
-    }
     if (reason == Guardian.DuplicateNodeId.INSTANCE) {
       return EXIT_CONFIG;
     }

@@ -3,6 +3,7 @@ package dev.pmmha.runtime.cluster;
 import dev.pmmha.http.api.ClusterView.NodeStatus;
 import dev.pmmha.http.api.LeaderView.LeaderInfo;
 import dev.pmmha.runtime.Guardian;
+import dev.pmmha.runtime.Main;
 import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.leader.Leader;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
@@ -50,7 +51,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     INSTANCE
   }
 
-  static final Duration STORE_REPORT_INTERVAL = Duration.ofSeconds(1);
+  static final Duration STORE_REPORT_INTERVAL = Duration.ofMillis(500);
 
   public static Behavior<Command> create(
       NodeState node,
@@ -239,7 +240,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
 
   /**
    * Steps aside ({@link StepAside}) when this node hosts the leader singleton but cannot reach the store while most
-   * of the cluster can: it leaves the cluster and exits 4; its supervisor restarts it.
+   * of the cluster can: it downs itself and exits 4; its supervisor restarts it.
    */
   private void stepAsideIfDue() {
     long trouble = node.storeUnreachableNanos();
@@ -255,10 +256,12 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     }
     node.stepAsideStarted();
     getContext().getLog().warn("LEADER steps aside on {}: it has not reached the store for {} ms ({}) while {} of its "
-        + "{} peers do; it leaves the cluster so that one of them leads, and exits {} for its supervisor to restart "
-        + "it", node.nodeId(), trouble / 1_000_000, node.readiness().reason(), peers[1], peers[0],
-        Guardian.EXIT_STEPPED_ASIDE);
-    org.apache.pekko.actor.CoordinatedShutdown.get(getContext().getSystem()).runAll(Guardian.StepAside.INSTANCE);
+        + "{} peers do; it downs itself so that one of them leads, and exits {} for its supervisor to restart it",
+        node.nodeId(), trouble / 1_000_000, node.readiness().reason(), peers[1], peers[0], Main.EXIT_DOWNED);
+    // down, not leave: a graceful leave hands the singleton over only once the leader actor has stopped, and with the
+    // link broken that actor can sit in a journal write until its timeout; once this node is down and removed, the
+    // next node starts the singleton at once and takes the fence when the lease has run out, as after a crash
+    cluster.manager().tell(new org.apache.pekko.cluster.typed.Down(cluster.selfMember().address()));
   }
 
   /** This node is the oldest member that may lead: the leader singleton runs here. */

@@ -417,7 +417,7 @@ public final class NodeState implements LeaderView, ClusterView {
     return since == 0 ? 0 : Math.max(1, System.nanoTime() - since);
   }
 
-  /** This node is leaving the cluster so that a node that reaches the store leads (see {@link StepAside}). */
+  /** This node has downed itself so that a node that reaches the store leads (see {@link StepAside}). */
   public boolean steppingAside() {
     return steppingAside;
   }
@@ -426,11 +426,12 @@ public final class NodeState implements LeaderView, ClusterView {
     steppingAside = true;
   }
 
-  void storeChecked(String problemOrNull) {
+  /** A store probe started at {@code startedNanos} found {@code problemOrNull}. */
+  void storeChecked(String problemOrNull, long startedNanos) {
     if (problemOrNull == null) {
       storeUnreachableSince = 0;
     } else if (storeUnreachableSince == 0) {
-      storeUnreachableSince = System.nanoTime();
+      storeUnreachableSince = startedNanos; // a probe that hung failed from when it was sent
     }
     storeProblem = problemOrNull;
   }

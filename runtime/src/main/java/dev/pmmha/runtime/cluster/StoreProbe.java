@@ -25,7 +25,7 @@ public final class StoreProbe implements AutoCloseable {
   private final ScheduledExecutorService executor;
   private Connection connection;
   private String lastProblem = "";
-  static final int PROBE_TIMEOUT_SECONDS = 2;
+  static final int PROBE_TIMEOUT_SECONDS = 1;
 
   public StoreProbe(StoreSettings store, NodeState node, Duration interval) {
     this.store = store;
@@ -39,6 +39,7 @@ public final class StoreProbe implements AutoCloseable {
   }
 
   private void check() {
+    long started = System.nanoTime();
     String problem = null;
     try {
       if (connection == null || connection.isClosed()) {
@@ -61,7 +62,7 @@ public final class StoreProbe implements AutoCloseable {
       }
       lastProblem = problem;
     }
-    node.storeChecked(problem);
+    node.storeChecked(problem, started);
   }
 
   private void closeQuietly() {

@@ -89,7 +89,7 @@ class NodeStateTest {
   @Test
   void readinessFollowsTheClustersOwnViewOfThisNodeNotTheMemberListsLaggingCopy() {
     NodeState s = new NodeState(true, 1, "node-1");
-    s.storeChecked(null);
+    s.storeChecked(null, System.nanoTime());
     s.membersChanged(new NodeState.Members(List.of(), false, false, false, "Joining", 0));
     assertEquals(false, s.readiness().ready(), "no live view yet: the member list decides");
     var live = new java.util.concurrent.atomic.AtomicReference<>(org.apache.pekko.cluster.MemberStatus.joining());
@@ -110,7 +110,7 @@ class NodeStateTest {
   @Test
   void aTlsRefusalIsTheReadinessReasonWhileNotUp() {
     NodeState s = new NodeState(true, 3, "node-3");
-    s.storeChecked(null);
+    s.storeChecked(null, System.nanoTime());
     var live = new java.util.concurrent.atomic.AtomicReference<>(org.apache.pekko.cluster.MemberStatus.joining());
     s.selfStatusFrom(live::get);
     s.transportProblem("TLS with peer 10.0.0.1 refused: its certificate is not signed by this cluster's CA");

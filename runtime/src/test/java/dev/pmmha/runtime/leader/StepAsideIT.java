@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.pmmha.runtime.Guardian;
 import dev.pmmha.runtime.LocalCluster;
 import dev.pmmha.runtime.WithPostgres;
 import dev.pmmha.testkit.TcpProxy;
@@ -93,8 +92,9 @@ class StepAsideIT extends WithPostgres {
           how);
       var system = leader.node().system();
       system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
-      assertEquals(Guardian.StepAside.INSTANCE,
-          CoordinatedShutdown.get(system).getShutdownReason().orElse(null), "it left the cluster as stepping aside");
+      assertEquals(CoordinatedShutdown.clusterDowningReason(),
+          CoordinatedShutdown.get(system).getShutdownReason().orElse(null), "it downed itself");
+      assertTrue(leader.node().state().steppingAside(), "as stepping aside");
       LocalCluster.Node next = c.running().stream().filter(n -> n != leader)
           .filter(n -> LocalCluster.status(n, "POST", "/v1/leaderHealthCheck") == 200).findFirst().orElseThrow();
       assertNotEquals(leader.id(), next.id());
