@@ -61,6 +61,20 @@ class NoFailoverIT extends WithPostgres {
       assertEquals(200, written.statusCode(), written.body());
       assertEquals(1, c.json(first, "/v1/ha/settings/from.nofailover").get("value").asInt());
 
+      // a switchover to it is refused with the reason, and nothing changes
+      var refused = HTTP.send(HttpRequest.newBuilder(URI.create(leader.url("/v1/ha/switchover")))
+          .header("Content-Type", "application/json")
+          .POST(HttpRequest.BodyPublishers.ofString("{\"candidate\":\"node-1\"}")).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertEquals(409, refused.statusCode(), refused.body());
+      assertTrue(refused.body().contains("node-1 may not lead: it runs with PMM_HA_NOFAILOVER=true"), refused.body());
+      // and with no candidate there is nobody to go to
+      var nobody = HTTP.send(HttpRequest.newBuilder(URI.create(leader.url("/v1/ha/switchover")))
+          .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+      assertEquals(409, nobody.statusCode(), nobody.body());
+      assertTrue(nobody.body().contains("no other Up member may lead"), nobody.body());
+      assertEquals(leader, c.waitForLeader(Duration.ofSeconds(5)));
+
       // the only node that may lead leaves: the two left are a majority, and neither leads
       c.leave(leader);
       LocalCluster.eventually(Duration.ofSeconds(30),
@@ -73,8 +87,8 @@ class NoFailoverIT extends WithPostgres {
       }
       assertEquals(503, LocalCluster.status(third, "GET", "/v1/readyz"));
       assertTrue(metric(third, "pmm_ha_members_may_lead").endsWith(" 0.0"), metric(third, "pmm_ha_members_may_lead"));
-      var refused = LocalCluster.put(third, "/v1/ha/settings/k", "2");
-      assertEquals(503, refused.statusCode(), "no leader takes the write: " + refused.body());
+      var write = LocalCluster.put(third, "/v1/ha/settings/k", "2");
+      assertEquals(503, write.statusCode(), "no leader takes the write: " + write.body());
       // only node-2 ever held an epoch
       for (LeaderEvent e : c.journal()) {
         if (e instanceof LeaderEvent.LeaderElected elected) {
