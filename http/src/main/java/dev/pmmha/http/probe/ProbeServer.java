@@ -16,6 +16,9 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
@@ -67,6 +70,9 @@ public final class ProbeServer implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(ProbeServer.class);
 
+  /** Linux's epoll when its native library loads, NIO otherwise (bench/results/health-2026-12-02-epoll.md vs -quiet.md). */
+  static final boolean EPOLL = Epoll.isAvailable();
+
   public static final int MAX_HEAD = 8 * 1024;
   public static final int MAX_BODY = 64 * 1024;
   public static final int MAX_CONNECTIONS = 1024;
@@ -92,7 +98,7 @@ public final class ProbeServer implements AutoCloseable {
       Thread t = new FastThreadLocalThread(r, "pmm-ha-probe");
       t.setDaemon(true);
       return t;
-    }, NioIoHandler.newFactory());
+    }, EPOLL ? EpollIoHandler.newFactory() : NioIoHandler.newFactory());
     this.channels = new DefaultChannelGroup("pmm-ha-probe", ImmediateEventExecutor.INSTANCE);
   }
 
@@ -105,7 +111,7 @@ public final class ProbeServer implements AutoCloseable {
     ProbeServer p = new ProbeServer(routes, timeoutMs, idleMs);
     var bound = new ServerBootstrap()
         .group(p.loop)
-        .channel(NioServerSocketChannel.class)
+        .channel(EPOLL ? EpollServerSocketChannel.class : NioServerSocketChannel.class)
         .option(ChannelOption.SO_BACKLOG, 1024)
         .option(ChannelOption.SO_REUSEADDR, true)
         .childOption(ChannelOption.TCP_NODELAY, true)
