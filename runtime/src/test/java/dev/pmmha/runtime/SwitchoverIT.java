@@ -80,6 +80,30 @@ class SwitchoverIT extends WithPostgres {
     t.start();
   }
 
+  int raft;
+
+  /**
+   * Waits until every running node sees three members Up (Pekko Management's /cluster/members): /v1/ha/nodes calls
+   * a Joining or WeaklyUp member alive too, and a switchover counts only Up members.
+   */
+  void waitAllUp() {
+    for (NodeProcess n : nodes) {
+      LocalCluster.eventually(Duration.ofSeconds(60), () -> {
+        try {
+          var r = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + IPS[nodes.indexOf(n)] + ":" + raft
+              + "/cluster/members")).timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+          long up = 0;
+          for (JsonNode m : JSON.readTree(r.body()).path("members")) {
+            up += m.path("status").asText().equals("Up") ? 1 : 0;
+          }
+          return up == 3 ? true : null;
+        } catch (Exception e) {
+          return null;
+        }
+      }, n + " sees three members Up");
+    }
+  }
+
   /** The nodes that stepped back exit 0; started again, they rejoin as followers. */
   void restartSteppedBack(List<NodeProcess> steppedBack, NodeProcess leader) {
     for (NodeProcess n : steppedBack) {
@@ -89,6 +113,7 @@ class SwitchoverIT extends WithPostgres {
     for (NodeProcess n : nodes) {
       ProcessClusterIT.waitForMember(n, 3, Duration.ofSeconds(90));
     }
+    waitAllUp();
     assertEquals(leader, waitForSingleLeader(Duration.ofSeconds(10)), "the rejoined nodes follow");
   }
 
@@ -96,7 +121,7 @@ class SwitchoverIT extends WithPostgres {
   void refusedWithTheReasonThenToTheYoungestNodeOverTheApiThenToTheNextInLineWithTheCli() throws Exception {
     String db = pg.createDatabase();
     int gossip = PostgresServer.freePort();
-    int raft = PostgresServer.freePort();
+    raft = PostgresServer.freePort();
     int http = PostgresServer.freePort();
     Path logs = Path.of("target", "it-logs", "SwitchoverIT");
     for (int i = 0; i < 3; i++) {
@@ -111,6 +136,7 @@ class SwitchoverIT extends WithPostgres {
     for (NodeProcess n : nodes) {
       ProcessClusterIT.waitForMember(n, 3, Duration.ofSeconds(90));
     }
+    waitAllUp();
     NodeProcess leader = waitForSingleLeader(Duration.ofSeconds(60));
     assertEquals("pmm-1", leader.name);
     long epoch = JSON.readTree(leader.body("/v1/ha/leader")).get("epoch").asLong();
