@@ -115,7 +115,9 @@ if alive "$dir/podman.pid" && ping; then
 else
   rm -f "$sock"
   say "starting podman system service on $sock (log $dir/podman.log)"
-  setsid podman system service --time=0 "unix://$sock" >"$dir/podman.log" 2>&1 </dev/null &
+  # from /: conmon needs the service's working directory, and a caller's (a CI clone) may be deleted while the
+  # service lives on ("Failed to get working directory", every container start refused)
+  (cd / && exec setsid podman system service --time=0 "unix://$sock") >"$dir/podman.log" 2>&1 </dev/null &
   echo $! >"$dir/podman.pid"
   for _ in $(seq 100); do ping && break; sleep 0.1; done
   ping || die "the API service did not answer on $sock (see $dir/podman.log)"
