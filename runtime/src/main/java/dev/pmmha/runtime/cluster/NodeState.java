@@ -245,6 +245,14 @@ public final class NodeState implements LeaderView, ClusterView {
     return ownLeadership != null && System.nanoTime() - actUntilNanos < 0;
   }
 
+  /**
+   * The {@link System#nanoTime()} instant until which {@link #mayAct()} holds unless the lease is renewed; the
+   * fence in the store outlives it by the safety margin. Meaningful only while this node leads.
+   */
+  public long actUntilNanos() {
+    return actUntilNanos;
+  }
+
   public void leadershipLost() {
     ownLeadership = null;
   }

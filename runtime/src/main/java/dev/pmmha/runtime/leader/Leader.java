@@ -12,6 +12,7 @@ import dev.pmmha.runtime.leader.LeaderEvent.LeaderElected;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderReleased;
 import dev.pmmha.runtime.leader.LeaderEvent.SettingChanged;
 import dev.pmmha.runtime.leader.LeaderEvent.SettingRemoved;
+import dev.pmmha.runtime.leader.spi.ActingRight;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import java.time.Duration;
 import java.time.Instant;
@@ -444,7 +445,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     publish(new SettingsSnapshot(s.settingsVersion(), s.settings()));
     publish(new Announcement(node.nodeId(), s.epoch(), s.since(), s.settingsVersion()));
     timers.startTimerWithFixedDelay(Announce.INSTANCE, deps.settings().announceInterval());
-    deps.services().startAll(node.nodeId(), s.epoch(), node::mayAct);
+    deps.services().startAll(node.nodeId(), s.epoch(), new ActingRight(node::mayAct, node::actUntilNanos));
     deps.hook().roleChanged("leader", s.epoch());
   }
 

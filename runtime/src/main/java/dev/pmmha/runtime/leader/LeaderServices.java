@@ -1,5 +1,6 @@
 package dev.pmmha.runtime.leader;
 
+import dev.pmmha.runtime.leader.spi.ActingRight;
 import dev.pmmha.runtime.leader.spi.LeaderContext;
 import dev.pmmha.runtime.leader.spi.LeaderService;
 import java.time.Duration;
@@ -13,7 +14,6 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,14 +52,14 @@ public final class LeaderServices {
   }
 
   /** Starts every service in order for a new leadership; returns when each start finished, failed or timed out. */
-  CompletableFuture<Void> startAll(String nodeId, long epoch, BooleanSupplier mayAct) {
+  CompletableFuture<Void> startAll(String nodeId, long epoch, ActingRight right) {
     long gen;
     synchronized (this) {
       gen = ++generation;
     }
     return CompletableFuture.runAsync(() -> {
       for (Slot s : slots) {
-        s.start(gen, nodeId, epoch, mayAct);
+        s.start(gen, nodeId, epoch, right);
       }
     }, control);
   }
@@ -101,13 +101,13 @@ public final class LeaderServices {
       this.executor = Executors.newSingleThreadExecutor(daemon("pmm-ha-service-" + entry.name()));
     }
 
-    void start(long gen, String nodeId, long epoch, BooleanSupplier mayAct) {
+    void start(long gen, String nodeId, long epoch, ActingRight right) {
       synchronized (this) {
         if (!current(gen) || running) {
           return;
         }
       }
-      LeaderContext ctx = new LeaderContext(nodeId, epoch, mayAct, failure -> failed(gen, nodeId, epoch, mayAct, failure));
+      LeaderContext ctx = new LeaderContext(nodeId, epoch, right, failure -> failed(gen, nodeId, epoch, right, failure));
       Future<?> f = executor.submit(() -> {
         entry.service().start(ctx);
         return null;
@@ -124,15 +124,15 @@ public final class LeaderServices {
         }
       } catch (TimeoutException e) {
         f.cancel(true);
-        failed(gen, nodeId, epoch, mayAct, new TimeoutException("start took longer than " + entry.startTimeout()));
+        failed(gen, nodeId, epoch, right, new TimeoutException("start took longer than " + entry.startTimeout()));
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       } catch (Exception e) {
-        failed(gen, nodeId, epoch, mayAct, e.getCause() != null ? e.getCause() : e);
+        failed(gen, nodeId, epoch, right, e.getCause() != null ? e.getCause() : e);
       }
     }
 
-    void failed(long gen, String nodeId, long epoch, BooleanSupplier mayAct, Throwable failure) {
+    void failed(long gen, String nodeId, long epoch, ActingRight right, Throwable failure) {
       Duration delay;
       synchronized (this) {
         failures++;
@@ -151,7 +151,7 @@ public final class LeaderServices {
           }
           control.submit(() -> {
             stop(false);
-            start(gen, nodeId, epoch, mayAct);
+            start(gen, nodeId, epoch, right);
           });
         }, delay.toMillis(), TimeUnit.MILLISECONDS);
       }

@@ -25,10 +25,11 @@ import org.slf4j.LoggerFactory;
  * {@code role=leader} with the epoch and a wall-clock {@code lease_until_ms}, rewritten every {@code refresh}. A
  * consumer acts only while its clock is before {@code lease_until_ms}.
  *
- * <p>Why the lease is {@code safety-margin - guard} from each check: a true {@code mayAct} only says this node's
- * act-until instant is still ahead, and the fence in the store outlives that instant by the safety margin. So
- * every lease written ends at least {@code guard} before any other node can take the fence, whether pmm-ha is
- * paused, cut from the store or dead. Every write is a temp file renamed over the old one: a reader never sees half
+ * <p>Why each lease ends {@code safety-margin - guard} after this node's act-until instant
+ * ({@link LeaderContext#actUntilNanos()}, read before a true {@code mayAct}): the fence in the store outlives that
+ * instant by the safety margin. So every lease written ends at least {@code guard} before any other node can take
+ * the fence, whether pmm-ha is paused, cut from the store or dead, and right after a renewal it runs nearly the
+ * whole TTL less the guard (1.9 s with the defaults): a consumer rides out a pmm-ha stall that long. Every write is a temp file renamed over the old one: a reader never sees half
  * a file.
  */
 public final class RoleFileLeaderService implements LeaderService {
@@ -40,6 +41,7 @@ public final class RoleFileLeaderService implements LeaderService {
   private final Duration lease;
   private final Duration refresh;
   private final LongSupplier wallClockMs;
+  private final LongSupplier nanoClock; // the clock of LeaderContext.actUntilNanos()
   private final ScheduledExecutorService timer;
   private ScheduledFuture<?> renewing; // guarded by this
   private long epoch; // guarded by this
@@ -47,15 +49,16 @@ public final class RoleFileLeaderService implements LeaderService {
   private boolean lapsedLogged;
 
   public RoleFileLeaderService(Config c) {
-    this(c, System::currentTimeMillis);
+    this(c, System::currentTimeMillis, System::nanoTime);
   }
 
-  RoleFileLeaderService(Config c, LongSupplier wallClockMs) {
+  RoleFileLeaderService(Config c, LongSupplier wallClockMs, LongSupplier nanoClock) {
     this.file = Path.of(c.getString("path"));
     this.nodeId = c.hasPath("node-id") ? c.getString("node-id") : "";
     this.lease = c.getDuration("lease");
     this.refresh = c.getDuration("refresh");
     this.wallClockMs = wallClockMs;
+    this.nanoClock = nanoClock;
     if (lease.toMillis() <= 0) {
       throw new SettingsException("PMM_HA_ROLE_FILE needs PMM_HA_LEASE_SAFETY_MARGIN above "
           + "pmm-ha.leader.role-file-guard: the role file's lease would be " + lease.toMillis() + " ms");
@@ -103,8 +106,11 @@ public final class RoleFileLeaderService implements LeaderService {
     if (!leading || epoch != ctx.epoch()) {
       return;
     }
-    // the wall clock is read before the check: the lease is counted from a moment at which this node could act
-    long now = wallClockMs.getAsLong();
+    // Both clocks and the act-until instant are read before the check: the lease is counted from a moment at
+    // which this node could act, and an act-until read first is never later than the one the check saw.
+    long actUntil = ctx.actUntilNanos();
+    long nowNanos = nanoClock.getAsLong();
+    long nowMs = wallClockMs.getAsLong();
     if (!ctx.mayActNow()) {
       if (!lapsedLogged) {
         lapsedLogged = true;
@@ -113,7 +119,16 @@ public final class RoleFileLeaderService implements LeaderService {
       return;
     }
     lapsedLogged = false;
-    write("leader", epoch, now + lease.toMillis());
+    write("leader", epoch, nowMs + leaseFrom(actUntil - nowNanos));
+  }
+
+  /**
+   * The file's lease from now, in ms, given how long this node may still act ({@code actLeftNanos}): the right to
+   * act plus {@code lease} (safety margin less the guard), since the fence outlives the right by the margin. Never
+   * less than {@code lease} alone (true at any moment the node may act), never more than the act-until ahead.
+   */
+  private long leaseFrom(long actLeftNanos) {
+    return lease.toMillis() + Math.max(0, TimeUnit.NANOSECONDS.toMillis(actLeftNanos));
   }
 
   @Override

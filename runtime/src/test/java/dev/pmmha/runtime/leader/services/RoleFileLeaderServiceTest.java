@@ -8,6 +8,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import dev.pmmha.persistence.SettingsException;
 import dev.pmmha.runtime.leader.LeaderSettings;
+import dev.pmmha.runtime.leader.spi.ActingRight;
 import dev.pmmha.runtime.leader.spi.LeaderContext;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -39,19 +40,32 @@ class RoleFileLeaderServiceTest {
   void saysFollowerFromTheStartLeaderWithALeaseWhileItMayActAndFollowerAgainOnStop(@TempDir Path dir) throws Exception {
     Path file = dir.resolve("role");
     AtomicLong clock = new AtomicLong(1_000_000);
-    RoleFileLeaderService s = new RoleFileLeaderService(config(file, "400ms", "50ms"), clock::get);
+    AtomicLong nanos = new AtomicLong(5_000_000_000L);
+    RoleFileLeaderService s = new RoleFileLeaderService(config(file, "400ms", "50ms"), clock::get, nanos::get);
     assertEquals("follower", read(file).get("role"));
     assertEquals("pmm-2", read(file).get("node"));
 
     AtomicBoolean mayAct = new AtomicBoolean(true);
-    s.start(new LeaderContext("pmm-2", 7, mayAct::get, e -> {}));
+    // the right to act runs 1.5 s beyond now: the file's lease is that plus the margin less the guard (400 ms)
+    AtomicLong actUntil = new AtomicLong(nanos.get() + 1_500_000_000L);
+    s.start(new LeaderContext("pmm-2", 7, new ActingRight(mayAct::get, actUntil::get), e -> {}));
     Map<String, String> first = read(file);
     assertEquals("leader", first.get("role"));
     assertEquals("7", first.get("epoch"));
-    assertEquals(1_000_400L, Long.parseLong(first.get("lease_until_ms")), "the lease runs from the check");
+    assertEquals(1_001_900L, Long.parseLong(first.get("lease_until_ms")),
+        "the lease runs to the act-until instant plus the margin less the guard");
 
-    clock.addAndGet(1_000);
-    awaitLease(file, 1_001_400L);
+    // 1.2 s later, no renewal of the fence: 300 ms of the right left, so 700 ms of lease from the new now
+    clock.addAndGet(1_200);
+    nanos.addAndGet(1_200_000_000L);
+    Thread.sleep(120); // two refreshes: the end does not move without a renewal of the fence
+    assertEquals(1_001_900L, Long.parseLong(read(file).get("lease_until_ms")));
+    // renewed: the right moves 1 s ahead again
+    actUntil.set(nanos.get() + 1_000_000_000L);
+    awaitLease(file, clock.get() + 1_400L);
+    // an act-until already behind the clock counts as nothing left: the lease alone (never shorter)
+    actUntil.set(nanos.get() - 50_000_000L);
+    awaitLease(file, clock.get() + 400L);
 
     // may not act: the lease is not renewed, it runs out by itself
     mayAct.set(false);
