@@ -57,6 +57,18 @@ def isolate_leader(lab, run):
     lab.net.heal()
 
 
+def machine_loss_leader(lab, run):
+    """The leader's machine gone silent: all its traffic dropped both ways at once, its process left running.
+    Healed after the checks; it finds itself downed and restarts into the cluster."""
+    leader = run["leader"]
+    run["t_fault"] = time.monotonic()
+    lab.net.drop_all(leader)
+    lab.wait_new_leader_served(run, timeout=15)
+    time.sleep(4.0)
+    run["t_heal"] = time.monotonic()
+    lab.net.heal()
+
+
 def isolate_follower(lab, run):
     follower = _others(lab, run["leader"])[0]
     run["notes"].append(f"isolated {follower}")
@@ -169,6 +181,7 @@ FAULTS = {
     "sigterm-leader": ("SIGTERM of the leader", sigterm_leader),
     "sigstop-leader": ("SIGSTOP of the leader 10 s, then SIGCONT", sigstop_leader),
     "isolate-leader": ("leader isolated from both peers", isolate_leader),
+    "machine-loss-leader": ("the leader's machine lost: all its traffic dropped, both ways", machine_loss_leader),
     "isolate-follower": ("a follower isolated from both peers", isolate_follower),
     "bridge-partition": ("bridge partition (leader x follower, third sees both)", bridge_partition),
     "ring-drops": ("one-way drops in a ring", ring_drops),

@@ -23,11 +23,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import checker  # noqa: E402
+import steps  # noqa: E402
 import topology as topo  # noqa: E402
 from faults import FAULTS  # noqa: E402
 from traffic import Client, Prober, Recorder  # noqa: E402
 
 CONFIGS = ["pmm-ha-recommended", "haproxy"]
+# faults whose runs the report breaks into steps (a leader lost without warning)
+STEP_FAULTS = ("kill9-leader", "machine-loss-leader", "isolate-leader")
 
 # --profile fast: the settings bench/results/failover.md was measured with (the lab branch's defaults then).
 FAST_ENV = {
@@ -225,6 +228,9 @@ class Lab:
         run["lost_writes"] = len(lost)
         run["lost_examples"] = lost[:5]
         run["events"] = [f"{t - run['t_fault']:+.2f}s {text}" for t, text in self.events if t_start <= t < t_end]
+        # the survivors' log lines, step by step (bench/lab/steps.py); the leader hit may be another than run's
+        wall_fault = time.time() - (time.monotonic() - run.get("t_leader_fault", run["t_fault"]))
+        run["steps"] = steps.steps(self.args.logdir, list(self.nodes), leader, wall_fault)
         run["node_exits"] = sum(1 for t, text in list(self.events) if t_start <= t < t_end and "exited" in text)
         for k in ("t_fault", "t_heal", "t_leader_fault"):
             if k in run:
@@ -351,6 +357,16 @@ def write_report(path, results, meta):
         lines.append(f"| {r['config']} | {r['fault']} | {r['index']} | {r['leader']} | {r['failover_s']} | "
                      f"{r['failed_reads']} | {r['failed_writes']} | {r['haproxy_outage_ms']:.0f} | {r['max_gap_ms']:.0f} | "
                      f"{r['overlap_ms']:.0f} | {r['lost_writes']} | {r['heal_s']} | {'; '.join(r['notes'])} |")
+    stepped = [r for r in results if r.get("steps") and r["fault"] in STEP_FAULTS]
+    if stepped:
+        lines += ["## Where the time went", "",
+                  "The first line of each step in the surviving nodes' logs (bench/lab/steps.py), in seconds after "
+                  "the fault; the node logs' clock and the lab's agree to a few tens of milliseconds, so a step "
+                  "can appear just after HAProxy served the new leader (the new leader answers as soon as it holds "
+                  "the fence, before its log line).", ""]
+        for r in stepped:
+            lines += [f"### {r['config']} {r['fault']} #{r['index']} (leader {r['leader']})", "",
+                      steps.table([tuple(x) for x in r["steps"]], r["failover_s"]), ""]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 

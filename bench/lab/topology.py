@@ -164,6 +164,15 @@ class Net:
         ns_exec(ns, "iptables", "-A", "OUTPUT", "-d", BRIDGE_IP, "-p", "tcp", "--dport", str(PG_PORT), "-j", "DROP")
         ns_exec(ns, "iptables", "-A", "INPUT", "-s", BRIDGE_IP, "-p", "tcp", "--sport", str(PG_PORT), "-j", "DROP")
 
+    def drop_all(self, node):
+        """Everything node's namespace sends or receives dropped, both ways in one iptables transaction, its
+        process left running: a machine that lost power or hangs in its kernel, as its peers see it (no RST, no
+        FIN, silence)."""
+        ns = NODES[node][0]
+        rules = f"*filter\n-A INPUT -i {NS_IFACE} -j DROP\n-A OUTPUT -o {NS_IFACE} -j DROP\nCOMMIT\n"
+        subprocess.run(["ip", "netns", "exec", ns, "iptables-restore", "--noflush"], input=rules.encode(),
+                       check=True)
+
     def impair(self, node, delay_ms, jitter_ms, loss):
         """Delay and loss on everything node sends (its interface's egress, as netem on it would)."""
         ns = NODES[node][0]
