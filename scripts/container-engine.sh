@@ -105,6 +105,17 @@ fi
 
 # 3. the Docker API service and the health-check ticker
 mkdir -p "$dir"
+# detached COMMAND...: a long-lived service in its own session, without the caller's open files beyond 0-2: a
+# caller run as `flock LOCK scripts/container-engine.sh` would otherwise leave the lock held by the service for
+# as long as it lives
+detached() {
+  local fd
+  for fd in /proc/self/fd/*; do
+    fd="${fd##*/}"
+    [ "$fd" -le 2 ] || eval "exec $fd>&-" 2>/dev/null || true
+  done
+  exec setsid "$@"
+}
 ping() { curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; }
 if alive "$dir/podman.pid" && [ "$conf_changed" = 1 ]; then
   say "configuration changed: restarting the API service"
@@ -117,7 +128,7 @@ else
   say "starting podman system service on $sock (log $dir/podman.log)"
   # from /: conmon needs the service's working directory, and a caller's (a CI clone) may be deleted while the
   # service lives on ("Failed to get working directory", every container start refused)
-  (cd / && exec setsid podman system service --time=0 "unix://$sock") >"$dir/podman.log" 2>&1 </dev/null &
+  (cd / && detached podman system service --time=0 "unix://$sock") >"$dir/podman.log" 2>&1 </dev/null &
   echo $! >"$dir/podman.pid"
   for _ in $(seq 100); do ping && break; sleep 0.1; done
   ping || die "the API service did not answer on $sock (see $dir/podman.log)"
@@ -128,7 +139,7 @@ elif alive "$dir/ticker.pid"; then
   say "health-check ticker running (PID $(cat "$dir/ticker.pid"))"
 else
   say "no systemd: starting the health-check ticker (log $dir/ticker.log)"
-  setsid "$here/container-engine/healthcheck-ticker.sh" >"$dir/ticker.log" 2>&1 </dev/null &
+  (detached "$here/container-engine/healthcheck-ticker.sh") >"$dir/ticker.log" 2>&1 </dev/null &
   echo $! >"$dir/ticker.pid"
 fi
 

@@ -34,7 +34,11 @@ case "$mode" in compose|manual) ;; *) echo "usage: $0 [compose|manual]" >&2; exi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 project="${PMM_HA_IT_PROJECT:-pmm-ha-it}"
 env_file="$root/deploy/docker/.env.example"
+compose_file="$root/deploy/docker/compose.yaml"
 tmp="$(mktemp -d /tmp/pmm-ha-scenario.XXXXXX)"
+scenario_tag="$mode"
+names=labels
+[ "$mode" = compose ] || names=prefix
 export HAPROXY_HTTP_PORT="${HAPROXY_HTTP_PORT:-127.0.0.1:18080}"
 export HAPROXY_HTTPS_PORT="${HAPROXY_HTTPS_PORT:-127.0.0.1:18443}"
 haproxy_ip=172.20.0.10
@@ -43,34 +47,10 @@ nodes=(pmm-server-active pmm-server-passive pmm-server-passive-2)
 tag="$(sed -n 's/^PMM_HA_TAG=//p' "$env_file")"
 image="pmm-ha:$tag"
 
-log() { echo "scenario[$mode] $(date +%T) $*"; }
-figure() { echo "figure: $*"; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# shellcheck source=lib/scenario.sh
+. "$root/scripts/lib/scenario.sh"
 
 # --- the two ways of running the topology ---------------------------------------------------------------------
-
-compose() {
-  if docker compose version >/dev/null 2>&1; then
-    docker compose -p "$project" --env-file "$env_file" -f "$root/deploy/docker/compose.yaml" "$@"
-  else
-    # docker-compose 1.x predates the top-level `name:` (it is only the default project name; -p sets it):
-    # the same file without that line, paths resolved from deploy/docker as for the file itself
-    [ -f "$tmp/compose.yaml" ] || grep -v '^name:' "$root/deploy/docker/compose.yaml" >"$tmp/compose.yaml"
-    docker-compose -p "$project" --env-file "$env_file" --project-directory "$root/deploy/docker" \
-      -f "$tmp/compose.yaml" "$@"
-  fi
-}
-
-# container name of a service / node
-cname() {
-  if [ "$mode" = compose ]; then
-    docker ps -a --filter "label=com.docker.compose.project=$project" \
-      --filter "label=com.docker.compose.service=$1" --format '{{.Names}}' | head -1
-  else
-    echo "$project-$1"
-  fi
-}
 
 # the variables of .env.example, as the guide's Step 1 exports them; as with compose, the environment wins
 load_env() {
@@ -116,65 +96,6 @@ manual_up() {
     -v "$tmp/certs:/etc/haproxy/certs:ro" "${HAPROXY_IMAGE:-haproxy:3.0-alpine}" >/dev/null
 }
 
-# the containers of this run (running or not)
-own_containers() {
-  if [ "$mode" = compose ]; then
-    docker ps -aq --filter "label=com.docker.compose.project=$project"
-  else
-    docker ps -aq --filter "name=^$project-"
-  fi
-}
-
-cleanup() {
-  local rc=$?
-  if [ "${PMM_HA_IT_KEEP:-0}" = 1 ]; then
-    log "PMM_HA_IT_KEEP=1: containers of $project kept"
-  else
-    log "removing the containers, network and volumes of $project"
-    # no graceful stop needed here: remove first, then let compose remove the rest
-    local ids
-    ids="$(own_containers)"
-    [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
-    if [ "$mode" = compose ]; then
-      compose down -v --remove-orphans >/dev/null 2>&1 || true
-    fi
-    if [ "$mode" = compose ]; then
-      for v in $(docker volume ls -q --filter "label=com.docker.compose.project=$project"); do docker volume rm -f "$v" >/dev/null 2>&1 || true; done
-      for n in $(docker network ls -q --filter "label=com.docker.compose.project=$project"); do
-        docker network rm "$n" >/dev/null 2>&1 || { sleep 1; docker network rm "$n" >/dev/null 2>&1; } || true
-      done
-    else
-      docker volume rm -f "$project-pg_data" >/dev/null 2>&1 || true
-      # the engine may still be tearing the containers' endpoints down: a few tries
-      for _ in 1 2 3 4 5; do
-        docker network inspect "$project-pmm-network" >/dev/null 2>&1 || break
-        docker network rm "$project-pmm-network" >/dev/null 2>&1 || sleep 1
-      done
-    fi
-  fi
-  rm -rf "$tmp"
-  exit "$rc"
-}
-
-# fail MESSAGE [CONTAINER...]: the message, the containers' logs (all of this run's when none is named), exit 1
-fail() {
-  # to stderr: also when called inside $(...), whose stdout is captured
-  exec 1>&2
-  local msg="$1"; shift
-  log "FAILED: $msg"
-  local c
-  local list=("$@")
-  if [ ${#list[@]} -eq 0 ]; then
-    mapfile -t list < <(for id in $(own_containers); do docker inspect -f '{{.Name}}' "$id" | sed 's#^/##'; done)
-  fi
-  for c in "${list[@]}"; do
-    [ -n "$c" ] || continue
-    echo "----- log of $c ($(docker inspect -f '{{.State.Status}} exit {{.State.ExitCode}}' "$c" 2>/dev/null)) -----"
-    docker logs --tail 150 "$c" 2>&1 || true
-  done
-  exit 1
-}
-
 # soft MESSAGE [CONTAINER...]: a bound that was missed (a time, an exit code); the run goes on so that every later
 # check and figure is still seen, and fails at the end
 soft_failures=()
@@ -190,8 +111,6 @@ soft() {
 
 # --- HTTP helpers ----------------------------------------------------------------------------------------------
 
-# code URL [curl args]: the HTTP status, 000 when no answer
-code() { curl -s -o /dev/null -m 3 -w '%{http_code}' -k "$@" 2>/dev/null || true; }
 # leader_via SCHEME: node id of the leader HAProxy serves (GET /v1/ha/leader on the node it sends to), or ""
 leader_via() {
   local body
@@ -210,40 +129,15 @@ direct_leaders() {
   echo "${out[*]:-}"
 }
 
-wait_healthy() {
-  local c="$1" deadline=$((SECONDS + ${2:-180})) s
-  while :; do
-    # no health check: no Health (Docker) or an empty status (podman)
-    s="$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}} {{.State.Status}}' "$c" 2>/dev/null || echo "missing")"
-    case "$s" in "healthy running"|" running") return 0 ;; esac
-    [ $SECONDS -lt $deadline ] || fail "$c did not become healthy within ${2:-180} s (state: $s)" "$c"
-    sleep 1
-  done
-}
-
-# await SECONDS PAUSE MESSAGE CONTAINERS COMMAND...: runs COMMAND every PAUSE s until it succeeds; fails with
-# MESSAGE (and the last answer a COMMAND kept in last_answer) and the logs of CONTAINERS (space-separated names)
-# once SECONDS have passed
-await() {
-  local deadline=$((SECONDS + $1)) pause="$2" msg="$3" containers="$4"
-  shift 4
-  last_answer=""
-  until "$@"; do
-    # shellcheck disable=SC2086 # container names have no spaces
-    [ $SECONDS -lt $deadline ] || fail "$msg${last_answer:+ (last answer: $last_answer)}" $containers
-    sleep "$pause"
-  done
-}
-
 ready() { [ "$(code "http://${node_ip[$1]}:8080/v1/readyz")" = 200 ]; }
+
+restarted() { [ "$(restart_count "$1")" -gt "$2" ] && ready "$1"; }
 
 # reads_setting URL VALUE: GET URL answers the setting it.scenario with VALUE
 reads_setting() {
   last_answer="$(curl -s -m 3 "$1")"
   grep -qF "\"value\":$2" <<<"$last_answer"
 }
-
-restarted() { [ "$(docker inspect -f '{{.RestartCount}}' "$(cname "$1")")" -gt "$2" ] && ready "$1"; }
 
 # one leader: exactly one node answers the leader check, and HAProxy serves that node on HTTP and HTTPS
 check_one_leader() {
@@ -259,16 +153,28 @@ check_one_leader() {
   done
 }
 
+# fault_leader kill|stop: `docker kill` (or `docker stop -t 30`) of the leader, then waits (30 s) until HAProxy
+# serves another leader; sets t_fault (when the command began), stopped (how long it took) and new (the new leader)
+fault_leader() {
+  t_fault=$(now)
+  if [ "$1" = kill ]; then
+    docker kill "$(cname "$leader")" >/dev/null
+  else
+    docker stop -t 30 "$(cname "$leader")" >/dev/null
+  fi
+  stopped="$(secs "$t_fault" "$(now)")"
+  new=""
+  while :; do
+    new="$(leader_via http)"
+    [ -z "$new" ] || [ "$new" = "$leader" ] || break
+    [ "$(secs "$t_fault" "$(now)" | cut -d. -f1)" -lt 30 ] || fail "no new leader through HAProxy within 30 s of docker $1 of $leader" "$(cname haproxy)"
+    sleep 0.1
+  done
+}
+
 # --- the scenario ----------------------------------------------------------------------------------------------
 
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-# leftovers of an interrupted run of the same project
-if [ -n "$(own_containers)" ]; then
-  log "removing leftovers of an earlier run of $project"
-  ( trap - EXIT; PMM_HA_IT_KEEP=0; cleanup ) || true
-  tmp="$(mktemp -d /tmp/pmm-ha-scenario.XXXXXX)"
-fi
+scenario_start
 
 log "engine: DOCKER_HOST=${DOCKER_HOST:-default}; images: postgres ${POSTGRES_IMAGE:-postgres:17}, haproxy ${HAPROXY_IMAGE:-haproxy:3.0-alpine}"
 [ -z "${HAPROXY_CONFIG_OVERRIDE:-}" ] || export HAPROXY_CONFIG="$HAPROXY_CONFIG_OVERRIDE"
@@ -322,15 +228,8 @@ log "3. setting written through HAProxy ($resp) reads back on every node"
 
 # 4. docker kill of the leader
 epoch_before="$(epoch_via)"
-t_kill=$(now)
-docker kill "$(cname "$leader")" >/dev/null
-new=""
-while :; do
-  new="$(leader_via http)"
-  [ -z "$new" ] || [ "$new" = "$leader" ] || break
-  [ "$(secs "$t_kill" "$(now)" | cut -d. -f1)" -lt 30 ] || fail "no new leader through HAProxy within 30 s of docker kill of $leader" "$(cname haproxy)"
-  sleep 0.1
-done
+fault_leader kill
+t_kill="$t_fault"
 failover="$(secs "$t_kill" "$(now)")"
 figure "docker kill of the leader ($leader) -> HAProxy serves the new leader ($new): $failover s"
 # where the time went: the new leader's own log line (container clocks are the host's)
@@ -347,7 +246,7 @@ log "4. new leader $new (epoch $epoch_before -> $(epoch_via)); $leader started a
 # a crash as the engine sees it (the JVM, PID 1 of the container, killed from outside): restart: always brings
 # the node back by itself
 crashed="$leader"
-restarts="$(docker inspect -f '{{.RestartCount}}' "$(cname "$crashed")")"
+restarts="$(restart_count "$crashed")"
 kill -KILL "$(docker inspect -f '{{.State.Pid}}' "$(cname "$crashed")")"
 await 120 0.5 "$crashed was not restarted by restart: always within 120 s of its JVM's crash" "$(cname "$crashed")" \
   restarted "$crashed" "$restarts"
@@ -386,16 +285,8 @@ with open(out, "w") as f:
 PY
 load=$!
 sleep 5
-t_stop=$(now)
-docker stop -t 30 "$(cname "$leader")" >/dev/null
-stopped="$(secs "$t_stop" "$(now)")"
-new=""
-while :; do
-  new="$(leader_via http)"
-  [ -z "$new" ] || [ "$new" = "$leader" ] || break
-  [ "$(secs "$t_stop" "$(now)" | cut -d. -f1)" -lt 30 ] || fail "no new leader through HAProxy within 30 s of docker stop of $leader" "$(cname haproxy)"
-  sleep 0.1
-done
+fault_leader stop
+t_stop="$t_fault"
 figure "docker stop of the leader ($leader, exit $(docker inspect -f '{{.State.ExitCode}}' "$(cname "$leader")") after $stopped s) -> HAProxy serves the new leader ($new): $(secs "$t_stop" "$(now)") s after the stop began"
 wait "$load" || fail "the load client failed"
 read -r sent failed slowest statuses <"$tmp/load.out"

@@ -19,9 +19,9 @@ import org.junit.jupiter.api.Test;
  * the PMM stand-in image (three PMM servers, pmm-ha beside each, PostgreSQL, HAProxy) and checks that HAProxy
  * serves the leader's PMM, that the leader-only pmm-agent follows the leader through docker kill and docker stop of
  * the leader's node, a kill and a freeze of its pmm-ha container alone (the guard in PMM's container stops
- * pmm-agent), a network cut and a partition from the peers, and that it never ran on two nodes at once (from its
- * logs' timestamps). The script is the test;
- * this class sets the engine up and fails with the script's report.
+ * pmm-agent), a network cut, a partition from the peers and the failover lab's other network faults (delay and
+ * loss on the leader, one-way drops in a ring, a bridge partition), and that it never ran on two nodes at once (from
+ * its logs' timestamps). The script is the test; this class sets the engine up and fails with the script's report.
  */
 @Tag("integration")
 class PmmComposeIT {
@@ -31,8 +31,8 @@ class PmmComposeIT {
   @BeforeAll
   static void engine() {
     engine = ContainerEngine.setUp("PmmComposeIT", List.of("PMM_SERVER_IMAGE"));
-    assumeTrue(ContainerEngine.isRoot(), "PmmComposeIT skipped: its partition adds iptables rules in a container's "
-        + "network namespace (nsenter), which needs root");
+    assumeTrue(ContainerEngine.isRoot(), "PmmComposeIT skipped: its network faults add iptables rules and delay in "
+        + "containers' network namespaces (nsenter), which needs root");
   }
 
   @Test
