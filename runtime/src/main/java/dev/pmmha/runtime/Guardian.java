@@ -6,6 +6,7 @@ import dev.pmmha.http.api.SettingsApi;
 import dev.pmmha.http.routes.HaRoutes;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.fence.Fence;
+import dev.pmmha.runtime.cluster.CrashWatch;
 import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.Membership;
 import dev.pmmha.runtime.cluster.NodeState;
@@ -121,6 +122,10 @@ public final class Guardian {
               // never on a node with PMM_HA_NOFAILOVER; its proxy still finds the leader from any node
               .withSettings(ClusterSingletonSettings.create(system).withRole(ClusterConfig.MAY_LEAD_ROLE)));
       ctx.spawn(Membership.create(node, topic, leaderProxy, metrics, leaderSettings.leaseTtl()), "membership");
+      CrashWatch.Settings crashWatch = CrashWatch.Settings.from(system.settings().config());
+      if (crashWatch.enabled()) {
+        ctx.spawn(CrashWatch.create(crashWatch), "crash-watch");
+      }
       hook.roleChanged("follower", 0); // before any join: the hook sees follower 0 before leader
       // Formation first: the peers see this node's contact point (and the bootstrap's stable margin starts)
       // while the rest of the node starts, instead of after it.

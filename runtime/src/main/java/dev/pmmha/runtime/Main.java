@@ -55,6 +55,7 @@ public final class Main {
       HttpSettings.create(config);
       LeaderSettings.create(config);
       TlsSettings.create(config);
+      dev.pmmha.runtime.cluster.CrashWatch.Settings.from(config);
       System.setProperty("PMM_HA_NODE", node.nodeId());
       String format = config.getString("pmm-ha.log-format").trim().toLowerCase(java.util.Locale.ROOT);
       if (format.equals("json")) {

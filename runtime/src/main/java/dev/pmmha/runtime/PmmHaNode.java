@@ -59,6 +59,7 @@ public final class PmmHaNode {
     LeaderSettings leader = LeaderSettings.create(config);
     TlsSettings tls = TlsSettings.create(config);
     JobSettings.create(config); // validated here, with the others; the guardian reads it again
+    dev.pmmha.runtime.cluster.CrashWatch.Settings.from(config); // likewise
     List<LeaderServices.Entry> services =
         leader.instantiateServices(config.getConfig("pmm-ha.leader.service-defaults")
             .withValue("node-id", com.typesafe.config.ConfigValueFactory.fromAnyRef(node.nodeId())));
