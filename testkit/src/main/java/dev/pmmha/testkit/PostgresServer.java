@@ -83,6 +83,15 @@ public final class PostgresServer implements AutoCloseable {
    * server ({@code application_name}), which {@code synchronous_standby_names} refers to.
    */
   public PostgresServer standby(java.util.Map<String, String> settings) {
+    return standby(settings, port);
+  }
+
+  /**
+   * A standby as {@link #standby(java.util.Map)}, that reaches this server on {@code viaPort} of its host (a
+   * {@link TcpProxy} in front of it, so that a test can cut the replication): the base backup and the standby's
+   * {@code primary_conninfo} both go through it.
+   */
+  public PostgresServer standby(java.util.Map<String, String> settings, int viaPort) {
     if (dataDir == null) {
       throw new UnsupportedOperationException("an external PostgreSQL (PMM_HA_TEST_PG_URL) has no test standby");
     }
@@ -90,7 +99,7 @@ public final class PostgresServer implements AutoCloseable {
     try {
       dir = newDir(asPostgresUser);
       Path data = dir.resolve("data");
-      run(cmd(asPostgresUser, bin.resolve("pg_basebackup").toString(), "-h", host, "-p", String.valueOf(port),
+      run(cmd(asPostgresUser, bin.resolve("pg_basebackup").toString(), "-h", host, "-p", String.valueOf(viaPort),
           "-U", adminUser, "-D", data.toString(), "-X", "stream", "-R", "-c", "fast", "--no-sync"),
           Duration.ofSeconds(120));
       PostgresServer standby =

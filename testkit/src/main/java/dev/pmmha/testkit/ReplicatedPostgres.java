@@ -16,6 +16,10 @@ import java.util.Map;
  * promoted standby has no synchronous standby of its own (Patroni's {@code synchronous_mode} without
  * {@code synchronous_mode_strict}): its writes are acknowledged alone. {@link #close()} stops both and removes
  * their data directories.
+ *
+ * <p>{@link #startAsynchronous()} sets up the other kind: an asynchronous standby (a commit is acknowledged by the
+ * primary alone) that streams from the primary through a {@link TcpProxy}, so that {@link #cutReplication()} can
+ * stop the stream while the primary goes on taking commits; a standby promoted after that lacks them.
  */
 public final class ReplicatedPostgres implements AutoCloseable {
 
@@ -23,10 +27,12 @@ public final class ReplicatedPostgres implements AutoCloseable {
 
   private final PostgresServer primary;
   private final PostgresServer standby;
+  private final TcpProxy replication; // between the standby and the primary; null for the synchronous standby
 
-  private ReplicatedPostgres(PostgresServer primary, PostgresServer standby) {
+  private ReplicatedPostgres(PostgresServer primary, PostgresServer standby, TcpProxy replication) {
     this.primary = primary;
     this.standby = standby;
+    this.replication = replication;
   }
 
   public static ReplicatedPostgres start() {
@@ -41,8 +47,8 @@ public final class ReplicatedPostgres implements AutoCloseable {
     try {
       PostgresServer standby = primary.standby(Map.of("cluster_name", STANDBY_NAME, "hot_standby", "on",
           "wal_log_hints", "on", "full_page_writes", "on"));
-      ReplicatedPostgres r = new ReplicatedPostgres(primary, standby);
-      r.awaitSynchronousStandby(Duration.ofSeconds(60));
+      ReplicatedPostgres r = new ReplicatedPostgres(primary, standby, null);
+      r.awaitStandby("sync", Duration.ofSeconds(60));
       return r;
     } catch (RuntimeException e) {
       primary.close();
@@ -50,8 +56,85 @@ public final class ReplicatedPostgres implements AutoCloseable {
     }
   }
 
-  /** Waits until the primary reports the standby as its synchronous standby: until then, commits wait. */
-  private void awaitSynchronousStandby(Duration timeout) {
+  /**
+   * A primary and an asynchronous standby (no {@code synchronous_standby_names}: the primary acknowledges a commit
+   * before the standby has it) that streams through a {@link TcpProxy}, for {@link #cutReplication()}.
+   */
+  public static ReplicatedPostgres startAsynchronous() {
+    PostgresServer primary = PostgresServer.start(Map.of(
+        "cluster_name", "pg_a",
+        "wal_level", "replica",
+        "max_wal_senders", "5"));
+    TcpProxy proxy = null;
+    try {
+      proxy = new TcpProxy(primary.host(), primary.port());
+      PostgresServer standby = primary.standby(Map.of("cluster_name", STANDBY_NAME, "hot_standby", "on"),
+          proxy.port());
+      ReplicatedPostgres r = new ReplicatedPostgres(primary, standby, proxy);
+      try {
+        r.awaitStandby("async", Duration.ofSeconds(60));
+      } catch (RuntimeException e) {
+        r.close();
+        throw e;
+      }
+      return r;
+    } catch (RuntimeException e) {
+      if (proxy != null) {
+        proxy.close();
+      }
+      primary.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Cuts the asynchronous standby off its primary: its WAL stream is closed and reconnecting is refused, so
+   * commits from now on reach the primary only. Returns once the primary no longer lists a standby in
+   * {@code pg_stat_replication} and the standby's WAL receiver no longer streams.
+   */
+  public void cutReplication() {
+    if (replication == null) {
+      throw new UnsupportedOperationException("the synchronous standby's replication is not cut (startAsynchronous)");
+    }
+    replication.cut();
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (replicationRows() > 0 || standbyStreams()) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("the standby still streams from the primary 30 s after the cut");
+      }
+      sleep(50);
+    }
+  }
+
+  /** Whether the standby's WAL receiver streams from its primary ({@code pg_stat_wal_receiver}). */
+  public boolean standbyStreams() {
+    try (Connection c = DriverManager.getConnection(url(standby, "postgres"), standby.user(), standby.password());
+        Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")) {
+      rs.next();
+      return rs.getInt(1) > 0;
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot read pg_stat_wal_receiver on the standby: " + e.getMessage(), e);
+    }
+  }
+
+  /** Rows in the primary's {@code pg_stat_replication}: the standbys streaming from it. */
+  public int replicationRows() {
+    try (Connection c = DriverManager.getConnection(url(primary, "postgres"), primary.user(), primary.password());
+        Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_replication")) {
+      rs.next();
+      return rs.getInt(1);
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot read pg_stat_replication on the primary: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Waits until the primary reports the standby streaming with {@code syncState} ({@code sync}: until then,
+   * commits wait; {@code async}).
+   */
+  private void awaitStandby(String syncState, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     String last = "no answer";
     while (System.nanoTime() < deadline) {
@@ -63,7 +146,7 @@ public final class ReplicatedPostgres implements AutoCloseable {
         while (rs.next()) {
           last = rs.getString(1) + " " + rs.getString(2) + " " + rs.getString(3);
           if (STANDBY_NAME.equals(rs.getString(1)) && "streaming".equals(rs.getString(2))
-              && "sync".equals(rs.getString(3))) {
+              && syncState.equals(rs.getString(3))) {
             return;
           }
         }
@@ -72,7 +155,7 @@ public final class ReplicatedPostgres implements AutoCloseable {
       }
       sleep(100);
     }
-    throw new IllegalStateException("the standby did not become synchronous within " + timeout.toSeconds()
+    throw new IllegalStateException("the standby did not stream (" + syncState + ") within " + timeout.toSeconds()
         + " s: " + last);
   }
 
@@ -150,7 +233,13 @@ public final class ReplicatedPostgres implements AutoCloseable {
     try {
       standby.close();
     } finally {
-      primary.close();
+      try {
+        primary.close();
+      } finally {
+        if (replication != null) {
+          replication.close();
+        }
+      }
     }
   }
 }

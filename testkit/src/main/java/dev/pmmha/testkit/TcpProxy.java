@@ -87,14 +87,30 @@ public final class TcpProxy implements AutoCloseable {
         }
         Socket upstream = new Socket();
         upstream.connect(target, 5_000);
-        open.add(client);
-        open.add(upstream);
+        if (!register(s, client, upstream)) {
+          closeQuietly(upstream);
+          closeQuietly(client);
+          continue;
+        }
         pump(client, upstream);
         pump(upstream, client);
       } catch (IOException e) {
         closeQuietly(client); // closed by cut(), or the target refused: the client sees its connection closed
       }
     }
+  }
+
+  /**
+   * Adds a connection accepted on {@code s} to those {@link #cut} closes, unless a cut came since it was accepted:
+   * then it must not live on (false).
+   */
+  private synchronized boolean register(ServerSocket s, Socket client, Socket upstream) {
+    if (server != s) {
+      return false;
+    }
+    open.add(client);
+    open.add(upstream);
+    return true;
   }
 
   private void pump(Socket from, Socket to) {
