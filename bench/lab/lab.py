@@ -231,6 +231,7 @@ class Lab:
         # the survivors' log lines, step by step (bench/lab/steps.py); the leader hit may be another than run's
         wall_fault = time.time() - (time.monotonic() - run.get("t_leader_fault", run["t_fault"]))
         run["steps"] = steps.steps(self.args.logdir, list(self.nodes), leader, wall_fault)
+        run["wall_fault"] = round(wall_fault, 3)
         run["node_exits"] = sum(1 for t, text in list(self.events) if t_start <= t < t_end and "exited" in text)
         for k in ("t_fault", "t_heal", "t_leader_fault"):
             if k in run:

@@ -11,6 +11,8 @@ import re
 
 # (step, pattern): in the order a crash failover passes them
 STEPS = [
+    ("crash recognised, downed (crash watch)", re.compile(r"CRASH of ")),
+    ("quarantined: TERMINATED", re.compile(r"Marking node as TERMINATED")),
     ("unreachable", re.compile(r"Marking node(?:\(s\))? as UNREACHABLE")),
     ("SBR decision (down)", re.compile(r"SBR took decision")),
     ("removed", re.compile(r"Leader is removing (?:unreachable|confirmed Exiting|downed)? ?node")),

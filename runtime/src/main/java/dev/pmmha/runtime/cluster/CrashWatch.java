@@ -39,8 +39,10 @@ import org.apache.pekko.cluster.typed.Subscribe;
  *
  * <p>Every {@code interval} this node opens (and at once closes) a TCP connection to the remoting port of each
  * other member that is Up. After {@code confirmations} refusals in a row it downs that member (the same
- * {@code Down} the split brain resolver would give, seconds earlier). A wrong down costs the downed node one
- * restart, never safety: leadership is fenced in the store, and a new leader still waits out the old lease.
+ * {@code Down} the split brain resolver would give, seconds earlier) and quarantines that incarnation, so that
+ * the cluster removes it at its next leader action instead of after the failure detector. A wrong down costs the
+ * downed node one restart, never safety: leadership is fenced in the store, and a new leader still waits out the
+ * old lease.
  */
 public final class CrashWatch extends AbstractBehavior<CrashWatch.Command> {
 
@@ -168,8 +170,30 @@ public final class CrashWatch extends AbstractBehavior<CrashWatch.Command> {
           + "gone, its host answers); downing it without waiting for the failure detector", Membership.nodeName(m),
           m.address().hostPort(), n);
       cluster.manager().tell(new Down(m.address()));
+      quarantine(m.uniqueAddress());
     }
     return this;
+  }
+
+  /**
+   * Quarantines the dead incarnation, as Pekko does itself when it removes a member: the cluster then marks it
+   * TERMINATED at once (ClusterCoreDaemon's reaction to a QuarantinedEvent), and a downed member that is
+   * unreachable or terminated is removed at the next leader action, instead of after the failure detector has
+   * also given up on it (1.6 s with the defaults). Only this uid is refused from then on: a restarted process
+   * (another uid) joins as usual. This uses the remoting provider's quarantine, an internal Pekko API (pinned
+   * version, pom.xml); if it is not there, the down alone still holds and removal waits for the detector.
+   */
+  private void quarantine(UniqueAddress dead) {
+    try {
+      var provider = org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(getContext().getSystem()).provider();
+      if (provider instanceof org.apache.pekko.remote.RemoteActorRefProvider remote) {
+        remote.quarantine(dead.address(), scala.Option.apply((Object) dead.longUid()),
+            "pmm-ha crash watch: its remoting port refuses connections");
+      }
+    } catch (RuntimeException | LinkageError e) {
+      getContext().getLog().warn("CRASH of {}: could not quarantine it ({}); its removal waits for the failure "
+          + "detector", dead.address(), e.toString());
+    }
   }
 
   /** The count of refusals in a row after one more outcome: only a refusal counts, anything else starts again. */
