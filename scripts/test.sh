@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine of this kind (Debian, Java 17, Maven): installs what the tests
 # need and is missing (PostgreSQL server binaries: the tests start their own throwaway server; HAProxy;
-# Chromium; promtool; as root, iptables, python3 and iproute2 for the failover lab), then builds and runs unit tests,
-# in-JVM cluster tests and real-process tests (the short failover lab among them) with one `mvn verify`. As root
-# it also sets up a container engine (scripts/container-engine.sh) so that ComposeIT runs the Docker topology.
+# Chromium; promtool; as root, iptables, python3, iproute2, patroni and etcd-server for the failover lab), then
+# builds and runs unit tests, in-JVM cluster tests and real-process tests (the short failover lab among them) with
+# one `mvn verify`. As root it also sets up a container engine (scripts/container-engine.sh) so that ComposeIT runs
+# the Docker topology.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,11 +19,14 @@ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(hap
 # prometheus: its promtool checks and unit-tests the alert rules (deploy/prometheus)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 # The failover lab (FailoverLabIT, bench/failover-lab) runs as root only (network namespaces, iptables) and skips
-# otherwise; as root it needs HAProxy, iptables and python3.
+# otherwise; as root it needs HAProxy, iptables and python3, and for its store failover (--store patroni) Patroni
+# and etcd.
 if [ "$(id -u)" = 0 ]; then
   command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
   command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+  command -v patroni >/dev/null 2>&1 || need_apt+=(patroni)
+  command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -42,6 +46,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     for s in prometheus prometheus-node-exporter; do
       [ -x "/etc/init.d/$s" ] && "/etc/init.d/$s" stop >/dev/null 2>&1 || true
     done
+  fi
+  # And the etcd server that etcd-server may start: the lab runs its own, on its own port.
+  if [[ " ${need_apt[*]} " == *" etcd-server "* ]] && [ -x /etc/init.d/etcd ]; then
+    /etc/init.d/etcd stop >/dev/null 2>&1 || true
   fi
 fi
 

@@ -5,6 +5,7 @@ run["t_heal"] when healing starts, run["t_leader_fault"] when the leader is hit 
 did in run["notes"]. Roles are taken at injection time: "the leader" is the node that answers 200 then.
 """
 import json
+import random
 import signal
 import time
 
@@ -176,6 +177,44 @@ def switchover_to(lab, run):
     _switchover(lab, run, sorted(_others(lab, run["leader"]))[-1])
 
 
+def pg_failover(lab, run):
+    """The Patroni primary's machine dies: its Patroni and its PostgreSQL killed with SIGKILL, so that Patroni on
+    the synchronous standby, not a local restart, must fail over (once the leader key's ttl runs out). Records
+    when the standby answers GET /primary with 200 (polled every 50 ms) as run["t_promoted"]. The heal starts the
+    old primary's Patroni again: it rejoins as the synchronous standby (pg_rewind when needed), and the heal
+    ends only once it is replicating again."""
+    store = lab.patroni
+    ok, why = store.wait_replicated(120)
+    if not ok:
+        raise RuntimeError(f"Patroni not replicated before the fault: {why}")
+    primary = store.primary()
+    if primary is None:
+        raise RuntimeError("Patroni: no single primary before the fault")
+    standby = [m for m in store.MEMBERS if m != primary][0]
+    # The leader key is refreshed every loop_wait and lives ttl: a crash just after a refresh waits ttl, one just
+    # before it ttl - loop_wait. The wait above ends in step with Patroni's loop, so crash at a random phase.
+    time.sleep(random.uniform(0, store.LOOP_WAIT))
+    run["t_fault"] = time.monotonic()
+    pids = store.crash(primary)
+    run["notes"].append(f"Patroni primary {primary} crashed (Patroni and {len(pids)} PostgreSQL processes killed)")
+    deadline = run["t_fault"] + 120
+    while time.monotonic() < deadline:
+        if store.role(standby, timeout=0.5) == 200:
+            run["t_promoted"] = time.monotonic()
+            break
+        time.sleep(0.05)
+    else:
+        run["notes"].append(f"{standby} not promoted within 120 s")
+    lab.wait_new_leader_served(run, timeout=60)
+    time.sleep(1.0)
+    run["t_heal"] = time.monotonic()
+    store.start(primary)
+    ok, why = store.wait_replicated(120)
+    run["store_heal_s"] = round(time.monotonic() - run["t_heal"], 2) if ok else None
+    if not ok:
+        run["notes"].append(f"{primary} not back as the synchronous standby 120 s after its Patroni started: {why}")
+
+
 FAULTS = {
     "kill9-leader": ("kill -9 of the leader", kill9_leader),
     "sigterm-leader": ("SIGTERM of the leader", sigterm_leader),
@@ -192,3 +231,10 @@ FAULTS = {
     "switchover": ("switchover (POST /v1/ha/switchover) to the next in line", switchover),
     "switchover-to": ("switchover to a chosen follower", switchover_to),
 }
+# Faults that need the replicated store (bench/lab/lab.py --store patroni). FailoverLabIT runs each table in a lab
+# of its own (FAULTS on the single store, these on Patroni) and compares each with what ran.
+STORE_FAULTS = {
+    "pg-failover": ("PostgreSQL primary fails over (Patroni; its machine killed)", pg_failover),
+}
+# Faults that act on the single store (lab.pg) and have no meaning with --store patroni.
+SINGLE_STORE_FAULTS = {"postgres-stop", "leader-db-cut"}

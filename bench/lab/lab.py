@@ -25,12 +25,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checker  # noqa: E402
 import steps  # noqa: E402
 import topology as topo  # noqa: E402
-from faults import FAULTS  # noqa: E402
+from faults import FAULTS, SINGLE_STORE_FAULTS, STORE_FAULTS  # noqa: E402
 from traffic import Client, Prober, Recorder  # noqa: E402
 
 CONFIGS = ["pmm-ha-recommended", "haproxy"]
 # faults whose runs the report breaks into steps (a leader lost without warning)
 STEP_FAULTS = ("kill9-leader", "machine-loss-leader", "isolate-leader")
+ALL_FAULTS = {**FAULTS, **STORE_FAULTS}
 
 # --profile fast: the settings bench/results/failover.md was measured with (the lab branch's defaults then).
 FAST_ENV = {
@@ -55,10 +56,14 @@ class Lab:
         self.events = []
         self.net = topo.Net(self.log)
         self.pg = topo.Postgres(self.log)
+        self.patroni = topo.PatroniStore(self.log, args.logdir)
         self.haproxy = topo.HAProxy(self.log, args.logdir)
         extra = dict(FAST_ENV) if args.profile == "fast" else {}
         extra.update(dict(kv.split("=", 1) for kv in args.env))
         extra.setdefault("PMM_HA_WRITE_TIMEOUT", "3s")
+        self.store = getattr(args, "store", "single")  # bench/lab/soak.py's arguments have no --store
+        if self.store == "patroni":
+            extra["PMM_POSTGRES_ADDR"] = self.patroni.addr
         if args.profile == "fast":
             extra["JAVA_OPTS"] = topo.node_env("pmm-a", {})["JAVA_OPTS"] + " " + FAST_JAVA_PROPS
         self.nodes = {name: topo.Node(name, args.jar, topo.node_env(name, extra), args.logdir, self.events)
@@ -80,6 +85,7 @@ class Lab:
         topo.kill_recorded_pids(self.log)
         self.net.remove_leftovers()
         self.pg.remove_leftover()
+        self.patroni.remove_leftover()
         shutil.rmtree(topo.STATE_DIR, ignore_errors=True)
         os.makedirs(topo.STATE_DIR, exist_ok=True)
 
@@ -89,8 +95,15 @@ class Lab:
         self.log(f"network: bridge {topo.BRIDGE} {topo.BRIDGE_IP}/24, namespaces "
                  + ", ".join(f"{ns} {ip}" for ns, ip, _ in topo.NODES.values()))
         self.net.setup()
-        self.log(f"PostgreSQL on {topo.BRIDGE_IP}:{topo.PG_PORT}")
-        self.pg.init()
+        if self.store == "patroni":
+            p = self.patroni
+            self.log(f"etcd on {topo.BRIDGE_IP}:{p.ETCD_PORT}; Patroni-managed PostgreSQL on {p.addr} (ttl {p.TTL} s, "
+                     f"loop_wait {p.LOOP_WAIT} s, retry_timeout {p.RETRY_TIMEOUT} s, synchronous_mode)")
+            primary = p.init()
+            self.log(f"Patroni: {primary} primary, the other its synchronous standby")
+        else:
+            self.log(f"PostgreSQL on {topo.BRIDGE_IP}:{topo.PG_PORT}")
+            self.pg.init()
         self.haproxy.start(config)
         self.log(f"HAProxy ({config}) on {topo.BRIDGE_IP}:{topo.HAPROXY_PORT}")
         for n in self.nodes.values():
@@ -124,6 +137,7 @@ class Lab:
         except Exception:
             pass
         self.pg.teardown()
+        self.patroni.teardown()
         self.net.teardown()
         shutil.rmtree(topo.STATE_DIR, ignore_errors=True)
 
@@ -190,7 +204,7 @@ class Lab:
     # --- one fault run ---
 
     def run_fault(self, fault, config, index):
-        name, fn = FAULTS[fault]
+        name, fn = ALL_FAULTS[fault]
         ok, why = self.wait_healthy(60)
         if not ok:
             self.log(f"not healthy before {fault}: {why}; recovering")
@@ -233,7 +247,11 @@ class Lab:
         run["steps"] = steps.steps(self.args.logdir, list(self.nodes), leader, wall_fault)
         run["wall_fault"] = round(wall_fault, 3)
         run["node_exits"] = sum(1 for t, text in list(self.events) if t_start <= t < t_end and "exited" in text)
-        for k in ("t_fault", "t_heal", "t_leader_fault"):
+        if "t_promoted" in run:  # the store's own failover (pg-failover): Patroni's time, and pmm-ha's after it
+            run["store_failover_s"] = round(run["t_promoted"] - run["t_fault"], 3)
+            run["after_promotion_s"] = (None if s["failover_s"] is None
+                                        else round(s["failover_s"] - run["store_failover_s"], 3))
+        for k in ("t_fault", "t_heal", "t_leader_fault", "t_promoted"):
             if k in run:
                 run[k] = round(run[k] - self.t0, 3)
         self.rec.prune(t_end)
@@ -243,6 +261,10 @@ class Lab:
                  f"{s['max_gap_ms']} ms, overlap {s['overlap_ms']} ms, epochs back {s['epoch_backwards']}, lost "
                  f"writes {len(lost)}, heal {run['heal_s']} s, node exits {run['node_exits']}"
                  + (f"; {'; '.join(run['notes'])}" if run["notes"] else ""))
+        if "store_failover_s" in run:
+            self.log(f"  Patroni promoted the standby {run['store_failover_s']} s after the crash; pmm-ha served "
+                     f"through HAProxy {run['after_promotion_s']} s after that; store replicated again "
+                     f"{run.get('store_heal_s')} s after the heal")
         return run
 
 
@@ -263,7 +285,7 @@ def summary_table(results, config):
             "(total; worst run) | failed writes | longest HAProxy outage, ms | longest no-leader gap, ms | overlap, ms "
             "| epochs backwards | lost acked writes | time to heal, s (min / median / max) | node restarts |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for fault, (label, _) in FAULTS.items():
+    for fault, (label, _) in ALL_FAULTS.items():
         rs = [r for r in results if r["config"] == config and r["fault"] == fault]
         if not rs:
             continue
@@ -283,6 +305,24 @@ def summary_table(results, config):
             f"{sum(r['overlap_ms'] for r in rs):.0f} | {sum(r['epoch_backwards'] for r in rs)} | "
             f"{sum(r['lost_writes'] for r in rs)} | {fmt_range(heal, 1)}"
             + (f" ({unhealthy} not healed)" if unhealthy else "") + f" | {sum(r['node_exits'] for r in rs)} |")
+    return "\n".join(rows)
+
+
+def store_table(results, config):
+    """pg-failover: Patroni's failover (crash -> the standby answers GET /primary 200) beside pmm-ha's (crash ->
+    the first read through HAProxy answered 200 with a new epoch, and the same from the promotion)."""
+    rs = [r for r in results if r["config"] == config and "store_failover_s" in r]
+    if not rs:
+        return ""
+    rows = ["| fault | runs | Patroni: crash -> standby promoted (GET /primary 200), s | pmm-ha: crash -> HAProxy "
+            "serves the leader, s | pmm-ha: promotion -> HAProxy serves the leader, s | old primary replicating "
+            "again after its Patroni restarts, s |", "|---|---|---|---|---|---|"]
+    for fault, (label, _) in STORE_FAULTS.items():
+        fr = [r for r in rs if r["fault"] == fault]
+        if fr:
+            rows.append(f"| {label} | {len(fr)} | {fmt_range([r['store_failover_s'] for r in fr])} | "
+                        f"{fmt_range([r['failover_s'] for r in fr])} | {fmt_range([r['after_promotion_s'] for r in fr])}"
+                        f" | {fmt_range([r.get('store_heal_s') for r in fr], 1)} |")
     return "\n".join(rows)
 
 
@@ -307,7 +347,7 @@ def targets(results):
         if rs:
             failed = sum(r["failed_reads"] + r["failed_writes"] for r in rs)
             gap = max(r["max_gap_ms"] for r in rs)
-            out.append((f"{FAULTS[f][0]}: zero failed client requests, no-leader gap <= 300 ms",
+            out.append((f"{ALL_FAULTS[f][0]}: zero failed client requests, no-leader gap <= 300 ms",
                         failed == 0 and gap <= 300,
                         f"{failed} failed, longest gap {gap:.0f} ms, longest HAProxy outage "
                         f"{max(r['haproxy_outage_ms'] for r in rs):.0f} ms"))
@@ -344,9 +384,14 @@ def write_report(path, results, meta):
         "to every node ready, seeing three alive members, exactly one leader, and HAProxy serving it.",
         "",
     ]
+    if meta.get("store"):
+        lines += [f"Store: {meta['store']}.", ""]
     for cfg in meta["configs"]:
         shown = cfg if cfg.endswith(".cfg") else f"deploy/haproxy/{cfg}.cfg"
         lines += [f"## HAProxy: {shown}", "", summary_table(results, cfg), ""]
+        st = store_table(results, cfg)
+        if st:
+            lines += ["### The store's own failover beside pmm-ha's", "", st, ""]
     t = targets(results)
     if t:
         lines += ["## Targets (recommended HAProxy config)", "", "| target | met | measured |", "|---|---|---|"]
@@ -376,7 +421,11 @@ def main():
     p = argparse.ArgumentParser(description="pmm-ha failover lab")
     p.add_argument("--runs", type=int, default=5, help="runs of each fault (default 5)")
     p.add_argument("--configs", default=",".join(CONFIGS), help="HAProxy configs from deploy/haproxy/ (comma list)")
-    p.add_argument("--faults", default=",".join(FAULTS), help="comma list of: " + ", ".join(FAULTS))
+    p.add_argument("--faults", help="comma list of: " + ", ".join(ALL_FAULTS) + " (default: every fault of the "
+                   "store: " + ", ".join(FAULTS) + " on the single store; " + ", ".join(STORE_FAULTS) + " on patroni)")
+    p.add_argument("--store", choices=["single", "patroni"], default="single",
+                   help="one PostgreSQL server (default), or two managed by Patroni on etcd, synchronous "
+                        "replication, both in PMM_POSTGRES_ADDR (needs patroni, etcd-server)")
     p.add_argument("--jar", default=os.path.join(topo.REPO, "runtime", "target", "pmm-ha.jar"))
     p.add_argument("--md", help="write the Markdown report here")
     p.add_argument("--json", help="write every run's figures here (JSON)")
@@ -406,16 +455,24 @@ def main():
     missing = [b for b in ("haproxy", "iptables", "ip", "runuser") if not shutil.which(b)]
     if not os.path.exists(os.path.join(topo.PG_BIN, "initdb")):
         missing.append(f"PostgreSQL server ({topo.PG_BIN}/initdb; or set PMM_HA_PG_BIN)")
+    if args.store == "patroni":
+        missing += [b for b in ("patroni", "etcd") if not shutil.which(b)]
     if not os.path.exists(args.jar):
         missing.append(f"{args.jar} (mvn -DskipTests package)")
     if missing:
         print("failover lab: missing " + ", ".join(missing) + " (scripts/test.sh installs the packages)", file=sys.stderr)
         return 2
     configs = [c for c in args.configs.split(",") if c]
-    faults = [f for f in args.faults.split(",") if f]
+    faults = [f for f in (args.faults or ",".join(STORE_FAULTS if args.store == "patroni" else FAULTS)).split(",") if f]
     for f in faults:
-        if f not in FAULTS:
-            print(f"unknown fault {f}; known: {', '.join(FAULTS)}", file=sys.stderr)
+        if f not in ALL_FAULTS:
+            print(f"unknown fault {f}; known: {', '.join(ALL_FAULTS)}", file=sys.stderr)
+            return 2
+        if f in STORE_FAULTS and args.store != "patroni":
+            print(f"fault {f} needs --store patroni", file=sys.stderr)
+            return 2
+        if f in SINGLE_STORE_FAULTS and args.store != "single":
+            print(f"fault {f} acts on the single store: not with --store {args.store}", file=sys.stderr)
             return 2
 
     def on_term(signum, frame):
@@ -461,6 +518,11 @@ def main():
         "elapsed_min": (time.monotonic() - started) / 60.0,
         "env": args.env + ([f"{k}={v}" for k, v in FAST_ENV.items()] + [FAST_JAVA_PROPS] if args.profile == "fast" else []),
         "machine": f"{os.cpu_count()} cores, {os.uname().release}",
+        "store": (f"Patroni {topo.sh('patroni', '--version', check=False).split()[-1]} on etcd (one member), two "
+                  f"PostgreSQL servers, synchronous_mode, ttl {lab.patroni.TTL} s, loop_wait {lab.patroni.LOOP_WAIT} "
+                  f"s, retry_timeout {lab.patroni.RETRY_TIMEOUT} s (Patroni's defaults), use_pg_rewind; "
+                  f"PMM_POSTGRES_ADDR={lab.patroni.addr}" if args.store == "patroni"
+                  else f"one PostgreSQL server ({topo.BRIDGE_IP}:{topo.PG_PORT})"),
         "impair": "tc netem" if lab.net.has_netem else "the NFQUEUE delayer bench/lab/impair.py (no netem in this kernel)",
     }
     unsafe = [f"{r['config']} {r['fault']} #{r['index']}" for r in results if not safe(r, args.heal_timeout)]

@@ -245,7 +245,7 @@ def kill_recorded_pids(log):
             cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             cmdline = ""
-        if ("haproxy" in cmdline and STATE_DIR in cmdline) or "impair.py" in cmdline:
+        if (any(b in cmdline for b in ("haproxy", "patroni", "etcd")) and STATE_DIR in cmdline) or "impair.py" in cmdline:
             log(f"cleanup: killing leftover {name} (PID {pid})")
             kill_pid(pid)
         os.remove(os.path.join(d, name))
@@ -302,6 +302,242 @@ class Postgres:
     def teardown(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PatroniStore:
+    """The replicated store: one etcd member and two Patroni-managed PostgreSQL servers on the bridge address
+    (distinct ports, data in STATE_DIR/patroni/), synchronous replication (Patroni's synchronous_mode), Patroni
+    and PostgreSQL as the postgres user when root. The nodes get both servers in PMM_POSTGRES_ADDR.
+
+    Patroni's timing is its own defaults (ttl 30 s, loop_wait 10 s, retry_timeout 10 s): the failover time an
+    operator who installs Patroni gets, the anchor the lab's pg-failover fault measures pmm-ha against."""
+
+    MEMBERS = {"pg1": (55433, 58008), "pg2": (55434, 58009)}  # name -> (PostgreSQL port, REST API port)
+    ETCD_PORT = 52379
+    ETCD_PEER_PORT = 52380
+    SCOPE = "pmmlab"
+    TTL, LOOP_WAIT, RETRY_TIMEOUT = 30, 10, 10
+
+    def __init__(self, log, logdir):
+        self.log = log
+        self.logdir = logdir
+        self.dir = os.path.join(STATE_DIR, "patroni")
+        self.as_postgres = os.geteuid() == 0
+        self.procs = {}  # "etcd", "pg1", "pg2" -> Popen
+
+    @property
+    def addr(self):
+        return ",".join(f"{BRIDGE_IP}:{pg}" for pg, _ in self.MEMBERS.values())
+
+    @property
+    def ports(self):
+        return [pg for pg, _ in self.MEMBERS.values()]
+
+    def data(self, member):
+        return os.path.join(self.dir, member, "data")
+
+    def rest(self, member, path):
+        return f"http://{BRIDGE_IP}:{self.MEMBERS[member][1]}{path}"
+
+    def config(self, member):
+        pg, api = self.MEMBERS[member]
+        home = os.path.join(self.dir, member)
+        hba = [f"local all all trust", f"host all all {SUBNET}.0/24 trust", f"host replication all {SUBNET}.0/24 trust"]
+        # JSON is YAML: no YAML library needed to write it
+        return {
+            "scope": self.SCOPE, "name": member,
+            "log": {"level": "INFO"},
+            "restapi": {"listen": f"{BRIDGE_IP}:{api}", "connect_address": f"{BRIDGE_IP}:{api}"},
+            "etcd3": {"hosts": [f"{BRIDGE_IP}:{self.ETCD_PORT}"]},
+            "bootstrap": {
+                "dcs": {
+                    "ttl": self.TTL, "loop_wait": self.LOOP_WAIT, "retry_timeout": self.RETRY_TIMEOUT,
+                    "maximum_lag_on_failover": 1048576,
+                    "synchronous_mode": True, "synchronous_mode_strict": False,
+                    "postgresql": {
+                        "use_pg_rewind": True,
+                        # fsync off as in the single store: the lab kills processes, never the kernel, so the page
+                        # cache keeps every commit; synchronous_commit on, so a commit waits for the standby.
+                        "parameters": {"synchronous_commit": "on", "wal_log_hints": "on", "max_connections": 100,
+                                       "fsync": "off", "max_wal_senders": 5, "max_replication_slots": 5},
+                    },
+                },
+                "initdb": [{"encoding": "UTF8"}, {"auth": "trust"}],
+            },
+            "postgresql": {
+                "listen": f"{BRIDGE_IP}:{pg}", "connect_address": f"{BRIDGE_IP}:{pg}",
+                "data_dir": self.data(member), "bin_dir": PG_BIN, "pgpass": os.path.join(home, "pgpass"),
+                "authentication": {"superuser": {"username": "postgres", "password": "postgres"},
+                                   "replication": {"username": "replicator", "password": "replicator"}},
+                "parameters": {"unix_socket_directories": home},
+                # a new standby's pg_basebackup asks for an immediate checkpoint, not a spread one (90 s here)
+                "basebackup": [{"checkpoint": "fast"}],
+                "pg_hba": hba,
+            },
+            "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
+        }
+
+    def remove_leftover(self):
+        """PostgreSQL servers a crashed earlier run left (its Patroni and etcd were killed by their PID files)."""
+        for member in self.MEMBERS:
+            if os.path.exists(os.path.join(self.data(member), "postmaster.pid")):
+                self.log(f"cleanup: stopping a leftover lab PostgreSQL {member}")
+                self.kill_postgres(member)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _popen(self, name, cmd, as_postgres):
+        out = open(os.path.join(self.logdir, f"{name}.log"), "a")
+        kw = {"user": "postgres", "group": "postgres", "extra_groups": []} if as_postgres else {}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+               "HOME": os.path.join(self.dir, name) if name in self.MEMBERS else self.dir}
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, **kw)
+        out.close()
+        self.procs[name] = p
+        write_pid(name if name == "etcd" else f"patroni-{name}", p.pid)
+        return p
+
+    def init(self):
+        os.makedirs(self.dir, exist_ok=True)
+        etcd_dir = os.path.join(self.dir, "etcd")
+        self._popen("etcd", ["etcd", "--name", "lab", "--data-dir", etcd_dir,
+                             "--listen-client-urls", f"http://{BRIDGE_IP}:{self.ETCD_PORT}",
+                             "--advertise-client-urls", f"http://{BRIDGE_IP}:{self.ETCD_PORT}",
+                             "--listen-peer-urls", f"http://127.0.0.1:{self.ETCD_PEER_PORT}",
+                             "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.ETCD_PEER_PORT}",
+                             "--initial-cluster", f"lab=http://127.0.0.1:{self.ETCD_PEER_PORT}"], False)
+        deadline = time.time() + 30
+        while http("GET", f"http://{BRIDGE_IP}:{self.ETCD_PORT}/health", timeout=1)[0] != 200:
+            if time.time() > deadline or self.procs["etcd"].poll() is not None:
+                raise RuntimeError("etcd did not start; see " + os.path.join(self.logdir, "etcd.log"))
+            time.sleep(0.2)
+        for member in self.MEMBERS:
+            home = os.path.join(self.dir, member)
+            os.makedirs(home, exist_ok=True)
+            with open(os.path.join(home, "patroni.yml"), "w") as f:
+                json.dump(self.config(member), f, indent=1)
+            if self.as_postgres:
+                sh("chown", "-R", "postgres:postgres", home)
+        first, second = list(self.MEMBERS)
+        self.start(first)
+        primary = self.wait_primary(120)
+        self.psql(primary, "CREATE ROLE \"pmm-managed\" LOGIN PASSWORD 'pmm-managed'")
+        self.psql(primary, "CREATE DATABASE \"pmm-managed\" OWNER \"pmm-managed\"")
+        self.start(second)
+        ok, why = self.wait_replicated(180)
+        if not ok:
+            raise RuntimeError(f"Patroni: no synchronous standby within 180 s: {why}")
+        return primary
+
+    def start(self, member):
+        p = self.procs.get(member)
+        if p and p.poll() is None:
+            return
+        self._popen(member, ["patroni", os.path.join(self.dir, member, "patroni.yml")], self.as_postgres)
+
+    def postmaster_pid(self, member):
+        try:
+            return int(open(os.path.join(self.data(member), "postmaster.pid")).readline().strip())
+        except (OSError, ValueError):
+            return None
+
+    def kill_postgres(self, member):
+        """SIGKILL to the member's postmaster and every child of it (its backends, WAL sender, checkpointer ...),
+        found by their parent PID: what a crash of its machine leaves of it."""
+        pid = self.postmaster_pid(member)
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, TypeError):
+            return []
+        if self.data(member) not in cmdline:  # a stale PID file whose PID now belongs to another process
+            return []
+        pids = [pid] + children(pid)
+        for p in pids:
+            kill_pid(p)
+        return pids
+
+    def crash(self, member):
+        """The member's machine dies: its Patroni and its PostgreSQL killed with SIGKILL, so that no local restart
+        brings the primary back and the other Patroni must fail over."""
+        p = self.procs.get(member)
+        if p and p.poll() is None:
+            kill_pid(p.pid)
+            p.wait()
+        return self.kill_postgres(member)
+
+    def role(self, member, timeout=1.0):
+        """200 from GET /primary: this member is the running primary holding the leader key."""
+        return http("GET", self.rest(member, "/primary"), timeout=timeout)[0]
+
+    def primary(self):
+        found = [m for m in self.MEMBERS if self.role(m) == 200]
+        return found[0] if len(found) == 1 else None
+
+    def wait_primary(self, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = self.primary()
+            if m:
+                return m
+            time.sleep(0.5)
+        raise RuntimeError(f"Patroni: no primary within {timeout} s; see {self.logdir}/pg1.log, pg2.log")
+
+    def cluster(self):
+        for m in self.MEMBERS:
+            st, _, body = http("GET", self.rest(m, "/cluster"), timeout=2)
+            if st == 200:
+                return json.loads(body)
+        return None
+
+    def wait_replicated(self, timeout):
+        """(ok, why): one leader and the other member its synchronous standby, running, no lag."""
+        deadline = time.time() + timeout
+        why = ""
+        while time.time() < deadline:
+            c = self.cluster()
+            if c:
+                roles = {x["name"]: (x.get("role"), x.get("state"), x.get("lag", 0)) for x in c.get("members", [])}
+                why = str(roles)
+                if (sorted(r for r, _, _ in roles.values()) == ["leader", "sync_standby"]
+                        and all(s in ("running", "streaming") for _, s, _ in roles.values())
+                        and all(lag in (0, None, "") for r, _, lag in roles.values() if r != "leader")):
+                    return True, why
+            time.sleep(0.5)
+        return False, why
+
+    def psql(self, member, sql, db="postgres"):
+        pg = self.MEMBERS[member][0]
+        base = ["runuser", "-u", "postgres", "--"] if self.as_postgres else []
+        return sh(*base, f"{PG_BIN}/psql", "-h", os.path.join(self.dir, member), "-p", str(pg), "-U", "postgres",
+                  "-d", db, "-v", "ON_ERROR_STOP=1", "-Atqc", sql)
+
+    def teardown(self):
+        for name in list(self.MEMBERS) + ["etcd"]:
+            p = self.procs.pop(name, None)
+            if p and p.poll() is None:
+                kill_pid(p.pid)
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
+            remove_pid(name if name == "etcd" else f"patroni-{name}")
+            if name in self.MEMBERS:
+                self.kill_postgres(name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def children(pid):
+    """PIDs whose parent is pid (one level: PostgreSQL's processes are all the postmaster's children)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
 
 
 def haproxy_config(name):

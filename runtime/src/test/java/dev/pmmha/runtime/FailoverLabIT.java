@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
  * fault of bench/lab/faults.py injected once and healed. Asserts the safety properties on the lab's JSON: no two
  * nodes answered 200 at any instant the prober could see, no epoch went backwards, every acknowledged settings
  * write is readable on every node at the end of each fault, and the cluster was healthy within 60 s after each
- * heal. The timing targets are the benchmark's (bench/failover-lab), not this test's.
+ * heal. The timing targets are the benchmark's (bench/failover-lab), not this test's. A second run of the lab on a
+ * store replicated by Patroni runs the faults that need it (faults.py's STORE_FAULTS: the primary fails over).
  *
  * <p>Needs root (namespaces, iptables): skipped otherwise. CI runs as root.
  */
@@ -45,34 +46,63 @@ class FailoverLabIT {
 
   @Test
   void noFaultMakesTwoLeadersLosesAnAcknowledgedWriteOrLeavesTheClusterUnhealthy() throws Exception {
+    JsonNode result = runLab("short-lab", List.of(), OUT);
+    assertEquals(List.of(), problems(result), "safety violations in the short lab; logs in " + OUT);
+    Set<String> known = faultsTable("FAULTS");
+    assertTrue(known.size() >= 13, "the faults table of bench/lab/faults.py: " + known);
+    assertEquals(known, faultsRun(result), "every fault runs once");
+  }
+
+  /**
+   * The store's own failover: the same lab on two PostgreSQL servers managed by Patroni (on etcd, synchronous
+   * mode, Patroni's default timing), the primary's machine killed; every fault of faults.py's STORE_FAULTS once.
+   */
+  @Test
+  void aPostgresFailoverByPatroniMakesNoTwoLeadersAndLosesNoAcknowledgedWrite() throws Exception {
+    Path out = OUT.resolve("patroni");
+    JsonNode result = runLab("patroni-lab", List.of("--store", "patroni"), out);
+    assertEquals(List.of(), problems(result), "safety violations in the Patroni lab; logs in " + out);
+    for (JsonNode r : result.path("results")) {
+      assertTrue(r.path("store_failover_s").isNumber(),
+          r.path("fault").asText() + ": Patroni never promoted the standby " + r.path("notes"));
+    }
+    Set<String> known = faultsTable("STORE_FAULTS");
+    assertTrue(known.contains("pg-failover"), "the STORE_FAULTS table of bench/lab/faults.py: " + known);
+    assertEquals(known, faultsRun(result), "every store fault runs once");
+  }
+
+  /** Runs bench/lab/lab.py once per fault with the recommended HAProxy config; its JSON result. */
+  static JsonNode runLab(String name, List<String> extra, Path logdir) throws Exception {
     Assumptions.assumeTrue(root(),
         "the failover lab needs root (network namespaces, iptables, PostgreSQL as its own user): skipped");
     Path jar = NodeProcess.JAR.toAbsolutePath();
     assertTrue(Files.isRegularFile(jar), jar + " is missing: the lab runs the packaged jar");
-    Files.createDirectories(OUT);
-    Path json = OUT.resolve("short-lab.json");
-    Path log = OUT.resolve("short-lab.out");
+    Files.createDirectories(logdir);
+    Path json = OUT.resolve(name + ".json");
+    Path log = OUT.resolve(name + ".out");
     Files.deleteIfExists(json);
-    List<String> cmd = List.of("python3", REPO.resolve("bench/lab/lab.py").toString(),
+    List<String> cmd = new ArrayList<>(List.of("python3", REPO.resolve("bench/lab/lab.py").toString(),
         "--runs", "1", "--configs", "pmm-ha-recommended", "--jar", jar.toString(), "--json", json.toString(),
-        "--logdir", OUT.toString(), "--heal-timeout", "60");
+        "--logdir", logdir.toString(), "--heal-timeout", "60"));
+    cmd.addAll(extra);
     Process p = new ProcessBuilder(cmd).directory(REPO.toFile()).redirectErrorStream(true)
         .redirectOutput(log.toFile()).start();
     if (!p.waitFor(15, TimeUnit.MINUTES)) {
       p.destroy(); // SIGTERM: the lab tears its namespaces, processes and PostgreSQL down
       p.waitFor(60, TimeUnit.SECONDS);
-      throw new AssertionError("the short lab did not finish within 15 minutes; see " + log);
+      throw new AssertionError("the lab did not finish within 15 minutes; see " + log);
     }
     assertTrue(Files.isRegularFile(json), "the lab wrote no result (exit " + p.exitValue() + "); see " + log);
     JsonNode result = new ObjectMapper().readTree(json.toFile());
     assertTrue(result.path("complete").asBoolean(),
         "the lab ended early: " + result.path("error").asText() + "; see " + log);
+    return result;
+  }
 
+  static List<String> problems(JsonNode result) {
     List<String> problems = new ArrayList<>();
-    Set<String> faults = new HashSet<>();
     for (JsonNode r : result.path("results")) {
       String run = r.path("fault").asText();
-      faults.add(run);
       if (r.path("overlap_ms").asDouble() != 0) {
         problems.add(run + ": two nodes answered 200 at once for " + r.path("overlap_ms").asDouble() + " ms "
             + r.path("overlap_spans"));
@@ -88,15 +118,27 @@ class FailoverLabIT {
         problems.add(run + ": not healthy within 60 s after the heal " + r.path("notes"));
       }
     }
-    assertEquals(List.of(), problems, "safety violations in the short lab; logs in " + OUT);
-    // every fault of bench/lab/faults.py's FAULTS table ran
+    return problems;
+  }
+
+  static Set<String> faultsRun(JsonNode result) {
+    Set<String> faults = new HashSet<>();
+    result.path("results").forEach(r -> faults.add(r.path("fault").asText()));
+    return faults;
+  }
+
+  /** The fault names of one table of bench/lab/faults.py ({@code NAME = { "fault": ("label", fn), ... }}). */
+  static Set<String> faultsTable(String table) throws IOException {
+    String source = Files.readString(Path.of("..", "bench", "lab", "faults.py"));
+    int start = source.indexOf("\n" + table + " = {");
+    int end = source.indexOf("\n}", start);
+    assertTrue(start >= 0 && end > start, "no " + table + " = { ... } table in bench/lab/faults.py");
     Set<String> known = new HashSet<>();
     java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^\\s+\"([a-z0-9-]+)\": \\(\"")
-        .matcher(Files.readString(Path.of("..", "bench", "lab", "faults.py")));
+        .matcher(source.substring(start, end));
     while (m.find()) {
       known.add(m.group(1));
     }
-    assertTrue(known.size() >= 13, "the faults table of bench/lab/faults.py: " + known);
-    assertEquals(known, faults, "every fault runs once");
+    return known;
   }
 }
