@@ -47,27 +47,28 @@ def sigstop_leader(lab, run):
     lab.nodes[leader].signal(signal.SIGCONT)
 
 
-def isolate_leader(lab, run):
-    leader = run["leader"]
+def _cut_leader_until_served(lab, run, cut, timeout, settle):
+    """Cuts the leader off (cut(leader)), waits for HAProxy to serve a new leader, lets it settle, then heals."""
     run["t_fault"] = time.monotonic()
-    for peer in _others(lab, leader):
-        lab.net.drop(leader, peer)
-    lab.wait_new_leader_served(run, timeout=10)
-    time.sleep(4.0)
+    cut(run["leader"])
+    lab.wait_new_leader_served(run, timeout=timeout)
+    time.sleep(settle)
     run["t_heal"] = time.monotonic()
     lab.net.heal()
+
+
+def isolate_leader(lab, run):
+    def cut(leader):
+        for peer in _others(lab, leader):
+            lab.net.drop(leader, peer)
+
+    _cut_leader_until_served(lab, run, cut, timeout=10, settle=4.0)
 
 
 def machine_loss_leader(lab, run):
     """The leader's machine gone silent: all its traffic dropped both ways at once, its process left running.
     Healed after the checks; it finds itself downed and restarts into the cluster."""
-    leader = run["leader"]
-    run["t_fault"] = time.monotonic()
-    lab.net.drop_all(leader)
-    lab.wait_new_leader_served(run, timeout=15)
-    time.sleep(4.0)
-    run["t_heal"] = time.monotonic()
-    lab.net.heal()
+    _cut_leader_until_served(lab, run, lab.net.drop_all, timeout=15, settle=4.0)
 
 
 def isolate_follower(lab, run):
@@ -146,13 +147,7 @@ def rolling_restart(lab, run):
 def leader_db_cut(lab, run):
     """The leader's link to PostgreSQL cut, everything else up: it steps aside (exits 4, the supervisor restarts
     it) and a node that reaches the store leads."""
-    leader = run["leader"]
-    run["t_fault"] = time.monotonic()
-    lab.net.drop_store(leader)
-    lab.wait_new_leader_served(run, timeout=30)
-    time.sleep(1.0)
-    run["t_heal"] = time.monotonic()
-    lab.net.heal()
+    _cut_leader_until_served(lab, run, lab.net.drop_store, timeout=30, settle=1.0)
 
 
 def _switchover(lab, run, candidate):

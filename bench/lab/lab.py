@@ -417,6 +417,18 @@ def write_report(path, results, meta):
         f.write("\n".join(lines) + "\n")
 
 
+def machine_lock(who):
+    """One lab per machine: its names, addresses and ports are fixed (so that a leftover can be found and
+    removed). Returns the open lock file, held until it is closed or the process ends."""
+    lock = open("/run/lock/pmm-ha-failover-lab.lock" if os.path.isdir("/run/lock") else "/tmp/pmm-ha-failover-lab.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"{who}: another lab runs on this machine; waiting for it to end", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
 def main():
     p = argparse.ArgumentParser(description="pmm-ha failover lab")
     p.add_argument("--runs", type=int, default=5, help="runs of each fault (default 5)")
@@ -479,13 +491,7 @@ def main():
         raise KeyboardInterrupt()
 
     signal.signal(signal.SIGTERM, on_term)
-    # One lab per machine: its names, addresses and ports are fixed (so that a leftover can be found and removed).
-    lock = open("/run/lock/pmm-ha-failover-lab.lock" if os.path.isdir("/run/lock") else "/tmp/pmm-ha-failover-lab.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print("failover lab: another lab runs on this machine; waiting for it to end", flush=True)
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = machine_lock("failover lab")  # noqa: F841 (held until the process ends)
     lab = Lab(args)
     results = []
     started = time.monotonic()

@@ -9,7 +9,6 @@ and every leadership change; the target is 0 downs and 0 leadership changes.
 """
 import argparse
 import datetime
-import fcntl
 import json
 import os
 import re
@@ -21,42 +20,35 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import lab as labmod  # noqa: E402
+import steps  # noqa: E402
 import topology as topo  # noqa: E402
 
 UNREACHABLE = re.compile(r"Marking node(?:\(s\))? as UNREACHABLE")
 SBR_DOWN = re.compile(r"SBR took decision \w+ and is downing \[([^\]]*)\]")
 CRASH = re.compile(r"CRASH of ")
-LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) ")
 
 
 def count_logs(logdir, nodes, wall_from, wall_to):
     """Counts in the node logs between two wall-clock times: unreachable marks, SBR downs (with someone to down),
     crash-watch downs; and the lines themselves, for the report."""
-    day = datetime.date.fromtimestamp(wall_from)
     out = {"unreachable": 0, "sbr_downs": 0, "crash_downs": 0, "lines": []}
     for node in nodes:
         path = os.path.join(logdir, f"{node}.log")
         if not os.path.exists(path):
             continue
-        with open(path, errors="replace") as f:
-            for line in f:
-                m = LINE.match(line)
-                if not m:
-                    continue
-                h, mi, s, ms = (int(g) for g in m.groups())
-                t = datetime.datetime.combine(day, datetime.time(h, mi, s, ms * 1000)).timestamp()
-                if t < wall_from or t > wall_to:
-                    continue
-                if UNREACHABLE.search(line):
-                    out["unreachable"] += 1
-                    out["lines"].append(line.strip()[:200])
-                sbr = SBR_DOWN.search(line)
-                if sbr and sbr.group(1).strip():
-                    out["sbr_downs"] += 1
-                    out["lines"].append(line.strip()[:200])
-                if CRASH.search(line):
-                    out["crash_downs"] += 1
-                    out["lines"].append(line.strip()[:200])
+        for t, line in steps.log_lines(path, datetime.date.fromtimestamp(wall_from)):
+            if t < wall_from or t > wall_to:
+                continue
+            if UNREACHABLE.search(line):
+                out["unreachable"] += 1
+                out["lines"].append(line.strip()[:200])
+            sbr = SBR_DOWN.search(line)
+            if sbr and sbr.group(1).strip():
+                out["sbr_downs"] += 1
+                out["lines"].append(line.strip()[:200])
+            if CRASH.search(line):
+                out["crash_downs"] += 1
+                out["lines"].append(line.strip()[:200])
     return out
 
 
@@ -80,12 +72,7 @@ def main():
         print(f"soak: missing {args.jar} (mvn -DskipTests package)", file=sys.stderr)
         return 2
     args.heal_timeout = 60.0
-    lock = open("/run/lock/pmm-ha-failover-lab.lock" if os.path.isdir("/run/lock") else "/tmp/pmm-ha-failover-lab.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print("soak: a failover lab runs on this machine; waiting for it to end", flush=True)
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = labmod.machine_lock("soak")  # noqa: F841 (held until the process ends)
 
     def on_term(signum, frame):
         raise KeyboardInterrupt()

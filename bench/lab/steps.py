@@ -25,7 +25,8 @@ STEPS = [
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) ")
 
 
-def _times(path, day):
+def log_lines(path, day):
+    """(wall-clock time, line) for each timestamped line of a node log written on day."""
     with open(path, errors="replace") as f:
         for line in f:
             m = LINE.match(line)
@@ -46,7 +47,7 @@ def steps(logdir, nodes, faulted, wall_fault, window_s=30.0):
         path = os.path.join(logdir, f"{node}.log")
         if not os.path.exists(path):
             continue
-        for t, line in _times(path, day):
+        for t, line in log_lines(path, day):
             if t < wall_fault - 0.001 or t > wall_fault + window_s:
                 continue
             for name, pat in STEPS:
