@@ -24,14 +24,16 @@ import steps  # noqa: E402
 import topology as topo  # noqa: E402
 
 UNREACHABLE = re.compile(r"Marking node(?:\(s\))? as UNREACHABLE")
-SBR_DOWN = re.compile(r"SBR took decision \w+ and is downing \[([^\]]*)\]")
-CRASH = re.compile(r"CRASH of ")
+DOWNED = re.compile(r"MEMBER downed: (\S+)")
+CRASH = re.compile(r"CRASH of (\S+):")
 
 
 def count_logs(logdir, nodes, wall_from, wall_to):
-    """Counts in the node logs between two wall-clock times: unreachable marks, SBR downs (with someone to down),
-    crash-watch downs; and the lines themselves, for the report."""
-    out = {"unreachable": 0, "sbr_downs": 0, "crash_downs": 0, "lines": []}
+    """Counts in the node logs between two wall-clock times: unreachable marks (each node's own), downs (a member
+    seen downed, counted once however many nodes log it: the same name within 10 s is the same down), and which of
+    them the crash watch gave; and the lines themselves, for the report."""
+    out = {"unreachable": 0, "downs": 0, "crash_downs": 0, "lines": []}
+    downed, crashed = [], []
     for node in nodes:
         path = os.path.join(logdir, f"{node}.log")
         if not os.path.exists(path):
@@ -42,14 +44,27 @@ def count_logs(logdir, nodes, wall_from, wall_to):
             if UNREACHABLE.search(line):
                 out["unreachable"] += 1
                 out["lines"].append(line.strip()[:200])
-            sbr = SBR_DOWN.search(line)
-            if sbr and sbr.group(1).strip():
-                out["sbr_downs"] += 1
+            d = DOWNED.search(line)
+            if d:
+                downed.append((t, d.group(1)))
                 out["lines"].append(line.strip()[:200])
-            if CRASH.search(line):
-                out["crash_downs"] += 1
+            c = CRASH.search(line)
+            if c:
+                crashed.append((t, c.group(1)))
                 out["lines"].append(line.strip()[:200])
+    out["downs"] = _distinct(downed)
+    out["crash_downs"] = _distinct(crashed)
     return out
+
+
+def _distinct(events):
+    """Events (time, name) counted once per name within 10 s: several nodes log the same down."""
+    n, last = 0, {}
+    for t, name in sorted(events):
+        if name not in last or t - last[name] > 10.0:
+            n += 1
+        last[name] = t
+    return n
 
 
 def main():
@@ -99,7 +114,7 @@ def main():
                 next_report += 60
                 c = count_logs(args.logdir, lab.nodes, wall0, time.time())
                 lab.log(f"soak: {(time.monotonic() - (t_end - args.minutes * 60)) / 60:.0f} min: unreachable marks "
-                        f"{c['unreachable']}, downs {c['sbr_downs'] + c['crash_downs']}, highest epoch seen "
+                        f"{c['unreachable']}, downs {c['downs']}, highest epoch seen "
                         f"{lab.client.max_epoch}")
         wall1 = time.time()
         for s in spinners:
@@ -112,7 +127,7 @@ def main():
         result = {
             "date": datetime.date.today().isoformat(), "minutes": args.minutes, "spinners": args.spinners,
             "profile": args.profile, "env": args.env, "config": args.config,
-            "unreachable_marks": c["unreachable"], "downs": c["sbr_downs"] + c["crash_downs"],
+            "unreachable_marks": c["unreachable"], "downs": c["downs"],
             "crash_watch_downs": c["crash_downs"], "node_exits": exits, "leadership_changes": epoch1 - epoch0,
             "acked_writes": len(acked), "lost_writes": len(lost), "healthy_at_end": ok,
             "machine": f"{os.cpu_count()} cores", "lines": c["lines"][:50],
