@@ -133,6 +133,18 @@ else
   for _ in $(seq 100); do ping && break; sleep 0.1; done
   ping || die "the API service did not answer on $sock (see $dir/podman.log)"
 fi
+# Bridges netavark made for networks that no longer exist (a run killed during its teardown, a network removed
+# while the service was down) keep their subnet on the host, and a new network with that subnet is refused
+# ("subnet 172.22.0.0/24 is already used on the host"): remove those, and only those (a podmanN bridge that no
+# network names and nothing is attached to).
+claimed="$(for n in $(podman network ls --format '{{.Name}}' 2>/dev/null); do
+  podman network inspect "$n" --format '{{.NetworkInterface}}' 2>/dev/null; done)"
+for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^podman[0-9]+$' || true); do
+  if ! grep -qx "$br" <<<"$claimed" && [ -z "$(ls "/sys/class/net/$br/brif" 2>/dev/null)" ]; then
+    say "removing the bridge $br: no network names it and nothing is attached (a leftover)"
+    ip link del "$br" || true
+  fi
+done
 if [ -d /run/systemd/system ]; then
   say "systemd runs podman's health checks"
 elif alive "$dir/ticker.pid"; then
