@@ -145,6 +145,13 @@ for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | 
     ip link del "$br" || true
   fi
 done
+# Likewise netavark's address book: a container removed uncleanly (its run killed) keeps its fixed address
+# booked, and the next compose up with that `ipv4_address` is refused ("IPAM error: requested ip address
+# 172.22.0.11 is already allocated to container ID ..."). With no container at all, every booking is stale.
+ipam=/run/containers/networks/ipam.db
+if [ -f "$ipam" ] && [ -z "$(podman ps -aq 2>/dev/null)" ]; then
+  rm -f "$ipam"
+fi
 if [ -d /run/systemd/system ]; then
   say "systemd runs podman's health checks"
 elif alive "$dir/ticker.pid"; then
