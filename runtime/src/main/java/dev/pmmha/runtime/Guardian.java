@@ -70,6 +70,7 @@ public final class Guardian {
 
   private Guardian() {}
 
+
   public static Behavior<Object> create(
       NodeSettings settings,
       StoreSettings store,
@@ -88,10 +89,8 @@ public final class Guardian {
       });
 
       StoreProbe probe = new StoreProbe(store, node, Duration.ofSeconds(1));
-      shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-store-probe", () -> {
-        probe.close();
-        return CompletableFuture.completedFuture(Done.getInstance());
-      });
+      shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-store-probe",
+          () -> ShutdownTasks.offTheLoop("pmm-ha-close-store-probe", probe::close));
 
       PmmHaMetrics metrics = new PmmHaMetrics(node);
       metrics.attach(system);
@@ -105,12 +104,12 @@ public final class Guardian {
       // stop without waiting, and closing the threads at once would cancel it. stopAll runs after any stop already
       // asked for, and stops nothing twice; the phase's own timeout bounds the wait.
       shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-leader-resources",
-          () -> leaderServices.stopAll().handle((v, failure) -> {
-            fence.close();
-            leaderServices.close();
-            hook.close();
-            return Done.getInstance();
-          }));
+          () -> leaderServices.stopAll().handle((v, failure) -> null).thenCompose(v ->
+              ShutdownTasks.offTheLoop("pmm-ha-close-leader-resources", () -> {
+                fence.close();
+                leaderServices.close();
+                hook.close();
+              })));
 
       ActorRef<Topic.Command<Leader.News>> topic =
           ctx.spawn(Topic.create(Leader.News.class, Leader.TOPIC), "leader-topic");
@@ -124,7 +123,9 @@ public final class Guardian {
       ctx.spawn(Membership.create(node, topic, leaderProxy, metrics, leaderSettings.leaseTtl()), "membership");
       CrashWatch.Settings crashWatch = CrashWatch.Settings.from(system.settings().config());
       if (crashWatch.enabled()) {
-        ctx.spawn(CrashWatch.create(crashWatch), "crash-watch");
+        ctx.spawn(CrashWatch.create(crashWatch, fence::current,
+            () -> node.currentLeader().map(dev.pmmha.http.api.LeaderView.LeaderInfo::nodeId).orElse("")),
+            "crash-watch");
       }
       hook.roleChanged("follower", 0); // before any join: the hook sees follower 0 before leader
       // Formation first: the peers see this node's contact point (and the bootstrap's stable margin starts)

@@ -67,7 +67,9 @@ public final class Fence implements AutoCloseable {
 
   private final StoreSettings store;
   private final Duration ttl;
-  private Connection connection;
+  /** Volatile for {@link #close}, which aborts it from another thread; otherwise used under the monitor. */
+  private volatile Connection connection;
+  private volatile boolean closed;
   private long lastUsedNanos;
 
   /**
@@ -179,6 +181,9 @@ public final class Fence implements AutoCloseable {
     if (connection != null && now - lastUsedNanos > IDLE_CHECK_NANOS && !connection.isValid(queryTimeoutSeconds())) {
       drop();
     }
+    if (closed) {
+      throw new SQLException("the fence client is closed");
+    }
     if (connection == null || connection.isClosed()) {
       connection = Connections.open(store);
     }
@@ -208,8 +213,13 @@ public final class Fence implements AutoCloseable {
     connection = Connections.closeQuietly(connection);
   }
 
+  /**
+   * Closes the connection without waiting for the monitor: a renewal hung on a link that drops packets holds it,
+   * and the node's shutdown must not wait for that (StepAsideIT). The hung statement fails at once.
+   */
   @Override
-  public synchronized void close() {
-    drop();
+  public void close() {
+    closed = true;
+    Connections.abort(connection);
   }
 }

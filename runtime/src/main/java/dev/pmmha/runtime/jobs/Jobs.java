@@ -15,7 +15,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeoutException;
-import org.apache.pekko.Done;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -59,11 +58,11 @@ public final class Jobs implements JobsApi {
         .withStopMessage(Job.Stop.INSTANCE));
     ClusterSingleton.get(system).init(
         SingletonActor.of(JobKeeper.create(store, sharding, settings.wakeInterval()), "pmm-ha-job-keeper"));
-    CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-jobs", () -> {
-      runner.close();
-      store.close();
-      return CompletableFuture.completedFuture(Done.getInstance());
-    });
+    CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-jobs",
+        () -> dev.pmmha.runtime.ShutdownTasks.offTheLoop("pmm-ha-close-jobs", () -> {
+          runner.close();
+          store.close();
+        }));
     return new Jobs(system, sharding, store, settings);
   }
 

@@ -1,6 +1,7 @@
 package dev.pmmha.runtime.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -60,10 +61,27 @@ class CrashWatchTest {
   }
 
   @Test
+  void aSilentMemberIsDownedOnlyOnceItsLeaseOnTheFenceHasRunOut() {
+    var running = new dev.pmmha.persistence.fence.Fence.State(7, "node-1/ab12cd34", 120, false);
+    var expired = new dev.pmmha.persistence.fence.Fence.State(7, "node-1/ab12cd34", -5, false);
+    var released = new dev.pmmha.persistence.fence.Fence.State(7, "node-1/ab12cd34", 900, true);
+    assertFalse(CrashWatch.lostLeader("node-1", running), "its lease still runs: it may be acting");
+    assertTrue(CrashWatch.lostLeader("node-1", expired));
+    assertTrue(CrashWatch.lostLeader("node-1", released));
+    assertFalse(CrashWatch.lostLeader("node-2", expired), "a silent member that does not hold the fence");
+    assertFalse(CrashWatch.lostLeader("node-1", new dev.pmmha.persistence.fence.Fence.State(7, "node-10/ab12cd34",
+        -5, false)), "node-10 is not node-1");
+    assertFalse(CrashWatch.lostLeader("node-1", null), "the store did not answer");
+    assertTrue(CrashWatch.mayLead("node-1", ""), "no leader known yet");
+    assertTrue(CrashWatch.mayLead("node-1", "node-1"));
+    assertFalse(CrashWatch.mayLead("node-1", "node-2"), "another node is known to lead: the fence is not read");
+  }
+
+  @Test
   void settingsHaveDefaultsAndBadValuesAreOneLineErrors() {
     CrashWatch.Settings s = CrashWatch.Settings.from(ConfigFactory.load());
     assertTrue(s.enabled());
-    assertEquals(Duration.ofMillis(100), s.interval());
+    assertEquals(Duration.ofMillis(50), s.interval());
     assertEquals(2, s.confirmations());
     SettingsException bad = assertThrows(SettingsException.class, () -> CrashWatch.Settings.from(
         ConfigFactory.parseString("pmm-ha.crash-watch.confirmations = 0").withFallback(ConfigFactory.load())));

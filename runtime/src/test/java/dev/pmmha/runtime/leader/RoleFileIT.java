@@ -29,9 +29,10 @@ class RoleFileIT extends WithPostgres {
 
   static final String[] IPS = {"127.0.0.41", "127.0.0.42", "127.0.0.43"};
   /**
-   * The role file's lease beyond the node's right to act, with the defaults: safety margin 500 ms less the
-   * 100 ms guard. Right after a renewal the right runs TTL less margin (1.5 s) ahead, so a lease written then
-   * ends about 1.9 s later.
+   * The role file's lease beyond the node's right to act: safety margin 500 ms less the 100 ms guard. Right after
+   * a renewal the right runs TTL less margin (1.5 s) ahead, so a lease written then ends about 1.9 s later. The
+   * nodes run this 2 s / 250 ms / 500 ms lease (set below, not the shorter default) so that the consumer's ride
+   * through a freeze is long enough to tell from its polling.
    */
   static final long LEASE_MS = 400;
   /** The consumer's own guard (ROLE_CONSUMER_GUARD_MS default). */
@@ -58,6 +59,9 @@ class RoleFileIT extends WithPostgres {
         Map<String, String> env = new HashMap<>(nodeEnv(id, IPS[i], IPS, gossip, raft, http, db));
         Path role = dir.resolve("role-" + id);
         env.put("PMM_HA_ROLE_FILE", role.toString());
+        env.put("PMM_HA_LEASE_TTL", FENCE_TTL_MS + "ms");
+        env.put("PMM_HA_LEASE_RENEW_INTERVAL", "250ms");
+        env.put("PMM_HA_LEASE_SAFETY_MARGIN", "500ms"); // LEASE_MS + the role file guard (100 ms)
         nodes.add(new NodeProcess(id, IPS[i], http, env, logs).start());
         Path actLog = dir.resolve("acts-" + id);
         actLogs.put(id, actLog);

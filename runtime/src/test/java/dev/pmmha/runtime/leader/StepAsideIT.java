@@ -91,7 +91,17 @@ class StepAsideIT extends WithPostgres {
       System.out.printf("StepAsideIT: another node leads %d ms after the leader's link to the store was cut (%s)%n", ms,
           how);
       var system = leader.node().system();
-      system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      long waited = System.nanoTime();
+      try {
+        system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      } catch (java.util.concurrent.TimeoutException e) {
+        // what it waits on: a shutdown step blocked on the dead link
+        java.util.Arrays.stream(java.lang.management.ManagementFactory.getThreadMXBean().dumpAllThreads(true, true))
+            .forEach(System.out::print);
+        throw e;
+      }
+      System.out.printf("StepAsideIT: the stepped-aside node terminated %d ms later%n",
+          (System.nanoTime() - waited) / 1_000_000);
       assertEquals(CoordinatedShutdown.clusterDowningReason(),
           CoordinatedShutdown.get(system).getShutdownReason().orElse(null), "it downed itself");
       assertTrue(leader.node().state().steppingAside(), "as stepping aside");

@@ -110,7 +110,7 @@ class RoleFileLeaderServiceTest {
   @Test
   void theLeaseIsTheSafetyMarginLessTheGuard(@TempDir Path dir) {
     Config root = ConfigFactory.parseString("pmm-ha.leader { role-file = \"" + dir.resolve("role")
-            + "\", lease-safety-margin = 700ms, role-file-guard = 150ms }")
+            + "\", lease-ttl = 2s, lease-safety-margin = 700ms, role-file-guard = 150ms }")
         .withFallback(ConfigFactory.defaultReference()).resolve();
     LeaderSettings settings = LeaderSettings.create(root);
     Config service = settings.services().stream().filter(c -> c.getString("name").equals("role-file"))
