@@ -57,6 +57,41 @@ def count_logs(logdir, nodes, wall_from, wall_to):
     return out
 
 
+def pg_sample(lab):
+    """What the store has done so far: commits in the nodes' database, updates of the fence row (renewals and
+    takes), and the CPU seconds of the PostgreSQL server (the postmaster and every backend), from /proc."""
+    row = lab.pg.psql("SELECT d.xact_commit, coalesce((SELECT n_tup_upd FROM pg_stat_user_tables "
+                      "WHERE relname = 'pmm_ha_fence'), 0) FROM pg_stat_database d "
+                      "WHERE d.datname = current_database()", db="pmm-managed")
+    commits, fence = (int(x) for x in row.split("|"))
+    return {"t": time.monotonic(), "commits": commits, "fence_updates": fence, "cpu_s": pg_cpu_seconds(lab)}
+
+
+def pg_cpu_seconds(lab):
+    """utime + stime of the postmaster and its children (backends, WAL writer, checkpointer ...)."""
+    pm = int(open(os.path.join(lab.pg.data, "postmaster.pid")).readline().strip())
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ppid = int(fields[1])
+        if int(d) == pm or ppid == pm:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def pg_rates(a, b):
+    dt = b["t"] - a["t"]
+    return {"commits_per_s": round((b["commits"] - a["commits"]) / dt, 1),
+            "fence_updates_per_s": round((b["fence_updates"] - a["fence_updates"]) / dt, 1),
+            "pg_cpu_pct": round(100 * (b["cpu_s"] - a["cpu_s"]) / dt, 2)}
+
+
 def _distinct(events):
     """Events (time, name) counted once per name within 10 s: several nodes log the same down."""
     n, last = 0, {}
@@ -106,6 +141,7 @@ def main():
         lab.log(f"soak: {args.minutes:g} min, {args.spinners} spinner(s) (PIDs "
                 f"{', '.join(str(s.pid) for s in spinners)}), leader epoch {epoch0}")
         wall0 = time.time()
+        pg0 = pg_sample(lab)
         t_end = time.monotonic() + args.minutes * 60
         next_report = time.monotonic() + 60
         while time.monotonic() < t_end:
@@ -117,6 +153,7 @@ def main():
                         f"{c['unreachable']}, downs {c['downs']}, highest epoch seen "
                         f"{lab.client.max_epoch}")
         wall1 = time.time()
+        pg = pg_rates(pg0, pg_sample(lab))
         for s in spinners:
             s.terminate()
         ok, why = lab.wait_healthy(60)
@@ -130,9 +167,10 @@ def main():
             "unreachable_marks": c["unreachable"], "downs": c["downs"],
             "crash_watch_downs": c["crash_downs"], "node_exits": exits, "leadership_changes": epoch1 - epoch0,
             "acked_writes": len(acked), "lost_writes": len(lost), "healthy_at_end": ok,
-            "machine": f"{os.cpu_count()} cores", "lines": c["lines"][:50],
+            "machine": f"{os.cpu_count()} cores", "lines": c["lines"][:50], **pg,
         }
-        for k in ("unreachable_marks", "downs", "node_exits", "leadership_changes", "lost_writes"):
+        for k in ("unreachable_marks", "downs", "node_exits", "leadership_changes", "lost_writes",
+                  "commits_per_s", "fence_updates_per_s", "pg_cpu_pct"):
             print(f"figure: {k} {result[k]}")
         if result["downs"] or result["leadership_changes"] or result["lost_writes"]:
             rc = 1
@@ -155,6 +193,10 @@ def main():
                     f"| {args.minutes:g} | {result['unreachable_marks']} | {result['downs']} | "
                     f"{result['crash_watch_downs']} | {result['node_exits']} | {result['leadership_changes']} | "
                     f"{result['acked_writes']} | {result['lost_writes']} |\n\n"
+                    "What the store did meanwhile (PostgreSQL's own counters, its processes' CPU from /proc; the "
+                    "client load writes too):\n\n| commits/s | fence row updates/s | PostgreSQL CPU (% of one "
+                    "core) |\n|---|---|---|\n"
+                    f"| {result['commits_per_s']} | {result['fence_updates_per_s']} | {result['pg_cpu_pct']} |\n\n"
                     + ("Lines counted:\n\n```\n" + "\n".join(result["lines"]) + "\n```\n" if result["lines"] else ""))
         print(f"soak: report {args.md}")
     return rc

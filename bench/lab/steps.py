@@ -12,6 +12,8 @@ import re
 # (step, pattern): in the order a crash failover passes them
 STEPS = [
     ("crash recognised, downed (crash watch)", re.compile(r"CRASH of ")),
+    ("the cut-off leader downs itself (crash watch)", re.compile(r"ISOLATED: this node leads")),
+    ("silent leader, lease run out or released: downed (crash watch)", re.compile(r"SILENT LEADER ")),
     ("quarantined: TERMINATED", re.compile(r"Marking node as TERMINATED")),
     ("unreachable", re.compile(r"Marking node(?:\(s\))? as UNREACHABLE")),
     ("SBR decision (down)", re.compile(r"SBR took decision")),
@@ -21,6 +23,9 @@ STEPS = [
     ("waits for the old lease", re.compile(r"LEADER waiting on")),
     ("fence taken, elected", re.compile(r"LEADER elected")),
 ]
+
+# steps logged by the faulted node itself (its process still runs when it is cut off)
+ON_FAULTED = {"the cut-off leader downs itself (crash watch)"}
 
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) ")
 
@@ -42,8 +47,6 @@ def steps(logdir, nodes, faulted, wall_fault, window_s=30.0):
     day = datetime.date.fromtimestamp(wall_fault)
     first = {}
     for node in nodes:
-        if node == faulted:
-            continue
         path = os.path.join(logdir, f"{node}.log")
         if not os.path.exists(path):
             continue
@@ -51,6 +54,8 @@ def steps(logdir, nodes, faulted, wall_fault, window_s=30.0):
             if t < wall_fault - 0.001 or t > wall_fault + window_s:
                 continue
             for name, pat in STEPS:
+                if (node == faulted) != (name in ON_FAULTED):
+                    continue
                 if pat.search(line) and (name not in first or t < first[name][0]):
                     first[name] = (t, node)
     out = [(round(t - wall_fault, 3), name, node) for name, (t, node) in first.items()]

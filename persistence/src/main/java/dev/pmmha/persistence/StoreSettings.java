@@ -172,15 +172,17 @@ public final class StoreSettings {
   }
 
   /**
-   * A node paused (SIGSTOP, a VM freeze) in the middle of a transaction keeps its row locks, the fence row's
-   * among them, and would block the next leader's take-over until it resumes. PostgreSQL ends such a session
-   * after 5 s idle in a transaction, releasing its locks.
+   * A node paused (SIGSTOP, a VM freeze) or cut off in the middle of a transaction keeps its row locks, among them
+   * the share lock its journal write's fence check takes on the fence row, and would block the next leader's
+   * take-over until it resumes. PostgreSQL ends such a session after 1 s idle in a transaction, releasing its
+   * locks: the failover lab saw a lost machine's open journal write hold the next leader for 4 s with 5 s here.
+   * pmm-ha's own transactions are a few statements sent back to back, never idle for long.
    */
   static String withSessionLimits(String url) {
     if (url.contains("options=")) {
       return url;
     }
-    return url + (url.contains("?") ? "&" : "?") + "options=-c%20idle_in_transaction_session_timeout%3D5000";
+    return url + (url.contains("?") ? "&" : "?") + "options=-c%20idle_in_transaction_session_timeout%3D1000";
   }
 
   private static String redact(String url) {

@@ -58,7 +58,8 @@ import org.apache.pekko.cluster.typed.Subscribe;
 public final class CrashWatch extends AbstractBehavior<CrashWatch.Command> {
 
   /** How often each peer is probed, how many refusals in a row make a crash, and how long a connect may take. */
-  public record Settings(boolean enabled, Duration interval, int confirmations, Duration connectTimeout) {
+  public record Settings(
+      boolean enabled, Duration interval, int confirmations, Duration connectTimeout, int isolationConfirmations) {
 
     /** {@code pmm-ha.crash-watch} (PMM_HA_CRASH_WATCH turns it off); a bad value is a one-line error. */
     public static Settings from(Config root) {
@@ -72,17 +73,21 @@ public final class CrashWatch extends AbstractBehavior<CrashWatch.Command> {
       if (timeout.toMillis() < 1) {
         throw new SettingsException("pmm-ha.crash-watch.connect-timeout", timeout.toMillis() + "ms", "1ms or more");
       }
-      String n = c.getString("confirmations");
-      int confirmations;
+      return new Settings(enabled, interval, count(c, "confirmations"), timeout, count(c, "isolation-confirmations"));
+    }
+
+    private static int count(Config c, String key) {
+      String n = c.getString(key);
+      int value;
       try {
-        confirmations = Integer.parseInt(n.trim());
+        value = Integer.parseInt(n.trim());
       } catch (NumberFormatException e) {
-        confirmations = 0;
+        value = 0;
       }
-      if (confirmations < 1 || confirmations > 100) {
-        throw new SettingsException("pmm-ha.crash-watch.confirmations", n, "a whole number from 1 to 100");
+      if (value < 1 || value > 100) {
+        throw new SettingsException("pmm-ha.crash-watch." + key, n, "a whole number from 1 to 100");
       }
-      return new Settings(enabled, interval, confirmations, timeout);
+      return value;
     }
   }
 
@@ -108,6 +113,7 @@ public final class CrashWatch extends AbstractBehavior<CrashWatch.Command> {
   private final Set<UniqueAddress> fenceReads = new HashSet<>();
   private final Supplier<CompletionStage<Fence.State>> fence;
   private final Supplier<String> knownLeader;
+  private boolean isolating;
   private final Set<UniqueAddress> inFlight = new HashSet<>();
   private final Set<UniqueAddress> downed = new HashSet<>();
 
@@ -132,7 +138,9 @@ public final class CrashWatch extends AbstractBehavior<CrashWatch.Command> {
     this.fence = fence;
     this.knownLeader = knownLeader;
     this.cluster = Cluster.get(ctx.getSystem());
-    this.prober = Executors.newSingleThreadExecutor(r -> {
+    // one thread per silent peer at most (a probe is never sent to a member with one in flight): a connect that
+    // times out does not hold up the probes of the others
+    this.prober = Executors.newCachedThreadPool(r -> {
       Thread t = new Thread(r, "pmm-ha-crash-watch");
       t.setDaemon(true);
       return t;
@@ -204,6 +212,8 @@ public final class CrashWatch extends AbstractBehavior<CrashWatch.Command> {
           m.address().hostPort(), n);
       cluster.manager().tell(new Down(m.address()));
       quarantine(m.uniqueAddress(), "its remoting port refuses connections");
+    } else if (quiet >= settings.isolationConfirmations() && isolatedLeader()) {
+      return this;
     } else if (quiet >= settings.confirmations() && !downed.contains(p.member())
         && mayLead(Membership.nodeName(m), knownLeader.get()) && fenceReads.add(p.member())) {
       var self = getContext().getSelf();
@@ -230,6 +240,36 @@ public final class CrashWatch extends AbstractBehavior<CrashWatch.Command> {
       quarantine(m.uniqueAddress(), "silent, and its lease on the fence ran out");
     }
     return this;
+  }
+
+  /**
+   * This node leads and hears nothing from most of the cluster (every probe of each of them timed out, at least
+   * isolation-confirmations in a row): it is the one cut off, so it downs itself, which ends its leadership and
+   * releases the fence while it still reaches the store; the others, hearing nothing from a leader whose fence is
+   * released, down it in turn and take over. The split brain resolver would down it too, after the failure
+   * detector and its stable-after (about 2.7 s with the defaults).
+   */
+  private boolean isolatedLeader() {
+    String self = Membership.nodeName(cluster.selfMember());
+    if (!self.equals(knownLeader.get()) || isolating) {
+      return false;
+    }
+    long silent = up.keySet().stream()
+        .filter(id -> silences.getOrDefault(id, 0) >= settings.isolationConfirmations()).count();
+    if (!inMinority(up.size(), (int) silent)) {
+      return false;
+    }
+    isolating = true;
+    getContext().getLog().warn("ISOLATED: this node leads, but none of the connects to {} of its {} peers answered "
+        + "({} in a row each): it downs itself so that the fence is released and the others take over; it restarts "
+        + "and joins them when the network heals", silent, up.size(), settings.isolationConfirmations());
+    cluster.manager().tell(new Down(cluster.selfMember().address()));
+    return true;
+  }
+
+  /** With {@code silentPeers} of {@code peers} silent, this node and the peers it hears are under half the cluster. */
+  static boolean inMinority(int peers, int silentPeers) {
+    return peers > 0 && 2 * (1 + peers - silentPeers) < 1 + peers;
   }
 
   /** A member may be the leader unless another node is known to lead. */

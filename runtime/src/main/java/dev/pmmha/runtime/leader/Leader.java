@@ -236,14 +236,23 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** The actor is going away (or restarting): whatever it led ends here. */
   private void endOfLife(String why) {
     timers.cancelAll();
+    Fence.Lease held = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
+    java.util.concurrent.CompletionStage<?> servicesStopped = java.util.concurrent.CompletableFuture.completedFuture(null);
     if (tenure.servicesUp()) {
       ctx.getLog().info("LEADER ends on {} ({}): epoch {}", node.nodeId(), why, tenure.epoch());
       node.leadershipLost();
-      deps.services().stopAll();
+      servicesStopped = deps.services().stopAll();
       deps.hook().roleChanged("follower", tenure.epoch());
     }
     tenure.closeEarly(node);
     tenure.cancelEarlyKeeper();
+    if (held != null && tenure.phase != Tenure.Phase.STOPPING && "stopped".equals(why)) {
+      // Stopped without the hand-over (its node downed itself, or was downed): the fence is released once its
+      // services have stopped, as a hand-over would, so that the next leader need not wait out the lease
+      // (the failover lab's isolated leader: 0.7 s sooner). A restart keeps it; the lease runs out instead.
+      FenceClient fence = deps.fence();
+      servicesStopped.whenComplete((v, failure) -> fence.release(held));
+    }
     // The lease goes too: a restarted incarnation that kept it would never take the fence again; it takes it
     // anew once this lease has expired.
     tenure.stopKeeper();

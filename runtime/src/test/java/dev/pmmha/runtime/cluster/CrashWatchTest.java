@@ -78,11 +78,22 @@ class CrashWatchTest {
   }
 
   @Test
+  void aLeaderIsCutOffOnlyWhenItHearsLessThanHalfTheCluster() {
+    assertTrue(CrashWatch.inMinority(2, 2), "three nodes, both peers silent");
+    assertFalse(CrashWatch.inMinority(2, 1), "three nodes, one peer still heard: two of three");
+    assertFalse(CrashWatch.inMinority(1, 1), "two nodes: half is no minority (the other may be the one lost)");
+    assertTrue(CrashWatch.inMinority(4, 3), "five nodes, it hears one peer: two of five");
+    assertFalse(CrashWatch.inMinority(4, 2), "five nodes, it hears two peers: three of five");
+    assertFalse(CrashWatch.inMinority(0, 0), "alone");
+  }
+
+  @Test
   void settingsHaveDefaultsAndBadValuesAreOneLineErrors() {
     CrashWatch.Settings s = CrashWatch.Settings.from(ConfigFactory.load());
     assertTrue(s.enabled());
     assertEquals(Duration.ofMillis(50), s.interval());
     assertEquals(2, s.confirmations());
+    assertEquals(3, s.isolationConfirmations());
     SettingsException bad = assertThrows(SettingsException.class, () -> CrashWatch.Settings.from(
         ConfigFactory.parseString("pmm-ha.crash-watch.confirmations = 0").withFallback(ConfigFactory.load())));
     assertTrue(bad.getMessage().contains("pmm-ha.crash-watch.confirmations"), bad.getMessage());
