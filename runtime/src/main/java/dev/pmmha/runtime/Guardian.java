@@ -25,6 +25,7 @@ import dev.pmmha.runtime.leader.LeaderSettings;
 import dev.pmmha.runtime.leader.RoleChangeHook;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import dev.pmmha.runtime.settings.ClusterSettings;
+import dev.pmmha.runtime.shutdown.ShutdownTasks;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -69,7 +70,6 @@ public final class Guardian {
   }
 
   private Guardian() {}
-
 
   public static Behavior<Object> create(
       NodeSettings settings,

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import dev.pmmha.runtime.shutdown.ShutdownTasks;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -59,7 +60,7 @@ public final class Jobs implements JobsApi {
     ClusterSingleton.get(system).init(
         SingletonActor.of(JobKeeper.create(store, sharding, settings.wakeInterval()), "pmm-ha-job-keeper"));
     CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-jobs",
-        () -> dev.pmmha.runtime.ShutdownTasks.offTheLoop("pmm-ha-close-jobs", () -> {
+        () -> ShutdownTasks.offTheLoop("pmm-ha-close-jobs", () -> {
           runner.close();
           store.close();
         }));

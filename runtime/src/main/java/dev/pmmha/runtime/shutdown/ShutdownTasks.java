@@ -1,4 +1,4 @@
-package dev.pmmha.runtime;
+package dev.pmmha.runtime.shutdown;
 
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
