@@ -47,7 +47,9 @@ class BadConfigIT {
             "PMM_HA_STORE_URL=\"jdbc:postgresql://pg-a,pg-b/pmm?targetServerType=any\""),
         Arguments.of(Map.of("PMM_HA_STORE_URL", "postgres://x"), "PMM_HA_STORE_URL=\"postgres://x\""),
         Arguments.of(Map.of("PMM_HA_LOG_FORMAT", "xml"), "PMM_HA_LOG_FORMAT=\"xml\""),
-        Arguments.of(Map.of("PMM_HA_LEASE_TTL", "2s", "PMM_HA_LEASE_RENEW_INTERVAL", "1500ms"),
+        // renew-interval < ttl - margin: 1500 ms is not below 2 s - 500 ms (the margin named, not the default's)
+        Arguments.of(Map.of("PMM_HA_LEASE_TTL", "2s", "PMM_HA_LEASE_RENEW_INTERVAL", "1500ms",
+                "PMM_HA_LEASE_SAFETY_MARGIN", "500ms"),
             "PMM_HA_LEASE_RENEW_INTERVAL=\"1500ms\""),
         Arguments.of(Map.of("PMM_HA_LEADER_COMMAND", "true", "PMM_HA_LEASE_SAFETY_MARGIN", "5s"),
             "PMM_HA_LEASE_SAFETY_MARGIN=\"5s\""));
