@@ -26,7 +26,7 @@ NODES = {  # name -> (namespace, address, host-side veth)
 }
 NS_IFACE = "eth0"  # the node's end of its veth, inside its namespace
 HTTP_PORT = 8080
-PG_PORT = 55432
+PG_PORT = 25432  # the lab's ports stay below the ephemeral range (32768-60999), so no client socket holds one
 HAPROXY_PORT = 80
 def _pg_bin():
     if os.environ.get("PMM_HA_PG_BIN"):
@@ -312,9 +312,9 @@ class PatroniStore:
     Patroni's timing is its own defaults (ttl 30 s, loop_wait 10 s, retry_timeout 10 s): the failover time an
     operator who installs Patroni gets, the anchor the lab's pg-failover fault measures pmm-ha against."""
 
-    MEMBERS = {"pg1": (55433, 58008), "pg2": (55434, 58009)}  # name -> (PostgreSQL port, REST API port)
-    ETCD_PORT = 52379
-    ETCD_PEER_PORT = 52380
+    MEMBERS = {"pg1": (25433, 28008), "pg2": (25434, 28009)}  # name -> (PostgreSQL port, REST API port)
+    ETCD_PORT = 22379
+    ETCD_PEER_PORT = 22380
     SCOPE = "pmmlab"
     TTL, LOOP_WAIT, RETRY_TIMEOUT = 30, 10, 10
 
@@ -472,14 +472,27 @@ class PatroniStore:
         found = [m for m in self.MEMBERS if self.role(m) == 200]
         return found[0] if len(found) == 1 else None
 
+    def log_tail(self, name, lines=15):
+        """The last lines of a member's (or etcd's) log, for an error message CI prints in full."""
+        try:
+            with open(os.path.join(self.logdir, f"{name}.log"), errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError as e:
+            return f"(no log: {e})"
+
     def wait_primary(self, timeout):
         deadline = time.time() + timeout
         while time.time() < deadline:
             m = self.primary()
             if m:
                 return m
+            running = [n for n, p in self.procs.items() if p.poll() is None]
+            if not any(n in running for n in self.MEMBERS):
+                raise RuntimeError(f"Patroni: every member exited before a primary was elected; last lines of "
+                                   f"pg1.log:\n{self.log_tail('pg1')}")
             time.sleep(0.5)
-        raise RuntimeError(f"Patroni: no primary within {timeout} s; see {self.logdir}/pg1.log, pg2.log")
+        raise RuntimeError(f"Patroni: no primary within {timeout} s; last lines of pg1.log:\n{self.log_tail('pg1')}"
+                           f"\netcd.log:\n{self.log_tail('etcd', 5)}")
 
     def cluster(self):
         for m in self.MEMBERS:
