@@ -18,6 +18,7 @@ import dev.pmmha.runtime.config.TlsSettings;
 import dev.pmmha.runtime.jobs.JobSettings;
 import dev.pmmha.runtime.jobs.Jobs;
 import dev.pmmha.runtime.leader.FenceClient;
+import dev.pmmha.runtime.leader.FenceWarmer;
 import dev.pmmha.runtime.leader.KubernetesLeaderLabel;
 import dev.pmmha.runtime.leader.Leader;
 import dev.pmmha.runtime.leader.LeaderServices;
@@ -121,6 +122,7 @@ public final class Guardian {
               // never on a node with PMM_HA_NOFAILOVER; its proxy still finds the leader from any node
               .withSettings(ClusterSingletonSettings.create(system).withRole(ClusterConfig.MAY_LEAD_ROLE)));
       ctx.spawn(Membership.create(node, topic, leaderProxy, metrics, leaderSettings.leaseTtl()), "membership");
+      ctx.spawn(FenceWarmer.create(fence), "fence-warmer");
       CrashWatch.Settings crashWatch = CrashWatch.Settings.from(system.settings().config());
       if (crashWatch.enabled()) {
         ctx.spawn(CrashWatch.create(crashWatch, fence::current,

@@ -54,6 +54,14 @@ public final class Fence implements AutoCloseable {
       "UPDATE \"pmm_ha_fence\" SET \"epoch\" = GREATEST(\"epoch\", ?) + 1, \"holder\" = ?, "
           + "\"lease_until_ms\" = pmm_ha_now_ms() + ?, \"released\" = FALSE, \"updated_ms\" = pmm_ha_now_ms() "
           + "WHERE \"id\" = 1 AND (\"released\" OR \"lease_until_ms\" <= pmm_ha_now_ms())";
+  /**
+   * PostgreSQL: {@link #ACQUIRE} and the epoch before it in one statement, so one round trip (a hand-over's new
+   * leader waits for it). Both parts see the statement's snapshot: {@code prior} is the row as it was before.
+   */
+  private static final String ACQUIRE_ONE_TRIP =
+      "WITH \"prior\" AS (SELECT \"epoch\" FROM \"pmm_ha_fence\" WHERE \"id\" = 1), "
+          + "\"taken\" AS (" + ACQUIRE + " RETURNING \"epoch\") "
+          + "SELECT \"prior\".\"epoch\", \"taken\".\"epoch\" FROM \"prior\" LEFT JOIN \"taken\" ON TRUE";
   private static final String RENEW =
       "UPDATE \"pmm_ha_fence\" SET \"lease_until_ms\" = pmm_ha_now_ms() + ?, \"updated_ms\" = pmm_ha_now_ms() "
           + "WHERE \"id\" = 1 AND \"epoch\" = ? AND \"holder\" = ? AND NOT \"released\" "
@@ -95,6 +103,9 @@ public final class Fence implements AutoCloseable {
   public synchronized java.util.Optional<Lease> acquire(String holder, long atLeast) throws SQLException {
     long sent = System.nanoTime();
     Connection c = connection();
+    if (store.kind() == StoreSettings.Kind.POSTGRES) {
+      return acquireInOneTrip(c, holder, atLeast, sent);
+    }
     c.setAutoCommit(false);
     try {
       // the epoch before, in the same transaction: a floor above it means the store went back in time
@@ -120,6 +131,28 @@ public final class Fence implements AutoCloseable {
       throw e;
     } finally {
       resetAutoCommit(c);
+    }
+  }
+
+  private java.util.Optional<Lease> acquireInOneTrip(Connection c, String holder, long atLeast, long sent)
+      throws SQLException {
+    try (PreparedStatement st = c.prepareStatement(ACQUIRE_ONE_TRIP)) {
+      st.setQueryTimeout(queryTimeoutSeconds());
+      st.setLong(1, atLeast);
+      st.setString(2, holder);
+      st.setLong(3, ttl.toMillis());
+      try (ResultSet rs = st.executeQuery()) {
+        if (!rs.next()) {
+          throw new SQLException("the fence row is missing (schema not created?)");
+        }
+        long prior = rs.getLong(1);
+        long epoch = rs.getLong(2);
+        return rs.wasNull() ? java.util.Optional.empty()
+            : java.util.Optional.of(new Lease(epoch, holder, sent, ttl, prior));
+      }
+    } catch (SQLException e) {
+      drop();
+      throw e;
     }
   }
 

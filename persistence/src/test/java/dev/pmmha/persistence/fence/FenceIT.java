@@ -103,6 +103,24 @@ class FenceIT extends WithPostgres {
     }
   }
 
+  /** The leader compares the epoch before its take-over with the epochs it saw, to tell a store that went back. */
+  @ParameterizedTest
+  @MethodSource("stores")
+  void aTakeOverReportsTheEpochTheFenceHadBeforeIt(String kind) throws Exception {
+    StoreSettings s = store(kind);
+    try (Fence a = new Fence(s, Duration.ofSeconds(30)); Fence b = new Fence(s, Duration.ofSeconds(30))) {
+      Fence.Lease la = a.acquire("a", 0).orElseThrow();
+      assertEquals(0, la.priorEpoch(), "a new fence row stands at epoch 0");
+      assertEquals(-1, a.renew(la).orElseThrow().priorEpoch(), "a renewal takes nothing over");
+      a.release(la);
+      Fence.Lease lb = b.acquire("b", 6).orElseThrow();
+      assertEquals(1, lb.priorEpoch(), "the row's epoch before, not the floor asked for");
+      assertEquals(7, lb.epoch());
+      assertTrue(a.acquire("a", 0).isEmpty(), "held: nothing taken, the fence untouched");
+      assertEquals(7, a.current().epoch());
+    }
+  }
+
   @ParameterizedTest
   @MethodSource("stores")
   void theJournalAcceptsOnlyTheCurrentEpochsWrites(String kind) throws Exception {

@@ -198,12 +198,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return RetentionCriteria.snapshotEvery(100, 2);
   }
 
-  /** A hand-over also snapshots, so that the next leader recovers from the snapshot alone. */
-  @Override
-  public boolean shouldSnapshot(LeaderState state, LeaderEvent event, long sequenceNr) {
-    return event instanceof LeaderReleased;
-  }
-
   @Override
   public Set<String> tagsFor(LeaderEvent event) {
     if (event instanceof LeaderElected || event instanceof LeaderReleased) {
@@ -625,6 +619,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       }
     }
     tenure.closeEarly(node); // stop answering 200 before anything else
+    tenure.handOverNanos = System.nanoTime();
     timers.cancel(Announce.INSTANCE);
     timers.cancel(Acquire.INSTANCE);
     ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.epoch());
@@ -666,12 +661,17 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       return Effect().stop().thenNoReply();
     }
     long epoch = tenure.lease.epoch();
+    tenure.servicesStoppedNanos = System.nanoTime();
     return Effect()
         .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now(), ReleaseReason.of(node, ctx.getSystem())))
         .thenRun(s -> {
           tenure.phase = Tenure.Phase.STOPPING;
+          long written = System.nanoTime();
           deps.hook().roleChanged("follower", epoch);
-          ctx.getLog().info("LEADER released: node {} hands over epoch {}", node.nodeId(), epoch);
+          ctx.getLog().info("LEADER released: node {} hands over epoch {} (services stopped in {} ms, the release "
+              + "written in {} ms)", node.nodeId(), epoch,
+              (tenure.servicesStoppedNanos - tenure.handOverNanos) / 1_000_000,
+              (written - tenure.servicesStoppedNanos) / 1_000_000);
           beginRelease();
         })
         .thenNoReply();

@@ -9,6 +9,8 @@ import java.time.Instant;
 import java.util.UUID;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * This node's side of one singleton incarnation's leadership: the phase it is in, the fence lease it holds and
@@ -32,7 +34,16 @@ final class Tenure {
     STOPPING
   }
 
+  /** The leader's own logger: its lines read as the leader's, which they are. */
+  private static final Logger log = LoggerFactory.getLogger(Leader.class);
+
   final String holder;
+  /** When this incarnation of the singleton started ({@link System#nanoTime()}). */
+  final long startedNanos = System.nanoTime();
+  /** When the hand-over began ({@link System#nanoTime()}, 0 before), for the step times its log lines give. */
+  long handOverNanos;
+  /** When the services had stopped during the hand-over ({@link System#nanoTime()}). */
+  long servicesStoppedNanos;
   Phase phase = Phase.ACQUIRING;
   Fence.Lease lease;
   /** A fence request is on its way (its answer comes back as {@code AcquireDone}). */
@@ -87,6 +98,9 @@ final class Tenure {
     long known = node.currentLeader().map(LeaderInfo::epoch).orElse(0L);
     if (lease.epoch() > known) {
       node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
+      log.info("LEADER on {}: fence taken for epoch {} {} ms after the singleton started ({} ms in the store); "
+          + "answering the leader check while the journal is read", node.nodeId(), lease.epoch(),
+          (System.nanoTime() - startedNanos) / 1_000_000, (System.nanoTime() - lease.sentNanos()) / 1_000_000);
     }
   }
 

@@ -1,0 +1,35 @@
+package dev.pmmha.runtime.leader;
+
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Subscribe;
+
+/**
+ * Uses this node's fence connection when another member starts leaving, is downed or becomes unreachable: this
+ * node may have to take the fence within a second. A connection idle for longer than a second is checked before
+ * use (a store failover may have broken it), and a take-over would pay that round trip, or a new connection, in
+ * the middle of the no-leader gap; the read here pays it before the gap instead. Costs one fence read per event.
+ */
+public final class FenceWarmer {
+
+  private FenceWarmer() {}
+
+  public static Behavior<ClusterEvent.ClusterDomainEvent> create(FenceClient fence) {
+    return Behaviors.setup(ctx -> {
+      var subscriptions = Cluster.get(ctx.getSystem()).subscriptions();
+      subscriptions.tell(Subscribe.create(ctx.getSelf().narrow(), ClusterEvent.MemberEvent.class));
+      subscriptions.tell(Subscribe.create(ctx.getSelf().narrow(), ClusterEvent.ReachabilityEvent.class));
+      return Behaviors.receive(ClusterEvent.ClusterDomainEvent.class)
+          .onMessage(ClusterEvent.ClusterDomainEvent.class, e -> {
+            if (e instanceof ClusterEvent.MemberLeft || e instanceof ClusterEvent.MemberDowned
+                || e instanceof ClusterEvent.UnreachableMember) {
+              fence.current(); // its answer is not needed, nor its failure: the take-over reports its own
+            }
+            return Behaviors.same();
+          })
+          .build();
+    });
+  }
+}
