@@ -30,7 +30,7 @@ from traffic import Client, Prober, Recorder  # noqa: E402
 
 CONFIGS = ["pmm-ha-recommended", "haproxy"]
 # faults whose runs the report breaks into steps (a leader lost without warning)
-STEP_FAULTS = ("kill9-leader", "machine-loss-leader", "isolate-leader")
+STEP_FAULTS = ("kill9-leader", "machine-loss-leader", "isolate-leader", "sigterm-leader")
 ALL_FAULTS = {**FAULTS, **STORE_FAULTS}
 
 # --profile fast: the settings bench/results/failover.md was measured with (the lab branch's defaults then).

@@ -9,7 +9,7 @@ import datetime
 import os
 import re
 
-# (step, pattern): in the order a crash failover passes them
+# (step, pattern): in the order a crash failover passes them, then the steps only a graceful hand-over has
 STEPS = [
     ("crash recognised, downed (crash watch)", re.compile(r"CRASH of ")),
     ("the cut-off leader downs itself (crash watch)", re.compile(r"ISOLATED: this node leads")),
@@ -21,11 +21,15 @@ STEPS = [
     ("singleton started", re.compile(r"Leader singleton starting on")),
     ("journal recovered", re.compile(r"Leader singleton recovered on")),
     ("waits for the old lease", re.compile(r"LEADER waiting on")),
+    ("fence taken, answers 200", re.compile(r"LEADER on \S+: fence taken for epoch")),
     ("fence taken, elected", re.compile(r"LEADER elected")),
+    ("hand-over begins: the old leader stops answering 200", re.compile(r"LEADER handing over:")),
+    ("LeaderReleased written, fence released next", re.compile(r"LEADER released: ")),
 ]
 
-# steps logged by the faulted node itself (its process still runs when it is cut off)
-ON_FAULTED = {"the cut-off leader downs itself (crash watch)"}
+# steps logged by the faulted node itself (its process still runs when it is cut off, or hands over)
+ON_FAULTED = {"the cut-off leader downs itself (crash watch)", "hand-over begins: the old leader stops answering 200",
+              "LeaderReleased written, fence released next"}
 
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) ")
 

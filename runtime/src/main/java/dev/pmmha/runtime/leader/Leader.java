@@ -48,12 +48,12 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
  *
  * <p>Its life is a few phases ({@link Tenure.Phase}), each with only the commands it handles: ACQUIRING (asking
  * for the fence) -> ELECTING (fence held, {@link LeaderElected} being written) -> LEADING -> HANDING_OVER (on the
- * stop message: services stop, {@link LeaderReleased} is written) -> STOPPING (the fence is released, the actor
+ * stop message: the services stop while {@link LeaderReleased} is written) -> STOPPING (the fence is released, the actor
  * stops). Losing the lease goes from LEADING back to ACQUIRING; a stop before election goes straight to STOPPING.
  *
  * <p>On the singleton's stop message (hand-over, graceful leave) its node stops answering 200 first, the
- * services stop, {@link LeaderReleased} is persisted and the fence released, so that the next leader need not
- * wait for the lease. The cluster-wide settings live here too: any node forwards writes to this actor, which
+ * services stop while {@link LeaderReleased} is persisted, and once both are done the fence is released, so
+ * that the next leader need not wait for the lease. The cluster-wide settings live here too: any node forwards writes to this actor, which
  * persists them before it replies and publishes each new snapshot to every node.
  *
  * <p>What survives a restart or a hand-over: the epoch history and the settings, in the journal. Replies go to
@@ -126,9 +126,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     INSTANCE
   }
 
-  private enum ServicesStopped implements Command {
-    INSTANCE
-  }
+  /** The services have stopped, at {@code atNanos} ({@link System#nanoTime()}, taken when they had). */
+  private record ServicesStopped(long atNanos) implements Command {}
 
   private enum FenceReleased implements Command {
     INSTANCE
@@ -316,7 +315,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         .onCommand(DeleteSetting.class, this::onDeleteSetting)
         .onCommand(Stop.class, (state, cmd) -> handOver());
     b.forState(s -> tenure.phase == Tenure.Phase.HANDING_OVER)
-        .onCommand(ServicesStopped.class, (state, cmd) -> onServicesStopped());
+        .onCommand(ServicesStopped.class, (state, cmd) -> onServicesStopped(cmd));
     b.forState(s -> tenure.phase == Tenure.Phase.STOPPING)
         .onCommand(Acquire.class, (state, cmd) -> Effect().stop().thenNoReply())
         .onCommand(AcquireDone.class, (state, cmd) -> onAcquireDoneWhileStopping(cmd))
@@ -623,8 +622,22 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     timers.cancel(Announce.INSTANCE);
     timers.cancel(Acquire.INSTANCE);
     ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.epoch());
-    ctx.pipeToSelf(deps.services().stopAll(), (ok, failure) -> ServicesStopped.INSTANCE);
-    return Effect().noReply();
+    // the time is taken when the services have stopped: the message may wait in the stash behind the write below
+    ctx.pipeToSelf(deps.services().stopAll().handle((ok, failure) -> System.nanoTime()),
+        (at, failure) -> new ServicesStopped(at));
+    if (tenure.lease == null) {
+      return Effect().noReply(); // nothing to release: the actor stops once the services have
+    }
+    // The release is written while the services stop, not after: the fence is released once both are done
+    // (releaseWhenStoppedAndWritten), and neither waits for the other.
+    long epoch = tenure.lease.epoch();
+    return Effect()
+        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now(), ReleaseReason.of(node, ctx.getSystem())))
+        .thenRun(s -> {
+          tenure.releaseWrittenNanos = System.nanoTime();
+          releaseWhenStoppedAndWritten();
+        })
+        .thenNoReply();
   }
 
   /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
@@ -656,25 +669,29 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     });
   }
 
-  private ReplyEffect<LeaderEvent, LeaderState> onServicesStopped() {
+  private ReplyEffect<LeaderEvent, LeaderState> onServicesStopped(ServicesStopped stopped) {
     if (tenure.lease == null) {
       return Effect().stop().thenNoReply();
     }
+    tenure.servicesStoppedNanos = stopped.atNanos();
+    releaseWhenStoppedAndWritten();
+    return Effect().noReply();
+  }
+
+  /** The services have stopped and LeaderReleased is written: the fence is released, then the actor stops. */
+  private void releaseWhenStoppedAndWritten() {
+    if (tenure.servicesStoppedNanos == 0 || tenure.releaseWrittenNanos == 0 || tenure.lease == null
+        || tenure.phase != Tenure.Phase.HANDING_OVER) {
+      return;
+    }
+    tenure.phase = Tenure.Phase.STOPPING;
     long epoch = tenure.lease.epoch();
-    tenure.servicesStoppedNanos = System.nanoTime();
-    return Effect()
-        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now(), ReleaseReason.of(node, ctx.getSystem())))
-        .thenRun(s -> {
-          tenure.phase = Tenure.Phase.STOPPING;
-          long written = System.nanoTime();
-          deps.hook().roleChanged("follower", epoch);
-          ctx.getLog().info("LEADER released: node {} hands over epoch {} (services stopped in {} ms, the release "
-              + "written in {} ms)", node.nodeId(), epoch,
-              (tenure.servicesStoppedNanos - tenure.handOverNanos) / 1_000_000,
-              (written - tenure.servicesStoppedNanos) / 1_000_000);
-          beginRelease();
-        })
-        .thenNoReply();
+    deps.hook().roleChanged("follower", epoch);
+    ctx.getLog().info("LEADER released: node {} hands over epoch {} (services stopped in {} ms, the release "
+        + "written in {} ms, both from the start of the hand-over)", node.nodeId(), epoch,
+        (tenure.servicesStoppedNanos - tenure.handOverNanos) / 1_000_000,
+        (tenure.releaseWrittenNanos - tenure.handOverNanos) / 1_000_000);
+    beginRelease();
   }
 
   private ReplyEffect<LeaderEvent, LeaderState> releaseAndStop() {

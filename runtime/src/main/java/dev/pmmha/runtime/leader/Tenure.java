@@ -42,8 +42,10 @@ final class Tenure {
   final long startedNanos = System.nanoTime();
   /** When the hand-over began ({@link System#nanoTime()}, 0 before), for the step times its log lines give. */
   long handOverNanos;
-  /** When the services had stopped during the hand-over ({@link System#nanoTime()}). */
+  /** When the services had stopped during the hand-over ({@link System#nanoTime()}, 0 before). */
   long servicesStoppedNanos;
+  /** When LeaderReleased was written during the hand-over ({@link System#nanoTime()}, 0 before). */
+  long releaseWrittenNanos;
   Phase phase = Phase.ACQUIRING;
   Fence.Lease lease;
   /** A fence request is on its way (its answer comes back as {@code AcquireDone}). */
