@@ -122,7 +122,7 @@ public final class Guardian {
               // never on a node with PMM_HA_NOFAILOVER; its proxy still finds the leader from any node
               .withSettings(ClusterSingletonSettings.create(system).withRole(ClusterConfig.MAY_LEAD_ROLE)));
       ctx.spawn(Membership.create(node, topic, leaderProxy, metrics, leaderSettings.leaseTtl()), "membership");
-      ctx.spawn(FenceWarmer.create(fence), "fence-warmer");
+      ctx.spawn(FenceWarmer.create(fence, () -> node.ownEpoch() > 0), "fence-warmer");
       CrashWatch.Settings crashWatch = CrashWatch.Settings.from(system.settings().config());
       if (crashWatch.enabled()) {
         ctx.spawn(CrashWatch.create(crashWatch, fence::current,
