@@ -13,6 +13,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -127,8 +128,13 @@ class SettingsReadIT extends WithPostgres {
     int http = PostgresServer.freePort();
     Path logs = Path.of("target", "it-logs", "SettingsReadIT");
     for (int i = 0; i < 3; i++) {
-      nodes.add(new NodeProcess("pmm-" + (i + 1), IPS[i], http, nodeEnv("pmm-" + (i + 1), IPS[i], IPS, gossip, raft,
-          http, db), logs));
+      Map<String, String> env = new HashMap<>(nodeEnv("pmm-" + (i + 1), IPS[i], IPS, gossip, raft, http, db));
+      // This test is about reads, not failure detection: three JVMs starting at once twice on a loaded two-core
+      // CI machine paused one past the 1 s default and the SBR downed it during the full restart (as JobsIT saw);
+      // the crash below is still recognised at once by the crash watch (refused connections).
+      env.put("PMM_HA_FAILURE_DETECTOR_PAUSE", "3s");
+      env.put("PMM_HA_SBR_STABLE_AFTER", "3s");
+      nodes.add(new NodeProcess("pmm-" + (i + 1), IPS[i], http, env, logs));
     }
     nodes.forEach(NodeProcess::start);
     NodeProcess leader = waitForSingleLeader(Duration.ofSeconds(90));
