@@ -22,4 +22,18 @@ public abstract class WithPostgres extends dev.pmmha.testkit.WithPostgres {
     env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
     return env;
   }
+
+  /**
+   * {@link #nodeEnv} with a 3 s failure-detector pause and SBR stable-after, for tests about what a cluster does,
+   * not how fast it notices a failure: three JVMs started at once on a loaded two-core machine pause past the 1 s
+   * defaults, and the SBR downs one of them (or all, down-all-when-unstable, after a kill -9); seen at load average
+   * 15-30. A crash is still recognised at once by the crash watch (refused connections).
+   */
+  public static java.util.Map<String, String> patientNodeEnv(
+      String id, String ip, String[] ips, int gossip, int raft, int http, String db) {
+    java.util.Map<String, String> env = nodeEnv(id, ip, ips, gossip, raft, http, db);
+    env.put("PMM_HA_FAILURE_DETECTOR_PAUSE", "3s");
+    env.put("PMM_HA_SBR_STABLE_AFTER", "3s");
+    return env;
+  }
 }

@@ -112,10 +112,7 @@ public final class Fence implements AutoCloseable {
       long prior = read(c).epoch();
       int updated;
       try (PreparedStatement st = c.prepareStatement(ACQUIRE)) {
-        st.setQueryTimeout(queryTimeoutSeconds());
-        st.setLong(1, atLeast);
-        st.setString(2, holder);
-        st.setLong(3, ttl.toMillis());
+        bindAcquire(st, holder, atLeast);
         updated = st.executeUpdate();
       }
       if (updated == 0) {
@@ -137,10 +134,7 @@ public final class Fence implements AutoCloseable {
   private java.util.Optional<Lease> acquireInOneTrip(Connection c, String holder, long atLeast, long sent)
       throws SQLException {
     try (PreparedStatement st = c.prepareStatement(ACQUIRE_ONE_TRIP)) {
-      st.setQueryTimeout(queryTimeoutSeconds());
-      st.setLong(1, atLeast);
-      st.setString(2, holder);
-      st.setLong(3, ttl.toMillis());
+      bindAcquire(st, holder, atLeast);
       try (ResultSet rs = st.executeQuery()) {
         if (!rs.next()) {
           throw new SQLException("the fence row is missing (schema not created?)");
@@ -154,6 +148,14 @@ public final class Fence implements AutoCloseable {
       drop();
       throw e;
     }
+  }
+
+  /** {@link #ACQUIRE}'s parameters (and {@link #ACQUIRE_ONE_TRIP}'s, which are the same). */
+  private void bindAcquire(PreparedStatement st, String holder, long atLeast) throws SQLException {
+    st.setQueryTimeout(queryTimeoutSeconds());
+    st.setLong(1, atLeast);
+    st.setString(2, holder);
+    st.setLong(3, ttl.toMillis());
   }
 
   /** Extends the lease; empty when it is lost (expired, released or taken over). */

@@ -48,13 +48,14 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
  *
  * <p>Its life is a few phases ({@link Tenure.Phase}), each with only the commands it handles: ACQUIRING (asking
  * for the fence) -> ELECTING (fence held, {@link LeaderElected} being written) -> LEADING -> HANDING_OVER (on the
- * stop message: the services stop while {@link LeaderReleased} is written) -> STOPPING (the fence is released, the actor
- * stops). Losing the lease goes from LEADING back to ACQUIRING; a stop before election goes straight to STOPPING.
+ * stop message: the services stop while {@link LeaderReleased} is written) -> STOPPING (the fence is released,
+ * the actor stops). Losing the lease goes from LEADING back to ACQUIRING; a stop before election goes straight to
+ * STOPPING.
  *
  * <p>On the singleton's stop message (hand-over, graceful leave) its node stops answering 200 first, the
  * services stop while {@link LeaderReleased} is persisted, and once both are done the fence is released, so
- * that the next leader need not wait for the lease. The cluster-wide settings live here too: any node forwards writes to this actor, which
- * persists them before it replies and publishes each new snapshot to every node.
+ * that the next leader need not wait for the lease. The cluster-wide settings live here too: any node forwards
+ * writes to this actor, which persists them before it replies and publishes each new snapshot to every node.
  *
  * <p>What survives a restart or a hand-over: the epoch history and the settings, in the journal. Replies go to
  * the {@code replyTo} of each request; news goes to every node through the leader topic.

@@ -100,9 +100,10 @@ final class Tenure {
     long known = node.currentLeader().map(LeaderInfo::epoch).orElse(0L);
     if (lease.epoch() > known) {
       node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
+      long now = System.nanoTime();
       log.info("LEADER on {}: fence taken for epoch {} {} ms after the singleton started ({} ms in the store); "
           + "answering the leader check while the journal is read", node.nodeId(), lease.epoch(),
-          (System.nanoTime() - startedNanos) / 1_000_000, (System.nanoTime() - lease.sentNanos()) / 1_000_000);
+          (now - startedNanos) / 1_000_000, (now - lease.sentNanos()) / 1_000_000);
     }
   }
 

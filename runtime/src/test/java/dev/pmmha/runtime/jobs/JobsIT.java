@@ -73,13 +73,9 @@ class JobsIT extends WithPostgres {
     int http = PostgresServer.freePort();
     Path logs = Path.of("target", "it-logs", "JobsIT");
     for (int i = 0; i < 3; i++) {
-      Map<String, String> env = new HashMap<>(nodeEnv("pmm-" + (i + 1), IPS[i], IPS, gossip, raft, http, db));
-      // This test is about jobs, not failover speed: a 3 s failure-detector pause and SBR stable-after keep a
-      // loaded two-core machine from downing members while three JVMs start at once, and from downing all of them
-      // (down-all-when-unstable) after the kill -9; both seen at load average 15-30 with the 1 s defaults.
-      env.put("PMM_HA_FAILURE_DETECTOR_PAUSE", "3s");
-      env.put("PMM_HA_SBR_STABLE_AFTER", "3s");
-      nodes.add(new NodeProcess("pmm-" + (i + 1), IPS[i], http, env, logs));
+      // about jobs, not failover speed
+      nodes.add(new NodeProcess("pmm-" + (i + 1), IPS[i], http,
+          patientNodeEnv("pmm-" + (i + 1), IPS[i], IPS, gossip, raft, http, db), logs));
     }
     nodes.forEach(NodeProcess::start);
     for (NodeProcess n : nodes) {
