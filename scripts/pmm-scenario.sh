@@ -171,10 +171,17 @@ impair() {
     return
   fi
   unset 'qdiscs[-1]'
+  local ilog="$tmp/impair-$1-$(now_ms).log" deadline=$((SECONDS + 15))
   nsenter -t "$pid" -n python3 "$root/bench/lab/impair.py" --queue 7 --delay 50 --jitter 10 --loss 0.2 \
-    >>"$tmp/impair.log" 2>&1 &
+    >"$ilog" 2>&1 &
   delayers+=("$!")
-  sleep 0.3  # bound to the queue before packets go to it (--queue-bypass lets them through until then)
+  # bound to the queue before packets go to it: --queue-bypass lets them through undelayed until then (a fixed
+  # 0.3 s was too short for python's start on a loaded machine); impair.py says so once it is bound
+  until grep -q '^impair: queue' "$ilog"; do
+    kill -0 "${delayers[-1]}" 2>/dev/null || fail "the NFQUEUE delayer exited before it bound its queue: $(cat "$ilog")"
+    [ $SECONDS -lt $deadline ] || fail "the NFQUEUE delayer did not bind its queue within 15 s: $(cat "$ilog")"
+    sleep 0.05
+  done
   rule "$1" OUTPUT -o "$dev" -j NFQUEUE --queue-num 7 --queue-bypass
   impaired_by="NFQUEUE delayer (no netem in this kernel)"
   delayed "$1"

@@ -187,13 +187,27 @@ class Net:
             sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", NS_IFACE, "root", "netem", "delay",
                f"{delay_ms}ms", f"{jitter_ms}ms", "loss", f"{loss * 100:g}%")
             return "netem"
-        log = open(os.path.join(STATE_DIR, f"impair-{node}.log"), "a")
+        log_path = os.path.join(STATE_DIR, f"impair-{node}.log")
+        log = open(log_path, "a")
+        start = log.tell()
         p = subprocess.Popen(["ip", "netns", "exec", ns, "python3", os.path.join(HERE, "impair.py"), "--queue",
                               str(IMPAIR_QUEUE), "--delay", str(delay_ms), "--jitter", str(jitter_ms), "--loss",
                               str(loss)], stdout=log, stderr=subprocess.STDOUT)
         self.impairers[node] = p
         write_pid("impair-" + node, p.pid)
-        time.sleep(0.3)  # bound to the queue before packets are sent to it
+        # bound to the queue before packets are sent to it: --queue-bypass lets them through undelayed until then
+        # (a fixed 0.3 s was too short for python's start on a loaded machine); impair.py says so once it is bound
+        deadline = time.monotonic() + 15
+        while True:
+            with open(log_path) as f:
+                f.seek(start)
+                if any(line.startswith("impair: queue") for line in f):
+                    break
+            if p.poll() is not None or time.monotonic() > deadline:
+                with open(log_path) as f:
+                    f.seek(start)
+                    raise RuntimeError(f"the NFQUEUE delayer on {node} did not bind its queue: {f.read().strip()}")
+            time.sleep(0.05)
         ns_exec(ns, "iptables", "-A", "OUTPUT", "-o", NS_IFACE, "-j", "NFQUEUE", "--queue-num", str(IMPAIR_QUEUE),
                 "--queue-bypass")
         return "nfqueue"

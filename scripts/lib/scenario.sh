@@ -7,8 +7,9 @@
 #   scenario_tag                           the prefix of its log lines ("scenario[TAG]")
 #   names                                  "labels" (compose's project and service labels, the default) or
 #                                          "prefix" (containers, volumes and networks named "$project-...")
-# and may set log_tail (lines of each container's log a failure prints, default 150) and log_skip (an extended
-# regular expression of log lines a failure leaves out). A function on_cleanup, if defined, runs first at exit
+# and may set log_tail (lines of each container's log a failure prints, default 150), log_skip (an extended
+# regular expression of log lines a failure leaves out) and log_dir (a directory where a failure also writes each
+# container's whole log, as CONTAINER.log; PMM_HA_IT_LOG_DIR sets it too). A function on_cleanup, if defined, runs first at exit
 # (for example to remove fault rules).
 # shellcheck shell=bash
 
@@ -118,15 +119,20 @@ fail() {
   if [ ${#list[@]} -eq 0 ]; then
     mapfile -t list < <(for id in $(own_containers); do docker inspect -f '{{.Name}}' "$id" | sed 's#^/##'; done)
   fi
+  local dir="${log_dir:-${PMM_HA_IT_LOG_DIR:-}}"
+  [ -z "$dir" ] || mkdir -p "$dir"
   for c in "${list[@]}"; do
     [ -n "$c" ] || continue
     echo "----- log of $c ($(docker inspect -f '{{.State.Status}} exit {{.State.ExitCode}}' "$c" 2>/dev/null)) -----"
+    [ -z "$dir" ] || docker logs -t "$c" >"$dir/$c.log" 2>&1 || true
     if [ -n "${log_skip:-}" ]; then
       { docker logs "$c" 2>&1 || true; } | { grep -Ev "$log_skip" || true; } | tail -n "${log_tail:-150}"
     else
       docker logs --tail "${log_tail:-150}" "$c" 2>&1 || true
     fi
   done
+  # again at the end, where a reader of the output's tail (the IT's assertion message) finds it
+  log "FAILED: $msg${dir:+ (whole container logs in $dir)}"
   exit 1
 }
 

@@ -53,6 +53,8 @@ class ComposeIT {
     ProcessBuilder pb = new ProcessBuilder(Repo.ROOT.resolve("scripts/docker-scenario.sh").toString(), mode)
         .directory(Repo.ROOT.toFile()).redirectErrorStream(true).redirectOutput(out.toFile());
     pb.environment().putAll(engine);
+    pb.environment().put("PMM_HA_IT_LOG_DIR",
+        Repo.ROOT.resolve("deploy/target/docker-scenario-" + mode + "-logs").toString());
     // HAProxy's fast-failover configuration: the guide's (checks every 2 s, 3 failures) cannot fail over in 5 s
     pb.environment().put("HAPROXY_CONFIG_OVERRIDE", "pmm-ha-recommended.cfg");
     Process p = pb.start();

@@ -42,6 +42,7 @@ class PmmComposeIT {
     ProcessBuilder pb = new ProcessBuilder(Repo.ROOT.resolve("scripts/pmm-scenario.sh").toString())
         .directory(Repo.ROOT.toFile()).redirectErrorStream(true).redirectOutput(out.toFile());
     pb.environment().putAll(engine);
+    pb.environment().put("PMM_HA_IT_LOG_DIR", Repo.ROOT.resolve("deploy/target/pmm-scenario-logs").toString());
     Process p = pb.start();
     boolean done = p.waitFor(15, TimeUnit.MINUTES);
     if (!done) {
