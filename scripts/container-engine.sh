@@ -3,7 +3,8 @@
 # the images the project's Docker files need when no image registry can be reached. Run as root:
 #
 #   eval "$(scripts/container-engine.sh)"     # then `docker ...` and `docker-compose ...` use the engine
-#   scripts/container-engine.sh stop          # stops the API service and the health-check ticker it started
+#   scripts/container-engine.sh stop          # stops the API service and the health-check ticker it started, and
+#                                             # conmon monitors left behind for containers that no longer exist
 #
 # Idempotent: each step checks first and says what it does (on stderr); stdout is only the `export` lines:
 #   DOCKER_HOST                     the engine's Docker API socket
@@ -53,6 +54,21 @@ stop_service() {
     fi
     rm -f "$dir/$f.pid"
   done
+  reap_conmons
+}
+
+# conmon monitors that podman left behind for containers that no longer exist (the health checks' exec sessions
+# of containers removed meanwhile keep theirs): each one names its container (-c ID) and its storage directory
+# (-b DIR/overlay-containers/ID/...); one whose container directory is gone monitors nothing, and is stopped by PID
+reap_conmons() {
+  local pid args bundle n=0
+  for pid in $(pgrep -x conmon || true); do
+    args="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || continue
+    bundle="$(sed -n 's/.* -b \([^ ]*\/overlay-containers\/[0-9a-f]*\)\/.*/\1/p' <<<"$args")"
+    [ -n "$bundle" ] && [ ! -d "$bundle" ] || continue
+    kill "$pid" 2>/dev/null && n=$((n + 1))
+  done
+  [ "$n" = 0 ] || say "stopped $n conmon monitors of containers that no longer exist"
 }
 
 [ "$(id -u)" = 0 ] || die "run as root (podman runs containers as root here; rootless needs subuids this machine kind lacks)"

@@ -74,6 +74,7 @@ remove_own() {
   ids="$(own_containers)"
   # shellcheck disable=SC2086 # ids
   [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+  reap_monitors $ids
   [ "${names:-labels}" = prefix ] || compose down -v --remove-orphans >/dev/null 2>&1 || true
   for v in $(own_volumes); do docker volume rm -f "$v" >/dev/null 2>&1 || true; done
   # the engine may still be tearing the containers' endpoints down: a few tries
@@ -81,6 +82,19 @@ remove_own() {
     for _ in 1 2 3 4 5; do
       docker network rm "$n" >/dev/null 2>&1 && break
       sleep 1
+    done
+  done
+}
+
+# reap_monitors ID...: podman's conmon monitors of these removed containers that outlived them (the health
+# checks' exec sessions keep one each), stopped by PID; a Docker engine has none, and then this finds nothing
+reap_monitors() {
+  local pid id args
+  [ $# -gt 0 ] || return 0
+  for pid in $(pgrep -x conmon || true); do
+    args=" $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    for id in "$@"; do
+      case "$args" in *" -c $id"*) kill "$pid" 2>/dev/null || true; break ;; esac
     done
   done
 }
