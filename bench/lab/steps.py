@@ -23,16 +23,13 @@ STEPS = [
     ("waits for the old lease", re.compile(r"LEADER waiting on")),
     ("fence taken, answers 200", re.compile(r"LEADER on \S+: fence taken for epoch")),
     ("fence taken, elected", re.compile(r"LEADER elected")),
-    ("hand-over begins: LeaderReleased written while it still leads", re.compile(r"LEADER handing over:")),
-    ("written: the old leader stops answering 200, its services stop", re.compile(r"LEADER stepping off:")),
-    ("services stopped: the fence is released", re.compile(r"LEADER released: ")),
+    ("hand-over begins: the old leader stops answering 200", re.compile(r"LEADER handing over:")),
+    ("LeaderReleased written, fence released next", re.compile(r"LEADER released: ")),
 ]
 
 # steps logged by the faulted node itself (its process still runs when it is cut off, or hands over)
-ON_FAULTED = {"the cut-off leader downs itself (crash watch)",
-              "hand-over begins: LeaderReleased written while it still leads",
-              "written: the old leader stops answering 200, its services stop",
-              "services stopped: the fence is released"}
+ON_FAULTED = {"the cut-off leader downs itself (crash watch)", "hand-over begins: the old leader stops answering 200",
+              "LeaderReleased written, fence released next"}
 
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) ")
 

@@ -48,14 +48,13 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
  *
  * <p>Its life is a few phases ({@link Tenure.Phase}), each with only the commands it handles: ACQUIRING (asking
  * for the fence) -> ELECTING (fence held, {@link LeaderElected} being written) -> LEADING -> HANDING_OVER (on the
- * stop message: {@link LeaderReleased} is written, then the services stop) -> STOPPING (the fence is released,
+ * stop message: the services stop while {@link LeaderReleased} is written) -> STOPPING (the fence is released,
  * the actor stops). Losing the lease goes from LEADING back to ACQUIRING; a stop before election goes straight to
  * STOPPING.
  *
- * <p>On the singleton's stop message (hand-over, graceful leave) it persists {@link LeaderReleased} while it still
- * leads; then its node stops answering 200, the services stop, and the fence is released, so that the next
- * leader need not wait for the lease. The time without a leader is that of the last three steps and the
- * singleton's move, not the write's. The cluster-wide settings live here too: any node forwards
+ * <p>On the singleton's stop message (hand-over, graceful leave) its node stops answering 200 first, the
+ * services stop while {@link LeaderReleased} is persisted, and once both are done the fence is released, so
+ * that the next leader need not wait for the lease. The cluster-wide settings live here too: any node forwards
  * writes to this actor, which persists them before it replies and publishes each new snapshot to every node.
  *
  * <p>What survives a restart or a hand-over: the epoch history and the settings, in the journal. Replies go to
@@ -604,39 +603,9 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     return releaseAndStop();
   }
 
-  /**
-   * The singleton's stop message while leading: a graceful hand-over. {@link LeaderReleased} is written first,
-   * while this node still leads (answers 200, its services run, the lease is renewed): the write is then no part
-   * of the time without a leader. Once it is written the node steps off ({@link #stepOff}).
-   */
+  /** The singleton's stop message while leading: a graceful hand-over. */
   private ReplyEffect<LeaderEvent, LeaderState> handOver() {
     tenure.phase = Tenure.Phase.HANDING_OVER;
-    tenure.handOverNanos = System.nanoTime();
-    timers.cancel(Announce.INSTANCE);
-    timers.cancel(Acquire.INSTANCE);
-    if (tenure.lease == null) {
-      stepOff();
-      return Effect().noReply(); // nothing to release: the actor stops once the services have
-    }
-    long epoch = tenure.lease.epoch();
-    ctx.getLog().info("LEADER handing over: node {} writes the release of epoch {}, still leading meanwhile",
-        node.nodeId(), epoch);
-    // Pekko stashes this actor's commands while the event is written; the keeper renews the lease meanwhile (on
-    // the fence thread), so the services keep a valid right to act, and lose it if the store stops answering
-    return Effect()
-        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now(), ReleaseReason.of(node, ctx.getSystem())))
-        .thenRun(s -> {
-          tenure.releaseWrittenNanos = System.nanoTime();
-          stepOff();
-        })
-        .thenNoReply();
-  }
-
-  /**
-   * The release is written (or there is nothing to write): the node stops answering 200, then its services stop;
-   * once they have, the fence is released ({@link #releaseWhenStoppedAndWritten}) and the actor stops.
-   */
-  private void stepOff() {
     // leaving on SIGTERM, or told to leave by another member (a switchover): the same graceful hand-over
     if (tenure.lease != null && (node.isShuttingDown() || node.selfLeaving())) {
       if (anotherMemberMayLead()) {
@@ -649,13 +618,27 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         ctx.getLog().info("LEADER on {}: every other member is leaving or gone, nobody to hand over to", node.nodeId());
       }
     }
-    tenure.closeEarly(node); // stop answering 200 before the services stop
-    tenure.steppedOffNanos = System.nanoTime();
-    ctx.getLog().info("LEADER stepping off: node {} stops answering 200 and stops its services for epoch {}",
-        node.nodeId(), tenure.epoch());
-    // the time is taken when the services have stopped
+    tenure.closeEarly(node); // stop answering 200 before anything else
+    tenure.handOverNanos = System.nanoTime();
+    timers.cancel(Announce.INSTANCE);
+    timers.cancel(Acquire.INSTANCE);
+    ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.epoch());
+    // the time is taken when the services have stopped: the message may wait in the stash behind the write below
     ctx.pipeToSelf(deps.services().stopAll().handle((ok, failure) -> System.nanoTime()),
         (at, failure) -> new ServicesStopped(at));
+    if (tenure.lease == null) {
+      return Effect().noReply(); // nothing to release: the actor stops once the services have
+    }
+    // The release is written while the services stop, not after: the fence is released once both are done
+    // (releaseWhenStoppedAndWritten), and neither waits for the other.
+    long epoch = tenure.lease.epoch();
+    return Effect()
+        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now(), ReleaseReason.of(node, ctx.getSystem())))
+        .thenRun(s -> {
+          tenure.releaseWrittenNanos = System.nanoTime();
+          releaseWhenStoppedAndWritten();
+        })
+        .thenNoReply();
   }
 
   /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
@@ -705,10 +688,10 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     tenure.phase = Tenure.Phase.STOPPING;
     long epoch = tenure.lease.epoch();
     deps.hook().roleChanged("follower", epoch);
-    ctx.getLog().info("LEADER released: node {} hands over epoch {} (the release written in {} ms while it led; "
-        + "then its services stopped in {} ms)", node.nodeId(), epoch,
-        (tenure.releaseWrittenNanos - tenure.handOverNanos) / 1_000_000,
-        (tenure.servicesStoppedNanos - tenure.steppedOffNanos) / 1_000_000);
+    ctx.getLog().info("LEADER released: node {} hands over epoch {} (services stopped in {} ms, the release "
+        + "written in {} ms, both from the start of the hand-over)", node.nodeId(), epoch,
+        (tenure.servicesStoppedNanos - tenure.handOverNanos) / 1_000_000,
+        (tenure.releaseWrittenNanos - tenure.handOverNanos) / 1_000_000);
     beginRelease();
   }
 

@@ -28,10 +28,7 @@ final class Tenure {
     ELECTING,
     /** Elected: the services run, settings are written, the lease is kept and announced. */
     LEADING,
-    /**
-     * Stopped while leading: {@code LeaderReleased} is written while the node still leads, then it stops answering
-     * 200 and its services stop.
-     */
+    /** Stopped while leading: the services stop, then {@code LeaderReleased} is written. */
     HANDING_OVER,
     /** Stopping with nothing left to undo but the fence: it is released (if held), then the actor stops. */
     STOPPING
@@ -45,8 +42,6 @@ final class Tenure {
   final long startedNanos = System.nanoTime();
   /** When the hand-over began ({@link System#nanoTime()}, 0 before), for the step times its log lines give. */
   long handOverNanos;
-  /** When the node stopped answering 200 and its services began to stop ({@link System#nanoTime()}, 0 before). */
-  long steppedOffNanos;
   /** When the services had stopped during the hand-over ({@link System#nanoTime()}, 0 before). */
   long servicesStoppedNanos;
   /** When LeaderReleased was written during the hand-over ({@link System#nanoTime()}, 0 before). */

@@ -24,9 +24,6 @@ import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.pattern.StatusReply;
-import org.apache.pekko.persistence.journal.Tagged;
-import org.apache.pekko.persistence.testkit.ProcessingSuccess$;
-import org.apache.pekko.persistence.testkit.WriteEvents;
 import org.apache.pekko.persistence.testkit.javadsl.EventSourcedBehaviorTestKit;
 import org.apache.pekko.persistence.testkit.javadsl.PersistenceTestKit;
 import org.junit.jupiter.api.AfterEach;
@@ -216,50 +213,6 @@ class LeaderTest {
     assertEquals(new LeaderEvent.LeaderReleased(epoch, "node-1", null).getClass(),
         journal.get(journal.size() - 1).getClass(), "the last event is the release: " + journal);
     assertEquals(epoch, ((LeaderEvent) journal.get(journal.size() - 1)).epoch());
-  }
-
-  /**
-   * The release is written while the node still leads: when the journal takes {@code LeaderReleased}, the node
-   * still answers 200 and its services still run; both end after the write, so the write is no part of the time
-   * without a leader.
-   */
-  @Test
-  void theReleaseIsWrittenWhileTheNodeStillLeadsAndOnlyThenItStopsAnsweringAndItsServices() throws Exception {
-    Harness h = new Harness();
-    PersistenceTestKit journal = PersistenceTestKit.create(testKit.system());
-    List<String> atWrite = new CopyOnWriteArrayList<>();
-    journal.withPolicy((persistenceId, op) -> {
-      if (op instanceof WriteEvents w) {
-        for (Object o : w.getBatch()) {
-          Object event = o instanceof Tagged t ? t.payload() : o;
-          if (event instanceof LeaderEvent.LeaderReleased) {
-            atWrite.add("leader=" + h.node.isLeader() + " calls=" + h.service.calls);
-          }
-        }
-      }
-      return ProcessingSuccess$.MODULE$;
-    });
-    try {
-      var leader = testKit.spawn(Leader.create(h.deps));
-      TestProbe<Leader.Status> status = testKit.createTestProbe();
-      long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-      Leader.Status s;
-      do {
-        leader.tell(new Leader.GetStatus(status.ref()));
-        s = status.receiveMessage();
-        sleep(20);
-      } while (!s.elected() && System.nanoTime() < deadline);
-      assertTrue(s.elected(), "elected");
-      leader.tell(Leader.Stop.INSTANCE);
-      status.expectTerminated(leader, Duration.ofSeconds(10));
-      assertEquals(List.of("leader=true calls=[start " + s.epoch() + "]"), atWrite,
-          "when LeaderReleased was written, the node still answered 200 and its service still ran");
-      assertEquals(List.of("start " + s.epoch(), "stop"), h.service.calls, "the service stopped after the write");
-      assertFalse(h.node.isLeader());
-      assertTrue(h.rival.current().free(), "the fence is released");
-    } finally {
-      journal.resetPolicy();
-    }
   }
 
   @Test
