@@ -62,6 +62,34 @@ def max_gap(records, t0, t1):
     return max((b - a for a, b in zip(points, points[1:])), default=0.0) * 1000.0
 
 
+def gap_at(records, t0, t1):
+    """Where the longest no-leader gap lies (see max_gap): (start, end, node whose 200 came before it or "", node
+    whose 200 ended it or "", {node: {answer: count}} of the probes received inside it, where an answer is a status
+    or "none" for no answer), or None when [t0, t1] holds no gap."""
+    oks = sorted((r.t_recv, r.node) for r in records if r.kind == "probe" and r.status == 200 and t0 <= r.t_recv <= t1)
+    points = [(t0, "")] + oks + [(t1, "")]
+    if len(points) < 2:
+        return None
+    a, b = max(zip(points, points[1:]), key=lambda p: p[1][0] - p[0][0])
+    inside = {}
+    for r in records:
+        if r.kind == "probe" and a[0] < r.t_recv < b[0]:
+            answers = inside.setdefault(r.node, {})
+            key = str(r.status) if r.status > 0 else "none"
+            answers[key] = answers.get(key, 0) + 1
+    return a[0], b[0], a[1], b[1], inside
+
+
+def gap_description(at, t_fault):
+    """One line on where the longest gap lies, times in seconds after the fault."""
+    if at is None:
+        return ""
+    start, end, before, after, inside = at
+    answers = "; ".join(f"{n}: " + ", ".join(f"{k} x{v}" for k, v in sorted(a.items())) for n, a in sorted(inside.items()))
+    return (f"from {start - t_fault:.3f} s (last 200: {before or 'none'}) to {end - t_fault:.3f} s (next 200: "
+            f"{after or 'none'}); probes answered inside: {answers or 'none'}")
+
+
 def outages(records):
     """HAProxy outages from client reads, in send order: list of (start, end, failed count), where start is the
     send time of the first failed read of a run and end the send time of the first good read after it (reads
@@ -131,6 +159,7 @@ def summarize(records, t_fault, t_heal, t_end, old_epoch, t_leader_fault=None):
         "epoch_backwards": back,
         "epoch_backwards_ms": round(back_ms, 3),
         "max_gap_ms": round(max_gap(records, t_fault, t_end), 1),
+        "max_gap_at": gap_description(gap_at(records, t_fault, t_end), t_fault),
         "haproxy_outage_ms": round(max(((e - s) for s, e, _ in outs), default=0.0) * 1000.0, 1),
         "haproxy_outage_total_ms": round(sum((e - s) for s, e, _ in outs) * 1000.0, 1),
         "read_latency_p99_ms": round(lat[int(len(lat) * 0.99)] if lat else 0.0, 1),

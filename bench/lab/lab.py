@@ -14,6 +14,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -113,13 +114,25 @@ class Lab:
         if not ok:
             raise RuntimeError(f"the cluster did not become healthy within 180 s: {why}")
         self.log(f"cluster healthy, leader {why}")
-        self.prober = Prober(self.rec, {n: node.ip for n, node in self.nodes.items()}, period=0.02)
+        self.prober = Prober(self.rec, {n: node.ip for n, node in self.nodes.items()}, period=0.02,
+                             port=self.probe_port(config))
         self.client = Client(self.rec, read_rate=self.args.rate, write_rate=self.args.write_rate,
                              run_id=datetime.datetime.now().strftime("%Y%m%dT%H%M%S"))
         self.prober.start()
         self.client.start()
         time.sleep(2.0)
         self.t_window = time.monotonic()
+
+    def probe_port(self, config):
+        """The port the direct prober asks: the API port (default), or with --probe-port check the port HAProxy's
+        config checks (`check port N`, the nodes' probe port), so that the prober sees what HAProxy's checks see."""
+        if self.args.probe_port == "api":
+            return topo.HTTP_PORT
+        ports = set(re.findall(r"\bcheck port (\d+)", topo.haproxy_config(config)))
+        if len(ports) != 1:
+            raise RuntimeError(f"--probe-port check: HAProxy config {config} checks {sorted(ports) or 'no'} port(s); "
+                               "expected exactly one `check port N`")
+        return int(ports.pop())
 
     def teardown(self):
         self.log("tearing down")
@@ -368,6 +381,7 @@ def targets(results):
 
 
 def write_report(path, results, meta):
+    probe = meta.get("probe", "the nodes' API port")
     lines = [
         "# Failover lab results",
         "",
@@ -377,7 +391,7 @@ def write_report(path, results, meta):
         "",
         "Definitions are in bench/lab/checker.py: *until HAProxy serves the new leader* runs from the fault to the "
         "first client read through HAProxy answered 200 with a higher epoch; *no-leader gap* is the longest time "
-        "without a 200 from any node to the direct prober (20 ms period); *HAProxy outage* is the longest run of "
+        f"without a 200 from any node to the direct prober (20 ms period, asking {probe}); *HAProxy outage* is the longest run of "
         "failed client reads (100/s); *overlap* is the time two nodes' 200 answers to the prober may have "
         "coincided ([send, receive] intervals of different nodes intersecting); *time to heal* runs from the heal "
         "to every node ready, seeing three alive members, exactly one leader, and HAProxy serving it.",
@@ -412,6 +426,8 @@ def write_report(path, results, meta):
         for r in stepped:
             lines += [f"### {r['config']} {r['fault']} #{r['index']} (leader {r['leader']})", "",
                       steps.table([tuple(x) for x in r["steps"]], r["failover_s"]), ""]
+            if r.get("max_gap_at"):
+                lines += [f"The longest no-leader gap ({r['max_gap_ms']:.0f} ms) lies {r['max_gap_at']}.", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -444,6 +460,9 @@ def main():
     p.add_argument("--env", action="append", default=[], help="extra node variable KEY=VALUE (repeatable)")
     p.add_argument("--profile", choices=["default", "fast"], default="default",
                    help="node timing: conf/ defaults, or the fast profile bench/results/failover.md was measured with")
+    p.add_argument("--probe-port", choices=["api", "check"], default="api",
+                   help="where the direct prober (no-leader gap, overlap) asks the leader check: the nodes' API "
+                        "port (default), or the port the HAProxy config checks (its `check port`)")
     p.add_argument("--rate", type=int, default=100, help="client reads per second through HAProxy")
     p.add_argument("--write-rate", type=int, default=10, help="client settings writes per second")
     p.add_argument("--heal-timeout", type=float, default=60.0, help="seconds after a heal to be healthy again")
@@ -529,6 +548,8 @@ def main():
                   f"PMM_POSTGRES_ADDR={lab.patroni.addr}" if args.store == "patroni"
                   else f"one PostgreSQL server ({topo.BRIDGE_IP}:{topo.PG_PORT})"),
         "impair": "tc netem" if lab.net.has_netem else "the NFQUEUE delayer bench/lab/impair.py (no netem in this kernel)",
+        "probe": ("the nodes' API port" if args.probe_port == "api"
+                  else "the port HAProxy's config checks (`check port`, the nodes' probe port)"),
     }
     unsafe = [f"{r['config']} {r['fault']} #{r['index']}" for r in results if not safe(r, args.heal_timeout)]
     if args.json:

@@ -165,11 +165,11 @@ class Prober:
     """Asks every node's leader health check directly (POST /v1/leaderHealthCheck, as HAProxy does) every period
     seconds, one thread per node, so that a node that hangs delays only its own probes."""
 
-    def __init__(self, rec, nodes, period=0.02, timeout=1.0):
+    def __init__(self, rec, nodes, period=0.02, timeout=1.0, port=HTTP_PORT):
         self.rec = rec
         self.tickers = []
         for name, ip in nodes.items():
-            conn = Conn(ip, HTTP_PORT, timeout)
+            conn = Conn(ip, port, timeout)
             self.tickers.append(Ticker(period, self._probe(name, conn), f"probe-{name}"))
         self.latest = {}  # node -> Record
 
