@@ -64,7 +64,10 @@ if [ "${PMM_HA_TEST_CONTAINERS:-on}" != off ] && [ "$(id -u)" = 0 ] && ! docker 
   engine_start=$SECONDS
   engine_env="$(./scripts/container-engine.sh)"
   eval "$engine_env"
+  # its API service and health-check ticker were started here, so they stop here, also on failure or interrupt
+  # (its images stay: the next run sets it up in seconds)
+  trap './scripts/container-engine.sh stop || true' EXIT
   echo "Container engine ready in $((SECONDS - engine_start)) s: $DOCKER_HOST"
 fi
 
-exec mvn -B -ntp verify "$@"
+mvn -B -ntp verify "$@"
