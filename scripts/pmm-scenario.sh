@@ -36,8 +36,8 @@
 # Runs as root (nsenter, iptables, tc). It creates and removes only its own containers, network, volumes
 # (compose project $PMM_HA_IT_PROJECT, default pmm-ha-pmm-it), and the iptables rules, qdiscs and delayer
 # processes of 6 and 7 (in the PMM containers' network namespaces, which pmm-ha shares), also on failure
-# (PMM_HA_IT_KEEP=1 keeps the containers). HAProxy is published on 127.0.0.1 only (18180/18543); the checks go
-# to the containers' addresses.
+# (PMM_HA_IT_KEEP=1 keeps the containers; PMM_HA_IT_LOG_DIR=DIR keeps their whole logs on failure). HAProxy is
+# published on 127.0.0.1 only (18180/18543); the checks go to the containers' addresses.
 set -euo pipefail
 # (probes below may fail while a node is down: each one ends in `|| true` so that set -e does not end the run)
 
