@@ -22,8 +22,9 @@
 # It creates and removes only its own containers, network and volumes: compose project $PMM_HA_IT_PROJECT
 # (default pmm-ha-it), or in manual mode containers/volumes/network named with that prefix. They are removed at
 # the end, also on failure (PMM_HA_IT_KEEP=1 keeps them for a look; PMM_HA_IT_LOG_DIR=DIR keeps their whole logs
-# on failure). The pmm-ha image is kept (a warm rebuild is then quick). HAProxy's ports are published on 127.0.0.1 only (18080/18443 unless HAPROXY_HTTP_PORT /
-# HAPROXY_HTTPS_PORT say otherwise); the checks go to the containers' own addresses on 172.20.0.0/24.
+# on failure). The pmm-ha image is kept (a warm rebuild is then quick). HAProxy's ports are published on
+# 127.0.0.1 only (18080/18443 unless HAPROXY_HTTP_PORT / HAPROXY_HTTPS_PORT say otherwise); the checks go to the
+# containers' own addresses on 172.20.0.0/24.
 #
 # Environment: DOCKER_HOST and POSTGRES_IMAGE, HAPROXY_IMAGE, MAVEN_IMAGE, JRE_IMAGE as container-engine.sh
 # prints them (unset: Docker's defaults and the official images); HAPROXY_CONFIG (default: .env.example's).
