@@ -55,21 +55,12 @@ def epochs_backwards(records):
     return count, worst
 
 
-def max_gap(records, t0, t1):
-    """Longest time (ms) with no 200 from any node to the prober, inside [t0, t1]."""
-    oks = sorted(r.t_recv for r in records if r.kind == "probe" and r.status == 200)
-    points = [t0] + [t for t in oks if t0 <= t <= t1] + [t1]
-    return max((b - a for a, b in zip(points, points[1:])), default=0.0) * 1000.0
-
-
 def gap_at(records, t0, t1):
-    """Where the longest no-leader gap lies (see max_gap): (start, end, node whose 200 came before it or "", node
-    whose 200 ended it or "", {node: {answer: count}} of the probes received inside it, where an answer is a status
-    or "none" for no answer), or None when [t0, t1] holds no gap."""
+    """Where the longest no-leader gap (the longest time with no 200 from any node to the prober, inside [t0, t1])
+    lies: (start, end, node whose 200 came before it or "", node whose 200 ended it or "", {node: {answer: count}}
+    of the probes received inside it, where an answer is a status or "none" for no answer)."""
     oks = sorted((r.t_recv, r.node) for r in records if r.kind == "probe" and r.status == 200 and t0 <= r.t_recv <= t1)
     points = [(t0, "")] + oks + [(t1, "")]
-    if len(points) < 2:
-        return None
     a, b = max(zip(points, points[1:]), key=lambda p: p[1][0] - p[0][0])
     inside = {}
     for r in records:
@@ -81,9 +72,7 @@ def gap_at(records, t0, t1):
 
 
 def gap_description(at, t_fault):
-    """One line on where the longest gap lies, times in seconds after the fault."""
-    if at is None:
-        return ""
+    """One line on where the longest gap lies (gap_at's answer), times in seconds after the fault."""
     start, end, before, after, inside = at
     answers = "; ".join(f"{n}: " + ", ".join(f"{k} x{v}" for k, v in sorted(a.items())) for n, a in sorted(inside.items()))
     return (f"from {start - t_fault:.3f} s (last 200: {before or 'none'}) to {end - t_fault:.3f} s (next 200: "
@@ -143,6 +132,7 @@ def summarize(records, t_fault, t_heal, t_end, old_epoch, t_leader_fault=None):
     reads = [r for r in records if r.kind == "read"]
     writes = [r for r in records if r.kind == "write"]
     ov_ms, spans = overlap(records)
+    gap = gap_at(records, t_fault, t_end)
     back, back_ms = epochs_backwards(records)
     new = first_new_leader(records, t_leader_fault or t_fault, old_epoch)
     outs = outages(records)
@@ -158,8 +148,8 @@ def summarize(records, t_fault, t_heal, t_end, old_epoch, t_leader_fault=None):
         "overlap_spans": [(a, b, round(s - t_fault, 3), round(e - t_fault, 3)) for a, b, s, e in spans[:10]],
         "epoch_backwards": back,
         "epoch_backwards_ms": round(back_ms, 3),
-        "max_gap_ms": round(max_gap(records, t_fault, t_end), 1),
-        "max_gap_at": gap_description(gap_at(records, t_fault, t_end), t_fault),
+        "max_gap_ms": round((gap[1] - gap[0]) * 1000.0, 1),
+        "max_gap_at": gap_description(gap, t_fault),
         "haproxy_outage_ms": round(max(((e - s) for s, e, _ in outs), default=0.0) * 1000.0, 1),
         "haproxy_outage_total_ms": round(sum((e - s) for s, e, _ in outs) * 1000.0, 1),
         "read_latency_p99_ms": round(lat[int(len(lat) * 0.99)] if lat else 0.0, 1),
