@@ -47,6 +47,18 @@ class ObservabilityIT extends WithPostgres {
     return Double.parseDouble(m.group(1));
   }
 
+  /** Waits until {@code n}'s metric {@code name + labels} is there and passes {@code ok}. */
+  static void awaitMetric(LocalCluster.Node n, String name, String labels, java.util.function.DoublePredicate ok,
+      Duration timeout, String what) {
+    LocalCluster.eventually(timeout, () -> {
+      try {
+        return ok.test(metric(metrics(n), name, labels)) ? true : null;
+      } catch (Exception | AssertionError notYet) {
+        return null;
+      }
+    }, what);
+  }
+
   static String cli(String... args) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
@@ -66,13 +78,8 @@ class ObservabilityIT extends WithPostgres {
       // a node may know the leader before it has seen the third member Up (gossip converges in its own time): CI
       // once read 2 alive here; the figure is checked once each node's view has converged
       for (LocalCluster.Node n : c.running()) {
-        LocalCluster.eventually(Duration.ofSeconds(10), () -> {
-          try {
-            return metric(metrics(n), "pmm_ha_members", "{status=\"alive\"}") == 3.0 ? true : null;
-          } catch (Exception | AssertionError notYet) {
-            return null;
-          }
-        }, n.id() + " sees three members alive");
+        awaitMetric(n, "pmm_ha_members", "{status=\"alive\"}", v -> v == 3.0, Duration.ofSeconds(10),
+            n.id() + " sees three members alive");
       }
       for (LocalCluster.Node n : c.running()) {
         String m = metrics(n);
@@ -85,14 +92,7 @@ class ObservabilityIT extends WithPostgres {
         assertTrue(m.contains("jvm_memory_used_bytes"), "JVM metrics");
       }
       // the first renewal comes one renew interval after the election, which the checks above may beat
-      LocalCluster.eventually(Duration.ofSeconds(5),
-          () -> {
-            try {
-              return metric(metrics(first), "pmm_ha_fence_renewal_seconds_count", "") >= 1 ? true : null;
-            } catch (Exception | AssertionError notYet) {
-              return null;
-            }
-          },
+      awaitMetric(first, "pmm_ha_fence_renewal_seconds_count", "", v -> v >= 1, Duration.ofSeconds(5),
           "the leader renews its lease");
 
       String table = cli("status", "--url", first.url(""));
