@@ -9,8 +9,8 @@
 #                                          "prefix" (containers, volumes and networks named "$project-...")
 # and may set log_tail (lines of each container's log a failure prints, default 150), log_skip (an extended
 # regular expression of log lines a failure leaves out) and log_dir (a directory where a failure also writes each
-# container's whole log, as CONTAINER.log; PMM_HA_IT_LOG_DIR sets it too). A function on_cleanup, if defined, runs first at exit
-# (for example to remove fault rules).
+# container's whole log, as CONTAINER.log; PMM_HA_IT_LOG_DIR sets it too). A function on_cleanup, if defined,
+# runs first at exit (for example to remove fault rules).
 # shellcheck shell=bash
 
 log() { echo "scenario[$scenario_tag] $(date +%T) $*"; }
