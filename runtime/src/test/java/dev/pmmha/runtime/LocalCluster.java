@@ -240,17 +240,38 @@ public final class LocalCluster implements AutoCloseable {
     stopped.add(n);
   }
 
-  /** The leader history as journaled, read back through Pekko Persistence Query on a running node. */
+  /**
+   * The leader history as journaled, read back through Pekko Persistence Query on a running node. A read that fails
+   * is tried again for up to 30 s (each try bounded to 10 s): after the store failed over, a node's pool may still
+   * hold a connection to the old server, which fails one read; what is read is never relaxed.
+   */
   public List<LeaderEvent> journal() {
     var system = nodes.get(0).node().system();
     var query = PersistenceQuery.get(system).getReadJournalFor(
         org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal.class, JdbcReadJournal.Identifier());
-    try {
-      return query.currentEventsByPersistenceId(LeaderState.PERSISTENCE_ID, 0, Long.MAX_VALUE)
-          .map(EventEnvelope::event).map(LeaderEvent.class::cast)
-          .runWith(Sink.seq(), system).toCompletableFuture().get(10, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      throw new IllegalStateException("cannot read the journal", e);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    int tries = 0;
+    while (true) {
+      tries++;
+      try {
+        return query.currentEventsByPersistenceId(LeaderState.PERSISTENCE_ID, 0, Long.MAX_VALUE)
+            .map(EventEnvelope::event).map(LeaderEvent.class::cast)
+            .runWith(Sink.seq(), system).toCompletableFuture().get(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while reading the journal", e);
+      } catch (Exception e) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("cannot read the journal (" + tries + " tries): " + e, e);
+        }
+        System.out.println("journal read failed, trying again: " + e);
+        try {
+          Thread.sleep(500);
+        } catch (InterruptedException i) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted while reading the journal", i);
+        }
+      }
     }
   }
 
