@@ -24,12 +24,12 @@ STEPS = [
     ("fence taken, answers 200", re.compile(r"LEADER on \S+: fence taken for epoch")),
     ("fence taken, elected", re.compile(r"LEADER elected")),
     ("hand-over begins: the old leader stops answering 200", re.compile(r"LEADER handing over:")),
-    ("LeaderReleased written, fence released next", re.compile(r"LEADER released: ")),
+    ("services stopped, fence released next", re.compile(r"LEADER released: ")),
 ]
 
 # steps logged by the faulted node itself (its process still runs when it is cut off, or hands over)
 ON_FAULTED = {"the cut-off leader downs itself (crash watch)", "hand-over begins: the old leader stops answering 200",
-              "LeaderReleased written, fence released next"}
+              "services stopped, fence released next"}
 
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) ")
 

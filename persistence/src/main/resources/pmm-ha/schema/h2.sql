@@ -68,6 +68,8 @@ CREATE TABLE IF NOT EXISTS PUBLIC."pmm_ha_fence" (
 );
 MERGE INTO PUBLIC."pmm_ha_fence" ("id", "epoch", "holder", "lease_until_ms", "released", "updated_ms")
   KEY ("id") SELECT 1, 0, '', 0, TRUE, 0 FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM PUBLIC."pmm_ha_fence");
+-- Why the last holder released the fence (see postgres.sql).
+ALTER TABLE PUBLIC."pmm_ha_fence" ADD COLUMN IF NOT EXISTS "release_reason" VARCHAR(255) DEFAULT '' NOT NULL;
 CREATE TRIGGER IF NOT EXISTS "pmm_ha_fence_check" BEFORE INSERT ON PUBLIC."event_tag"
   FOR EACH ROW CALL 'dev.pmmha.persistence.fence.H2FenceTrigger';
 

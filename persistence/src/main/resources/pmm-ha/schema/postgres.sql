@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS public.pmm_ha_fence (
 );
 INSERT INTO public.pmm_ha_fence (id, epoch, holder, lease_until_ms, released, updated_ms)
   VALUES (1, 0, '', 0, TRUE, 0) ON CONFLICT (id) DO NOTHING;
+-- Why the last holder released the fence (a hand-over's reason): the next leader journals it.
+ALTER TABLE public.pmm_ha_fence ADD COLUMN IF NOT EXISTS release_reason VARCHAR(255) NOT NULL DEFAULT '';
 -- Every fenced write (an event tagged pmm-ha-epoch:N) is checked in the journal's own transaction: it lands only
 -- while epoch N holds an unexpired, unreleased lease. FOR SHARE orders it against a concurrent take-over.
 CREATE OR REPLACE FUNCTION pmm_ha_check_fence() RETURNS trigger AS $$

@@ -30,11 +30,17 @@ public final class Fence implements AutoCloseable {
   /**
    * A held lease. {@code sentNanos} is {@link System#nanoTime()} taken before the request that set it was sent,
    * so {@code sentNanos + ttl} is never later than the expiry the database recorded.
+   * {@code priorEpoch}: the fence's epoch before this lease was taken (-1 for a renewal). {@code priorRelease}: how
+   * that epoch ended when its holder released it (a hand-over), null when it expired instead or for a renewal; the
+   * next leader journals it, so the old one need not write before it lets go.
    */
-  /** {@code priorEpoch}: the fence's epoch before this lease was taken (-1 for a renewal). */
-  public record Lease(long epoch, String holder, long sentNanos, Duration ttl, long priorEpoch) {
+  public record Lease(long epoch, String holder, long sentNanos, Duration ttl, long priorEpoch, Release priorRelease) {
     public Lease(long epoch, String holder, long sentNanos, Duration ttl) {
-      this(epoch, holder, sentNanos, ttl, -1);
+      this(epoch, holder, sentNanos, ttl, -1, null);
+    }
+
+    public Lease(long epoch, String holder, long sentNanos, Duration ttl, long priorEpoch) {
+      this(epoch, holder, sentNanos, ttl, priorEpoch, null);
     }
 
     /** The monotonic instant until which the holder may act, keeping {@code margin} in hand. */
@@ -43,6 +49,9 @@ public final class Fence implements AutoCloseable {
     }
   }
 
+  /** A release as the fence recorded it: who let go, when (the database's clock, ms) and why. */
+  public record Release(String holder, long atMillis, String reason) {}
+
   /** The fence as stored: who holds which epoch, and for how long still (negative: expired). */
   public record State(long epoch, String holder, long remainingMillis, boolean released) {
     public boolean free() {
@@ -50,6 +59,10 @@ public final class Fence implements AutoCloseable {
     }
   }
 
+  /** The row before a take-over, as {@link #prior} reads it. */
+  private static final String PRIOR_COLUMNS =
+      "\"epoch\", \"holder\", \"released\", \"updated_ms\", \"release_reason\"";
+  private static final String READ_PRIOR = "SELECT " + PRIOR_COLUMNS + " FROM \"pmm_ha_fence\" WHERE \"id\" = 1";
   private static final String ACQUIRE =
       "UPDATE \"pmm_ha_fence\" SET \"epoch\" = GREATEST(\"epoch\", ?) + 1, \"holder\" = ?, "
           + "\"lease_until_ms\" = pmm_ha_now_ms() + ?, \"released\" = FALSE, \"updated_ms\" = pmm_ha_now_ms() "
@@ -59,16 +72,16 @@ public final class Fence implements AutoCloseable {
    * leader waits for it). Both parts see the statement's snapshot: {@code prior} is the row as it was before.
    */
   private static final String ACQUIRE_ONE_TRIP =
-      "WITH \"prior\" AS (SELECT \"epoch\" FROM \"pmm_ha_fence\" WHERE \"id\" = 1), "
+      "WITH \"prior\" AS (SELECT " + PRIOR_COLUMNS + " FROM \"pmm_ha_fence\" WHERE \"id\" = 1), "
           + "\"taken\" AS (" + ACQUIRE + " RETURNING \"epoch\") "
-          + "SELECT \"prior\".\"epoch\", \"taken\".\"epoch\" FROM \"prior\" LEFT JOIN \"taken\" ON TRUE";
+          + "SELECT \"prior\".*, \"taken\".\"epoch\" FROM \"prior\" LEFT JOIN \"taken\" ON TRUE";
   private static final String RENEW =
       "UPDATE \"pmm_ha_fence\" SET \"lease_until_ms\" = pmm_ha_now_ms() + ?, \"updated_ms\" = pmm_ha_now_ms() "
           + "WHERE \"id\" = 1 AND \"epoch\" = ? AND \"holder\" = ? AND NOT \"released\" "
           + "AND \"lease_until_ms\" > pmm_ha_now_ms()";
   private static final String RELEASE =
-      "UPDATE \"pmm_ha_fence\" SET \"released\" = TRUE, \"updated_ms\" = pmm_ha_now_ms() "
-          + "WHERE \"id\" = 1 AND \"epoch\" = ? AND \"holder\" = ?";
+      "UPDATE \"pmm_ha_fence\" SET \"released\" = TRUE, \"updated_ms\" = pmm_ha_now_ms(), \"release_reason\" = ? "
+          + "WHERE \"id\" = 1 AND \"epoch\" = ? AND \"holder\" = ? AND NOT \"released\"";
   private static final String READ =
       "SELECT \"epoch\", \"holder\", \"lease_until_ms\" - pmm_ha_now_ms(), \"released\" FROM \"pmm_ha_fence\" "
           + "WHERE \"id\" = 1";
@@ -108,8 +121,11 @@ public final class Fence implements AutoCloseable {
     }
     c.setAutoCommit(false);
     try {
-      // the epoch before, in the same transaction: a floor above it means the store went back in time
-      long prior = read(c).epoch();
+      // the row before, in the same transaction: a floor above its epoch means the store went back in time
+      Prior prior;
+      try (PreparedStatement st = c.prepareStatement(READ_PRIOR); ResultSet rs = st.executeQuery()) {
+        prior = prior(rs);
+      }
       int updated;
       try (PreparedStatement st = c.prepareStatement(ACQUIRE)) {
         bindAcquire(st, holder, atLeast);
@@ -121,7 +137,7 @@ public final class Fence implements AutoCloseable {
       }
       State s = read(c);
       c.commit();
-      return java.util.Optional.of(new Lease(s.epoch(), holder, sent, ttl, prior));
+      return java.util.Optional.of(new Lease(s.epoch(), holder, sent, ttl, prior.epoch(), prior.release()));
     } catch (SQLException e) {
       rollbackQuietly(c);
       drop();
@@ -136,13 +152,10 @@ public final class Fence implements AutoCloseable {
     try (PreparedStatement st = c.prepareStatement(ACQUIRE_ONE_TRIP)) {
       bindAcquire(st, holder, atLeast);
       try (ResultSet rs = st.executeQuery()) {
-        if (!rs.next()) {
-          throw new SQLException("the fence row is missing (schema not created?)");
-        }
-        long prior = rs.getLong(1);
-        long epoch = rs.getLong(2);
+        Prior prior = prior(rs);
+        long epoch = rs.getLong(6);
         return rs.wasNull() ? java.util.Optional.empty()
-            : java.util.Optional.of(new Lease(epoch, holder, sent, ttl, prior));
+            : java.util.Optional.of(new Lease(epoch, holder, sent, ttl, prior.epoch(), prior.release()));
       }
     } catch (SQLException e) {
       drop();
@@ -177,10 +190,19 @@ public final class Fence implements AutoCloseable {
 
   /** Gives the fence up so that the next leader need not wait for the lease to expire. */
   public synchronized void release(Lease lease) throws SQLException {
+    release(lease, "");
+  }
+
+  /**
+   * Gives the fence up, recording {@code reason} with it: the next leader journals the release (see
+   * {@link Lease#priorRelease}). A lease already released stays as it was.
+   */
+  public synchronized void release(Lease lease, String reason) throws SQLException {
     try (PreparedStatement st = connection().prepareStatement(RELEASE)) {
       st.setQueryTimeout(queryTimeoutSeconds());
-      st.setLong(1, lease.epoch());
-      st.setString(2, lease.holder());
+      st.setString(1, reason == null ? "" : reason);
+      st.setLong(2, lease.epoch());
+      st.setString(3, lease.holder());
       st.executeUpdate();
     } catch (SQLException e) {
       drop();
@@ -204,6 +226,22 @@ public final class Fence implements AutoCloseable {
       }
       return new State(rs.getLong(1), rs.getString(2), rs.getLong(3), rs.getBoolean(4));
     }
+  }
+
+  /** The row before a take-over: its epoch, and how it ended if its holder released it. */
+  private record Prior(long epoch, Release release) {}
+
+  /** Reads {@link #PRIOR_COLUMNS} from the first row of {@code rs}. */
+  private static Prior prior(ResultSet rs) throws SQLException {
+    if (!rs.next()) {
+      throw new SQLException("the fence row is missing (schema not created?)");
+    }
+    long epoch = rs.getLong(1);
+    String holder = rs.getString(2);
+    boolean released = rs.getBoolean(3);
+    long at = rs.getLong(4);
+    String reason = rs.getString(5);
+    return new Prior(epoch, released && !holder.isEmpty() ? new Release(holder, at, reason == null ? "" : reason) : null);
   }
 
   /** A statement that outlives the lease is useless: give up on it after about one TTL. */

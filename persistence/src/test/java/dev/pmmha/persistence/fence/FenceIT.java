@@ -121,6 +121,30 @@ class FenceIT extends WithPostgres {
     }
   }
 
+  /** A hand-over's release carries its reason to the next take-over, which journals it; a lease that ran out none. */
+  @ParameterizedTest
+  @MethodSource("stores")
+  void aTakeOverReportsHowTheEpochBeforeItEnded(String kind) throws Exception {
+    StoreSettings s = store(kind);
+    try (Fence a = new Fence(s, Duration.ofMillis(300)); Fence b = new Fence(s, Duration.ofMillis(300))) {
+      Fence.Lease la = a.acquire("a/1", 0).orElseThrow();
+      a.release(la, "stop (SIGTERM)");
+      a.release(la, "again"); // a second release leaves the first as it was
+      Fence.Lease lb = b.acquire("b/1", 0).orElseThrow();
+      assertEquals(la.epoch(), lb.priorEpoch());
+      assertEquals("a/1", lb.priorRelease().holder());
+      assertEquals("stop (SIGTERM)", lb.priorRelease().reason());
+      long now = System.currentTimeMillis();
+      assertTrue(Math.abs(lb.priorRelease().atMillis() - now) < 60_000, "the release's time: " + lb.priorRelease());
+
+      Thread.sleep(400); // b's lease runs out, unreleased
+      Fence.Lease la2 = a.acquire("a/2", 0).orElseThrow();
+      assertEquals(lb.epoch(), la2.priorEpoch());
+      assertEquals(null, la2.priorRelease(), "a lease that ran out was not released");
+      assertEquals(null, a.renew(la2).orElseThrow().priorRelease(), "a renewal takes nothing over");
+    }
+  }
+
   @ParameterizedTest
   @MethodSource("stores")
   void theJournalAcceptsOnlyTheCurrentEpochsWrites(String kind) throws Exception {

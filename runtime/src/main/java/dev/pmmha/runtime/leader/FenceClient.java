@@ -129,9 +129,14 @@ public final class FenceClient implements AutoCloseable {
   }
 
   CompletionStage<Void> release(Fence.Lease lease) {
+    return release(lease, "");
+  }
+
+  /** Releases {@code lease} with the reason the next leader journals (see {@link Fence.Lease#priorRelease}). */
+  CompletionStage<Void> release(Fence.Lease lease, String reason) {
     return CompletableFuture.runAsync(() -> {
       try {
-        fence.release(lease);
+        fence.release(lease, reason);
       } catch (SQLException e) {
         throw new IllegalStateException(firstLine(e), e);
       }

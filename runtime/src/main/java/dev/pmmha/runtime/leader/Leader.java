@@ -16,6 +16,7 @@ import dev.pmmha.runtime.leader.spi.ActingRight;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -48,14 +49,16 @@ import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
  *
  * <p>Its life is a few phases ({@link Tenure.Phase}), each with only the commands it handles: ACQUIRING (asking
  * for the fence) -> ELECTING (fence held, {@link LeaderElected} being written) -> LEADING -> HANDING_OVER (on the
- * stop message: the services stop while {@link LeaderReleased} is written) -> STOPPING (the fence is released,
- * the actor stops). Losing the lease goes from LEADING back to ACQUIRING; a stop before election goes straight to
- * STOPPING.
+ * stop message: the services stop) -> STOPPING (the fence is released with the reason, the actor stops). Losing
+ * the lease goes from LEADING back to ACQUIRING; a stop before election goes straight to STOPPING.
  *
  * <p>On the singleton's stop message (hand-over, graceful leave) its node stops answering 200 first, the
- * services stop while {@link LeaderReleased} is persisted, and once both are done the fence is released, so
- * that the next leader need not wait for the lease. The cluster-wide settings live here too: any node forwards
- * writes to this actor, which persists them before it replies and publishes each new snapshot to every node.
+ * services stop, and then the fence is released with the reason, so that the next leader need not wait for the
+ * lease. The old leader writes nothing to the journal on its way out: the next one journals the release, as the
+ * fence recorded it, in the same write as its own {@link LeaderElected} (a journal write during the JVM's
+ * shutdown was the largest step of the hand-over gap, 16-197 ms). The cluster-wide settings live here too: any
+ * node forwards writes to this actor, which persists them before it replies and publishes each new snapshot to
+ * every node.
  *
  * <p>What survives a restart or a hand-over: the epoch history and the settings, in the journal. Replies go to
  * the {@code replyTo} of each request; news goes to every node through the leader topic.
@@ -200,10 +203,12 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   @Override
   public Set<String> tagsFor(LeaderEvent event) {
+    // a release is journaled by the next leader (releasedBefore): a fenced write of that leader's epoch
+    long writer = event instanceof LeaderReleased && tenure.lease != null ? tenure.lease.epoch() : event.epoch();
     if (event instanceof LeaderElected || event instanceof LeaderReleased) {
-      return Set.of(Fence.epochTag(event.epoch()), PmmHaMetrics.LEADERSHIP_TAG);
+      return Set.of(Fence.epochTag(writer), PmmHaMetrics.LEADERSHIP_TAG);
     }
-    return Set.of(Fence.epochTag(event.epoch()));
+    return Set.of(Fence.epochTag(writer));
   }
 
   @Override
@@ -357,14 +362,15 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       timers.startSingleTimer(Acquire.INSTANCE, nextAttempt(r.heldBy(), deps.settings().renewInterval()));
       return Effect().noReply();
     }
+    Fence.Lease taken = r.lease().get(); // as taken: the early keeper's newest renewal no longer says what was before
     FenceClient.Keeper early = adopt(r);
     Fence.Lease lease = tenure.lease;
     long seen = tenure.seenAtRequest;
-    if (lease.priorEpoch() >= 0 && lease.priorEpoch() < seen) {
+    if (taken.priorEpoch() >= 0 && taken.priorEpoch() < seen) {
       ctx.getLog().error("STORE WENT BACK IN TIME: the fence was at epoch {}, but this cluster already saw epoch {} "
           + "(a standby promoted without the last commits?); {} took epoch {}, above both, so that no epoch is "
           + "handed out twice. Acknowledged writes after epoch {} may be missing from the store.",
-          lease.priorEpoch(), seen, node.nodeId(), lease.epoch(), lease.priorEpoch());
+          taken.priorEpoch(), seen, node.nodeId(), lease.epoch(), taken.priorEpoch());
     }
     if (lease.epoch() <= state.epoch()) {
       // the fence row is behind the journal (it was reset): give this epoch back and take one above the journal's
@@ -391,10 +397,26 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     }
     timers.startTimerAtFixedRate(Renew.INSTANCE, deps.settings().renewInterval());
     tenure.phase = Tenure.Phase.ELECTING;
+    LeaderReleased before = releasedBefore(state, taken);
     return Effect()
-        .persist(elected)
+        .persist(before == null ? List.of(elected) : List.of(before, elected))
         .thenRun(s -> becameLeader(s, lease))
         .thenNoReply();
+  }
+
+  /**
+   * The last leader's hand-over as the fence recorded it ({@link Fence.Lease#priorRelease}), when the journal's
+   * last election is that epoch's and has no release yet: the next leader journals it, so that the old one could
+   * let go without a write. Null otherwise: that epoch ran out or was lost, or its release carries no reason (a
+   * release that was not a hand-over).
+   */
+  static LeaderReleased releasedBefore(LeaderState state, Fence.Lease taken) {
+    Fence.Release r = taken.priorRelease();
+    if (r == null || r.reason().isEmpty() || state.released() || state.epoch() != taken.priorEpoch()
+        || !r.holder().startsWith(state.nodeId() + "/")) {
+      return null;
+    }
+    return new LeaderReleased(state.epoch(), state.nodeId(), Instant.ofEpochMilli(r.atMillis()), r.reason());
   }
 
   /**
@@ -623,22 +645,13 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     timers.cancel(Announce.INSTANCE);
     timers.cancel(Acquire.INSTANCE);
     ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.epoch());
-    // the time is taken when the services have stopped: the message may wait in the stash behind the write below
+    // the time is taken when the services have stopped, not when their message is handled
     ctx.pipeToSelf(deps.services().stopAll().handle((ok, failure) -> System.nanoTime()),
         (at, failure) -> new ServicesStopped(at));
-    if (tenure.lease == null) {
-      return Effect().noReply(); // nothing to release: the actor stops once the services have
-    }
-    // The release is written while the services stop, not after: the fence is released once both are done
-    // (releaseWhenStoppedAndWritten), and neither waits for the other.
-    long epoch = tenure.lease.epoch();
-    return Effect()
-        .persist(new LeaderReleased(epoch, node.nodeId(), Instant.now(), ReleaseReason.of(node, ctx.getSystem())))
-        .thenRun(s -> {
-          tenure.releaseWrittenNanos = System.nanoTime();
-          releaseWhenStoppedAndWritten();
-        })
-        .thenNoReply();
+    // nothing is written here: the fence is released with the reason once the services have stopped, and the
+    // next leader journals it (releasedBefore)
+    tenure.releaseReason = ReleaseReason.of(node, ctx.getSystem());
+    return Effect().noReply(); // with no lease, nothing to release: the actor stops once the services have
   }
 
   /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
@@ -675,37 +688,34 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       return Effect().stop().thenNoReply();
     }
     tenure.servicesStoppedNanos = stopped.atNanos();
-    releaseWhenStoppedAndWritten();
-    return Effect().noReply();
-  }
-
-  /** The services have stopped and LeaderReleased is written: the fence is released, then the actor stops. */
-  private void releaseWhenStoppedAndWritten() {
-    if (tenure.servicesStoppedNanos == 0 || tenure.releaseWrittenNanos == 0 || tenure.lease == null
-        || tenure.phase != Tenure.Phase.HANDING_OVER) {
-      return;
+    if (tenure.phase != Tenure.Phase.HANDING_OVER) {
+      return Effect().noReply();
     }
+    // the services have stopped: the fence is released with the reason, then the actor stops
     tenure.phase = Tenure.Phase.STOPPING;
     long epoch = tenure.lease.epoch();
     deps.hook().roleChanged("follower", epoch);
-    ctx.getLog().info("LEADER released: node {} hands over epoch {} (services stopped in {} ms, the release "
-        + "written in {} ms, both from the start of the hand-over)", node.nodeId(), epoch,
-        (tenure.servicesStoppedNanos - tenure.handOverNanos) / 1_000_000,
-        (tenure.releaseWrittenNanos - tenure.handOverNanos) / 1_000_000);
-    beginRelease();
-  }
-
-  private ReplyEffect<LeaderEvent, LeaderState> releaseAndStop() {
-    beginRelease();
+    ctx.getLog().info("LEADER released: node {} hands over epoch {} (services stopped in {} ms from the start of "
+        + "the hand-over; the next leader journals the release)", node.nodeId(), epoch,
+        (tenure.servicesStoppedNanos - tenure.handOverNanos) / 1_000_000);
+    beginRelease(tenure.releaseReason);
     return Effect().noReply();
   }
 
-  /** Releases the fence so that the next leader need not wait for the lease; then this actor stops. */
-  private void beginRelease() {
+  private ReplyEffect<LeaderEvent, LeaderState> releaseAndStop() {
+    beginRelease("");
+    return Effect().noReply();
+  }
+
+  /**
+   * Releases the fence so that the next leader need not wait for the lease; then this actor stops. A
+   * {@code reason} makes the next leader journal the release (a hand-over); "" does not.
+   */
+  private void beginRelease(String reason) {
     Fence.Lease lease = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
     timers.cancel(Renew.INSTANCE);
     tenure.stopKeeper();
-    ctx.pipeToSelf(deps.fence().release(lease), (ok, failure) -> {
+    ctx.pipeToSelf(deps.fence().release(lease, reason), (ok, failure) -> {
       if (failure != null) {
         ctx.getLog().warn("Could not release the fence (the next leader waits for the lease): {}", failure.getMessage());
       }

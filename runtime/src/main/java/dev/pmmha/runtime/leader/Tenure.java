@@ -28,7 +28,7 @@ final class Tenure {
     ELECTING,
     /** Elected: the services run, settings are written, the lease is kept and announced. */
     LEADING,
-    /** Stopped while leading: the services stop, then {@code LeaderReleased} is written. */
+    /** Stopped while leading: the services stop, then the fence is released (the next leader journals it). */
     HANDING_OVER,
     /** Stopping with nothing left to undo but the fence: it is released (if held), then the actor stops. */
     STOPPING
@@ -44,8 +44,8 @@ final class Tenure {
   long handOverNanos;
   /** When the services had stopped during the hand-over ({@link System#nanoTime()}, 0 before). */
   long servicesStoppedNanos;
-  /** When LeaderReleased was written during the hand-over ({@link System#nanoTime()}, 0 before). */
-  long releaseWrittenNanos;
+  /** Why the hand-over happens, released with the fence for the next leader to journal ({@link ReleaseReason}). */
+  String releaseReason = "";
   Phase phase = Phase.ACQUIRING;
   Fence.Lease lease;
   /** A fence request is on its way (its answer comes back as {@code AcquireDone}). */

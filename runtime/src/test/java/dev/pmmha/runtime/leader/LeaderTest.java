@@ -71,7 +71,7 @@ class LeaderTest {
 
   /** One leader on its node, with the fence's store and what it reports to. */
   final class Harness {
-    final NodeState node = new NodeState(true, 3, "node-1");
+    final NodeState node;
     final Recorder service = new Recorder();
     final TestProbe<Topic.Command<Leader.News>> topic = testKit.createTestProbe();
     final StoreSettings store;
@@ -80,8 +80,14 @@ class LeaderTest {
     private EventSourcedBehaviorTestKit<Leader.Command, LeaderEvent, LeaderState> kit;
 
     Harness() {
+      this("node-1", null);
+    }
+
+    /** {@code store}: the fence's store of another harness (the next leader's), or null for a new one. */
+    Harness(String nodeId, StoreSettings shared) {
+      node = new NodeState(true, 3, nodeId);
       node.membersChanged(new NodeState.Members(List.of(), true, false, true, "Up", 1));
-      store = StoreSettings.create(ConfigFactory.parseString(
+      store = shared != null ? shared : StoreSettings.create(ConfigFactory.parseString(
               "pmm-ha.store { url = \"jdbc:h2:mem:leader" + STORES.incrementAndGet() + ";DB_CLOSE_DELAY=-1\", "
                   + "username = sa, password = \"\", startup-wait = 3s }")
           .withFallback(ConfigFactory.defaultReference()).resolve());
@@ -91,7 +97,7 @@ class LeaderTest {
       deps = new Leader.Deps(node, topic.ref(), new FenceClient(new Fence(store, settings.leaseTtl())),
           new LeaderServices(List.of(new LeaderServices.Entry("recorder", service, Duration.ofSeconds(2),
               Duration.ofSeconds(2))), Duration.ofMillis(100), Duration.ofSeconds(1)),
-          new RoleChangeHook(null, "node-1", Duration.ofSeconds(1), null), settings, new PmmHaMetrics(node));
+          new RoleChangeHook(null, nodeId, Duration.ofSeconds(1), null), settings, new PmmHaMetrics(node));
     }
 
     /** The leader under Pekko's event-sourced test kit, started on first use. */
@@ -191,9 +197,61 @@ class LeaderTest {
 
   /** The singleton manager's hand-over, which ends the actor: driven on a plain spawn, since it stops. */
   @Test
-  void theStopMessageHandsOverStopsTheServicesJournalsTheReleaseAndFreesTheFence() throws Exception {
+  void theStopMessageHandsOverStopsTheServicesFreesTheFenceAndTheNextLeaderJournalsTheRelease() throws Exception {
     Harness h = new Harness();
     var leader = testKit.spawn(Leader.create(h.deps));
+    long epoch = awaitElected(leader).epoch();
+    leader.tell(Leader.Stop.INSTANCE);
+    testKit.createTestProbe().expectTerminated(leader, Duration.ofSeconds(10));
+    assertTrue(h.rival.current().free(), "the fence is released, so the next leader need not wait for the lease");
+    assertEquals("stop", h.service.calls.get(h.service.calls.size() - 1), "the services stopped: " + h.service.calls);
+    assertFalse(h.node.isLeader());
+    PersistenceTestKit journal = PersistenceTestKit.create(testKit.system());
+    List<Object> written = journal.persistedInStorage(LeaderState.PERSISTENCE_ID);
+    assertEquals(new LeaderEvent.LeaderElected(epoch, "node-1", null).getClass(),
+        written.get(written.size() - 1).getClass(), "the old leader writes nothing on its way out: " + written);
+
+    // the next leader, on another node and the same store, journals the release before its own election
+    Harness next = new Harness("node-2", h.store);
+    var second = testKit.spawn(Leader.create(next.deps));
+    long nextEpoch = awaitElected(second).epoch();
+    assertEquals(epoch + 1, nextEpoch, "the next epoch");
+    List<Object> after = journal.persistedInStorage(LeaderState.PERSISTENCE_ID);
+    List<Object> added = after.subList(written.size(), after.size());
+    assertEquals(2, added.size(), "the release and the election: " + added);
+    LeaderEvent.LeaderReleased released = (LeaderEvent.LeaderReleased) added.get(0);
+    assertEquals(epoch, released.epoch());
+    assertEquals("node-1", released.nodeId());
+    assertEquals("hand-over", released.reason(), "the reason the old leader released the fence with");
+    assertEquals(nextEpoch, ((LeaderEvent.LeaderElected) added.get(1)).epoch());
+    assertEquals("node-2", ((LeaderEvent.LeaderElected) added.get(1)).nodeId());
+    second.tell(Leader.Stop.INSTANCE);
+    testKit.createTestProbe().expectTerminated(second, Duration.ofSeconds(10));
+  }
+
+  /** The next leader journals a release only when it is the journal's last election's, a hand-over, not yet there. */
+  @Test
+  void theNextLeaderJournalsOnlyAHandOverOfTheJournalsLastElection() {
+    LeaderState last = new LeaderState(4, "node-1", java.time.Instant.EPOCH, false, 0, Map.of());
+    Fence.Release handOver = new Fence.Release("node-1/abcd1234", 1000, "stop (SIGTERM)");
+    var journaled = Leader.releasedBefore(last, lease(4, handOver));
+    assertEquals(new LeaderEvent.LeaderReleased(4, "node-1", java.time.Instant.ofEpochMilli(1000), "stop (SIGTERM)"),
+        journaled);
+    assertEquals(null, Leader.releasedBefore(last, lease(4, null)), "the lease ran out: no release");
+    assertEquals(null, Leader.releasedBefore(last, lease(4, new Fence.Release("node-1/abcd1234", 1000, ""))),
+        "released without a reason: not a hand-over");
+    assertEquals(null, Leader.releasedBefore(last, lease(5, handOver)), "an epoch the journal never elected");
+    assertEquals(null, Leader.releasedBefore(last, lease(4, new Fence.Release("node-2/abcd1234", 1000, "x"))),
+        "another node's release");
+    assertEquals(null, Leader.releasedBefore(last.apply(journaled), lease(4, handOver)), "already journaled");
+  }
+
+  private static Fence.Lease lease(long priorEpoch, Fence.Release prior) {
+    return new Fence.Lease(priorEpoch + 1, "node-2/00000000", 0, Duration.ofSeconds(1), priorEpoch, prior);
+  }
+
+  /** Asks a spawned leader for its status until it is elected (10 s at most). */
+  private Leader.Status awaitElected(org.apache.pekko.actor.typed.ActorRef<Leader.Command> leader) {
     TestProbe<Leader.Status> status = testKit.createTestProbe();
     long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
     Leader.Status s;
@@ -203,16 +261,7 @@ class LeaderTest {
       sleep(20);
     } while (!s.elected() && System.nanoTime() < deadline);
     assertTrue(s.elected(), "elected");
-    long epoch = s.epoch();
-    leader.tell(Leader.Stop.INSTANCE);
-    status.expectTerminated(leader, Duration.ofSeconds(10));
-    assertTrue(h.rival.current().free(), "the fence is released, so the next leader need not wait for the lease");
-    assertEquals("stop", h.service.calls.get(h.service.calls.size() - 1), "the services stopped: " + h.service.calls);
-    assertFalse(h.node.isLeader());
-    List<Object> journal = PersistenceTestKit.create(testKit.system()).persistedInStorage(LeaderState.PERSISTENCE_ID);
-    assertEquals(new LeaderEvent.LeaderReleased(epoch, "node-1", null).getClass(),
-        journal.get(journal.size() - 1).getClass(), "the last event is the release: " + journal);
-    assertEquals(epoch, ((LeaderEvent) journal.get(journal.size() - 1)).epoch());
+    return s;
   }
 
   @Test
