@@ -63,8 +63,16 @@ CREATE TABLE IF NOT EXISTS public.pmm_ha_fence (
 );
 INSERT INTO public.pmm_ha_fence (id, epoch, holder, lease_until_ms, released, updated_ms)
   VALUES (1, 0, '', 0, TRUE, 0) ON CONFLICT (id) DO NOTHING;
--- Why the last holder released the fence (a hand-over's reason): the next leader journals it.
-ALTER TABLE public.pmm_ha_fence ADD COLUMN IF NOT EXISTS release_reason VARCHAR(255) NOT NULL DEFAULT '';
+-- Why the last holder released the fence (a hand-over's reason): the next leader journals it. Added only when
+-- missing: ALTER TABLE locks the fence exclusively even when the column exists, and every node runs this at start.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public'
+      AND table_name = 'pmm_ha_fence' AND column_name = 'release_reason') THEN
+    ALTER TABLE public.pmm_ha_fence ADD COLUMN release_reason VARCHAR(255) NOT NULL DEFAULT '';
+  END IF;
+END
+$$;
 -- Every fenced write (an event tagged pmm-ha-epoch:N) is checked in the journal's own transaction: it lands only
 -- while epoch N holds an unexpired, unreleased lease. FOR SHARE orders it against a concurrent take-over.
 CREATE OR REPLACE FUNCTION pmm_ha_check_fence() RETURNS trigger AS $$

@@ -67,6 +67,32 @@ class SchemaIT extends WithPostgres {
     assertTrue(tables(s).contains("event_journal"));
   }
 
+  /**
+   * A store made by an earlier version (its fence without {@code release_reason}) gains the column at the next
+   * start, keeps its epoch, and a release's reason reaches the next take-over.
+   */
+  @Test
+  void aFenceFromBeforeTheReleaseReasonGainsItAndKeepsItsEpoch() throws Exception {
+    for (StoreSettings s : List.of(settings(pg.createDatabase(), pg.user(), pg.password()),
+        settings("jdbc:h2:mem:schema-upgrade;DB_CLOSE_DELAY=-1", "sa", ""))) {
+      Schema.ensure(s);
+      try (Connection c = Connections.open(s); Statement st = c.createStatement()) {
+        st.execute("ALTER TABLE \"pmm_ha_fence\" DROP COLUMN \"release_reason\"");
+        st.execute("UPDATE \"pmm_ha_fence\" SET \"epoch\" = 41, \"holder\" = 'old/1', \"released\" = TRUE");
+      }
+      Schema.ensure(s);
+      Schema.ensure(s);
+      try (var a = new dev.pmmha.persistence.fence.Fence(s, java.time.Duration.ofSeconds(5));
+          var b = new dev.pmmha.persistence.fence.Fence(s, java.time.Duration.ofSeconds(5))) {
+        var taken = a.acquire("a/1", 0).orElseThrow();
+        assertEquals(42, taken.epoch(), s.description());
+        assertEquals("", taken.priorRelease().reason(), "a release from before the column has no reason");
+        a.release(taken, "stop (SIGTERM)");
+        assertEquals("stop (SIGTERM)", b.acquire("b/1", 0).orElseThrow().priorRelease().reason());
+      }
+    }
+  }
+
   @Test
   void embeddedH2SchemaIsIdempotentToo() throws Exception {
     StoreSettings s = settings("jdbc:h2:mem:schema-test;DB_CLOSE_DELAY=-1", "sa", "");
