@@ -25,11 +25,12 @@ STEPS = [
     ("fence taken, elected", re.compile(r"LEADER elected")),
     ("hand-over begins: the old leader stops answering 200", re.compile(r"LEADER handing over:")),
     ("services stopped, fence released next", re.compile(r"LEADER released: ")),
+    ("fence released, the singleton moves next", re.compile(r"LEADER fence released: ")),
 ]
 
 # steps logged by the faulted node itself (its process still runs when it is cut off, or hands over)
 ON_FAULTED = {"the cut-off leader downs itself (crash watch)", "hand-over begins: the old leader stops answering 200",
-              "services stopped, fence released next"}
+              "services stopped, fence released next", "fence released, the singleton moves next"}
 
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d\d\d) ")
 

@@ -715,9 +715,14 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     Fence.Lease lease = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
     timers.cancel(Renew.INSTANCE);
     tenure.stopKeeper();
+    long sent = System.nanoTime();
     ctx.pipeToSelf(deps.fence().release(lease, reason), (ok, failure) -> {
       if (failure != null) {
         ctx.getLog().warn("Could not release the fence (the next leader waits for the lease): {}", failure.getMessage());
+      } else if (tenure.handOverNanos > 0) {
+        long now = System.nanoTime();
+        ctx.getLog().info("LEADER fence released: epoch {} in {} ms, {} ms after the hand-over began", lease.epoch(),
+            (now - sent) / 1_000_000, (now - tenure.handOverNanos) / 1_000_000);
       }
       return FenceReleased.INSTANCE;
     });
