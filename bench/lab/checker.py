@@ -71,6 +71,15 @@ def gap_at(records, t0, t1):
     return a[0], b[0], a[1], b[1], inside
 
 
+def change_gap(records, t0, t1):
+    """The longest time, inside [t0, t1], between a 200 from one node and the next 200 from another (a start of
+    the window counts as a 200 from nobody): the gap the change of leader itself made, which the longest gap
+    (gap_at) may exceed when the leader later stalls. Seconds; with no change, the time to the first 200."""
+    oks = sorted((r.t_recv, r.node) for r in records if r.kind == "probe" and r.status == 200 and t0 <= r.t_recv <= t1)
+    points = [(t0, "")] + oks
+    return max((b[0] - a[0] for a, b in zip(points, points[1:]) if a[1] != b[1]), default=0.0)
+
+
 def gap_description(at, t_fault):
     """One line on where the longest gap lies (gap_at's answer), times in seconds after the fault."""
     start, end, before, after, inside = at
@@ -150,6 +159,7 @@ def summarize(records, t_fault, t_heal, t_end, old_epoch, t_leader_fault=None):
         "epoch_backwards_ms": round(back_ms, 3),
         "max_gap_ms": round((gap[1] - gap[0]) * 1000.0, 1),
         "max_gap_at": gap_description(gap, t_fault),
+        "change_gap_ms": round(change_gap(records, t_fault, t_end) * 1000.0, 1),
         "haproxy_outage_ms": round(max(((e - s) for s, e, _ in outs), default=0.0) * 1000.0, 1),
         "haproxy_outage_total_ms": round(sum((e - s) for s, e, _ in outs) * 1000.0, 1),
         "read_latency_p99_ms": round(lat[int(len(lat) * 0.99)] if lat else 0.0, 1),

@@ -271,7 +271,7 @@ class Lab:
         self.t_window = t_end
         self.log(f"  failover {s['failover_s']} s, failed reads {s['failed_reads']}/{s['reads']}, failed writes "
                  f"{s['failed_writes']}/{s['writes']}, HAProxy outage {s['haproxy_outage_ms']} ms, no-leader gap "
-                 f"{s['max_gap_ms']} ms, overlap {s['overlap_ms']} ms, epochs back {s['epoch_backwards']}, lost "
+                 f"{s['max_gap_ms']} ms (leader change {s['change_gap_ms']} ms), overlap {s['overlap_ms']} ms, epochs back {s['epoch_backwards']}, lost "
                  f"writes {len(lost)}, heal {run['heal_s']} s, node exits {run['node_exits']}"
                  + (f"; {'; '.join(run['notes'])}" if run["notes"] else ""))
         if "store_failover_s" in run:
@@ -427,7 +427,9 @@ def write_report(path, results, meta):
             lines += [f"### {r['config']} {r['fault']} #{r['index']} (leader {r['leader']})", "",
                       steps.table([tuple(x) for x in r["steps"]], r["failover_s"]), ""]
             if r.get("max_gap_at"):
-                lines += [f"The longest no-leader gap ({r['max_gap_ms']:.0f} ms) lies {r['max_gap_at']}.", ""]
+                change = (f" The change of leader itself (last 200 of one node to the first of another) took "
+                          f"{r['change_gap_ms']:.0f} ms." if "change_gap_ms" in r else "")
+                lines += [f"The longest no-leader gap ({r['max_gap_ms']:.0f} ms) lies {r['max_gap_at']}.{change}", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
