@@ -271,7 +271,8 @@ class Lab:
         self.t_window = t_end
         self.log(f"  failover {s['failover_s']} s, failed reads {s['failed_reads']}/{s['reads']}, failed writes "
                  f"{s['failed_writes']}/{s['writes']}, HAProxy outage {s['haproxy_outage_ms']} ms, no-leader gap "
-                 f"{s['max_gap_ms']} ms (leader change {s['change_gap_ms']} ms), overlap {s['overlap_ms']} ms, epochs back {s['epoch_backwards']}, lost "
+                 f"{s['max_gap_ms']} ms (leader change {s['change_gap_ms']} ms), overlap {s['overlap_ms']} ms, "
+                 f"epochs back {s['epoch_backwards']}, lost "
                  f"writes {len(lost)}, heal {run['heal_s']} s, node exits {run['node_exits']}"
                  + (f"; {'; '.join(run['notes'])}" if run["notes"] else ""))
         if "store_failover_s" in run:

@@ -241,7 +241,8 @@ public final class Fence implements AutoCloseable {
     boolean released = rs.getBoolean(3);
     long at = rs.getLong(4);
     String reason = rs.getString(5);
-    return new Prior(epoch, released && !holder.isEmpty() ? new Release(holder, at, reason == null ? "" : reason) : null);
+    Release release = released && !holder.isEmpty() ? new Release(holder, at, reason == null ? "" : reason) : null;
+    return new Prior(epoch, release);
   }
 
   /** A statement that outlives the lease is useless: give up on it after about one TTL. */
