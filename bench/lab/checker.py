@@ -55,11 +55,16 @@ def epochs_backwards(records):
     return count, worst
 
 
+def oks_between(records, t0, t1):
+    """(time received, node) of every 200 the prober got inside [t0, t1], in order."""
+    return sorted((r.t_recv, r.node) for r in records if r.kind == "probe" and r.status == 200 and t0 <= r.t_recv <= t1)
+
+
 def gap_at(records, t0, t1):
     """Where the longest no-leader gap (the longest time with no 200 from any node to the prober, inside [t0, t1])
     lies: (start, end, node whose 200 came before it or "", node whose 200 ended it or "", {node: {answer: count}}
     of the probes received inside it, where an answer is a status or "none" for no answer)."""
-    oks = sorted((r.t_recv, r.node) for r in records if r.kind == "probe" and r.status == 200 and t0 <= r.t_recv <= t1)
+    oks = oks_between(records, t0, t1)
     points = [(t0, "")] + oks + [(t1, "")]
     a, b = max(zip(points, points[1:]), key=lambda p: p[1][0] - p[0][0])
     inside = {}
@@ -75,7 +80,7 @@ def change_gap(records, t0, t1):
     """The longest time, inside [t0, t1], between a 200 from one node and the next 200 from another (a start of
     the window counts as a 200 from nobody): the gap the change of leader itself made, which the longest gap
     (gap_at) may exceed when the leader later stalls. Seconds; with no change, the time to the first 200."""
-    oks = sorted((r.t_recv, r.node) for r in records if r.kind == "probe" and r.status == 200 and t0 <= r.t_recv <= t1)
+    oks = oks_between(records, t0, t1)
     points = [(t0, "")] + oks
     return max((b[0] - a[0] for a, b in zip(points, points[1:]) if a[1] != b[1]), default=0.0)
 

@@ -249,29 +249,25 @@ public final class LocalCluster implements AutoCloseable {
     var system = nodes.get(0).node().system();
     var query = PersistenceQuery.get(system).getReadJournalFor(
         org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal.class, JdbcReadJournal.Identifier());
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    int tries = 0;
-    while (true) {
-      tries++;
-      try {
-        return query.currentEventsByPersistenceId(LeaderState.PERSISTENCE_ID, 0, Long.MAX_VALUE)
-            .map(EventEnvelope::event).map(LeaderEvent.class::cast)
-            .runWith(Sink.seq(), system).toCompletableFuture().get(10, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted while reading the journal", e);
-      } catch (Exception e) {
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException("cannot read the journal (" + tries + " tries): " + e, e);
-        }
-        System.out.println("journal read failed, trying again: " + e);
+    var last = new java.util.concurrent.atomic.AtomicReference<Exception>();
+    try {
+      return eventually(Duration.ofSeconds(30), () -> {
         try {
-          Thread.sleep(500);
-        } catch (InterruptedException i) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException("interrupted while reading the journal", i);
+          return query.currentEventsByPersistenceId(LeaderState.PERSISTENCE_ID, 0, Long.MAX_VALUE)
+              .map(EventEnvelope::event).map(LeaderEvent.class::cast)
+              .runWith(Sink.seq(), system).toCompletableFuture().get(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt(); // eventually's wait then ends the loop
+          last.set(e);
+          return null;
+        } catch (Exception e) {
+          System.out.println("journal read failed, trying again: " + e);
+          last.set(e);
+          return null;
         }
-      }
+      }, "the journal read back");
+    } catch (AssertionError gaveUp) {
+      throw new IllegalStateException("cannot read the journal: " + last.get(), last.get());
     }
   }
 

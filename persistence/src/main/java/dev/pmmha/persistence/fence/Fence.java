@@ -39,10 +39,6 @@ public final class Fence implements AutoCloseable {
       this(epoch, holder, sentNanos, ttl, -1, null);
     }
 
-    public Lease(long epoch, String holder, long sentNanos, Duration ttl, long priorEpoch) {
-      this(epoch, holder, sentNanos, ttl, priorEpoch, null);
-    }
-
     /** The monotonic instant until which the holder may act, keeping {@code margin} in hand. */
     public long actUntilNanos(Duration margin) {
       return sentNanos + ttl.toNanos() - margin.toNanos();

@@ -649,9 +649,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     ctx.pipeToSelf(deps.services().stopAll().handle((ok, failure) -> System.nanoTime()),
         (at, failure) -> new ServicesStopped(at));
     // nothing is written here: the fence is released with the reason once the services have stopped, and the
-    // next leader journals it (releasedBefore)
-    tenure.releaseReason = ReleaseReason.of(node, ctx.getSystem());
-    return Effect().noReply(); // with no lease, nothing to release: the actor stops once the services have
+    // next leader journals it (releasedBefore); with no lease, the actor just stops then
+    return Effect().noReply();
   }
 
   /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
@@ -698,7 +697,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     ctx.getLog().info("LEADER released: node {} hands over epoch {} (services stopped in {} ms from the start of "
         + "the hand-over; the next leader journals the release)", node.nodeId(), epoch,
         (tenure.servicesStoppedNanos - tenure.handOverNanos) / 1_000_000);
-    beginRelease(tenure.releaseReason);
+    beginRelease(ReleaseReason.of(node, ctx.getSystem()));
     return Effect().noReply();
   }
 

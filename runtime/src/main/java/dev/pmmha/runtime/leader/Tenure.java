@@ -44,8 +44,6 @@ final class Tenure {
   long handOverNanos;
   /** When the services had stopped during the hand-over ({@link System#nanoTime()}, 0 before). */
   long servicesStoppedNanos;
-  /** Why the hand-over happens, released with the fence for the next leader to journal ({@link ReleaseReason}). */
-  String releaseReason = "";
   Phase phase = Phase.ACQUIRING;
   Fence.Lease lease;
   /** A fence request is on its way (its answer comes back as {@code AcquireDone}). */
