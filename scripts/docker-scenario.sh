@@ -66,6 +66,7 @@ load_env() {
 manual_up() {
   load_env
   local net="$project-pmm-network"
+  await_subnet_free 172.20.0.0/24 60
   docker network create "$net" --subnet 172.20.0.0/24 >/dev/null
   docker volume inspect "$project-pg_data" >/dev/null 2>&1 || docker volume create "$project-pg_data" >/dev/null
   docker run -d --name "$(cname postgres)" --network "$net" --ip 172.20.0.4 --restart always \
@@ -195,6 +196,7 @@ figure "image size: $(docker image inspect -f '{{.Size}}' "$image" | awk '{ prin
 
 t_up=$(now)
 if [ "$mode" = compose ]; then
+  await_subnet_free 172.20.0.0/24 60
   compose up -d >"$tmp/up.log" 2>&1 || { cat "$tmp/up.log"; fail "compose up failed"; }
 else
   manual_up
@@ -328,6 +330,7 @@ fi
 # 7. up again: the setting is kept, the epoch goes on
 t_up=$(now)
 if [ "$mode" = compose ]; then
+  await_subnet_free 172.20.0.0/24 60
   compose up -d >"$tmp/up2.log" 2>&1 || { cat "$tmp/up2.log"; fail "second compose up failed"; }
 else
   docker volume inspect "$project-pg_data" >/dev/null

@@ -254,6 +254,7 @@ t0=$SECONDS
 compose build pmm-ha-1 >"$tmp/build.log" 2>&1 || { tail -40 "$tmp/build.log"; fail "compose build failed"; }
 figure "build of the pmm-ha image: $((SECONDS - t0)) s"
 t_up=$(now_ms)
+await_subnet_free 172.22.0.0/24 60
 compose up -d >"$tmp/up.log" 2>&1 || { cat "$tmp/up.log"; fail "compose up failed"; }
 for s in postgres pmm-1 pmm-2 pmm-3 pmm-ha-1 pmm-ha-2 pmm-ha-3 haproxy; do wait_healthy "$(cname "$s")"; done
 first="$(one_leader 120)"

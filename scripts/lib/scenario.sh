@@ -65,6 +65,42 @@ own_volumes() {
 }
 network() { own_networks | head -1; }
 
+# subnet_holders CIDR: what on this host already uses addresses of CIDR, a line each: interface addresses and
+# the engine's networks (podman refuses a new network whose subnet meets either: "subnet ... is already used on
+# the host or by another config")
+subnet_holders() {
+  { ip -o addr show 2>/dev/null | awk '{ print "host interface " $2 ": " $4 }'
+    for n in $(docker network ls -q 2>/dev/null); do
+      docker network inspect -f 'network {{.Name}}: {{range .IPAM.Config}}{{.Subnet}} {{end}}' "$n" 2>/dev/null || true
+    done
+  } | python3 -c '
+import ipaddress, re, sys
+want = ipaddress.ip_network(sys.argv[1])
+for line in sys.stdin:
+    for cidr in re.findall(r"\b\d+\.\d+\.\d+\.\d+/\d+", line):
+        if ipaddress.ip_network(cidr, strict=False).overlaps(want):
+            print(line.strip())
+            break
+' "$1"
+}
+
+# await_subnet_free CIDR SECONDS: waits until nothing on the host uses CIDR (an engine still tearing down an
+# earlier network's bridge), saying what holds it; fails naming the holders after SECONDS
+await_subnet_free() {
+  local cidr="$1" limit="$2" t0 holders said=0
+  t0=$(now)
+  while holders="$(subnet_holders "$cidr")" && [ -n "$holders" ]; do
+    if [ "$said" = 0 ]; then
+      log "waiting for $cidr to be free; it is used by: $(tr '\n' ';' <<<"$holders")"
+      said=1
+    fi
+    [ "$(secs "$t0" "$(now)" | cut -d. -f1)" -lt "$limit" ] \
+      || fail "$cidr is still in use after $limit s, by: $(tr '\n' ';' <<<"$holders") (this scenario needs it to itself)"
+    sleep 1
+  done
+  [ "$said" = 0 ] || log "$cidr free after $(secs "$t0" "$(now)") s"
+}
+
 restart_count() { docker inspect -f '{{.RestartCount}}' "$(cname "$1")"; }
 
 # removes this run's containers, then its volumes and networks
