@@ -128,18 +128,24 @@ public final class FenceClient implements AutoCloseable {
     }, executor);
   }
 
-  CompletionStage<Void> release(Fence.Lease lease) {
+  CompletionStage<Long> release(Fence.Lease lease) {
     return release(lease, "");
   }
 
-  /** Releases {@code lease} with the reason the next leader journals (see {@link Fence.Lease#priorRelease}). */
-  CompletionStage<Void> release(Fence.Lease lease, String reason) {
-    return CompletableFuture.runAsync(() -> {
+  /**
+   * Releases {@code lease} with the reason the next leader journals (see {@link Fence.Lease#priorRelease}); completes
+   * with how long the request waited for the fence's thread (ns), behind a renewal or a read already under way.
+   */
+  CompletionStage<Long> release(Fence.Lease lease, String reason) {
+    long queued = System.nanoTime();
+    return CompletableFuture.supplyAsync(() -> {
+      long waited = System.nanoTime() - queued;
       try {
         fence.release(lease, reason);
       } catch (SQLException e) {
         throw new IllegalStateException(firstLine(e), e);
       }
+      return waited;
     }, executor);
   }
 

@@ -633,8 +633,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       if (anotherMemberMayLead()) {
         // the 503s that replace this node's 200s wait for the next leader (see NodeState)
         node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
-        // this node leaves the cluster before the next leader announces itself: it watches the fence instead
-        watchFenceForNextLeader(deps.fence(), node, tenure.lease.epoch());
+        // this node leaves the cluster before the next leader announces itself: it watches the fence instead,
+        // once it has released it (beginRelease)
       } else {
         // the whole cluster is stopping: no next leader will come, so neither the hold nor the port drain waits
         ctx.getLog().info("LEADER on {}: every other member is leaving or gone, nobody to hand over to", node.nodeId());
@@ -715,13 +715,19 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     timers.cancel(Renew.INSTANCE);
     tenure.stopKeeper();
     long sent = System.nanoTime();
-    ctx.pipeToSelf(deps.fence().release(lease, reason), (ok, failure) -> {
+    var released = deps.fence().release(lease, reason);
+    if (node.handingOverEpoch() == lease.epoch()) {
+      // the next leader can take the fence only after this: read it from then on, not in the release's way
+      released.thenRun(() -> watchFenceForNextLeader(deps.fence(), node, lease.epoch()));
+    }
+    ctx.pipeToSelf(released, (waited, failure) -> {
       if (failure != null) {
         ctx.getLog().warn("Could not release the fence (the next leader waits for the lease): {}", failure.getMessage());
       } else if (tenure.handOverNanos > 0) {
         long now = System.nanoTime();
-        ctx.getLog().info("LEADER fence released: epoch {} in {} ms, {} ms after the hand-over began", lease.epoch(),
-            (now - sent) / 1_000_000, (now - tenure.handOverNanos) / 1_000_000);
+        ctx.getLog().info("LEADER fence released: epoch {} in {} ms ({} ms of it waiting for the fence thread), {} ms "
+            + "after the hand-over began", lease.epoch(), (now - sent) / 1_000_000, waited / 1_000_000,
+            (now - tenure.handOverNanos) / 1_000_000);
       }
       return FenceReleased.INSTANCE;
     });
