@@ -126,7 +126,7 @@ class Lab:
     def probe_port(self, config):
         """The port the direct prober asks: the API port (default), or with --probe-port check the port HAProxy's
         config checks (`check port N`, the nodes' probe port), so that the prober sees what HAProxy's checks see."""
-        if self.args.probe_port == "api":
+        if getattr(self.args, "probe_port", "api") == "api":  # bench/lab/soak.py's arguments have no --probe-port
             return topo.HTTP_PORT
         ports = set(re.findall(r"\bcheck port (\d+)", topo.haproxy_config(config)))
         if len(ports) != 1:
