@@ -246,12 +246,19 @@ public final class LocalCluster implements AutoCloseable {
    * hold a connection to the old server, which fails one read; what is read is never relaxed.
    */
   public List<LeaderEvent> journal() {
-    var system = nodes.get(0).node().system();
-    var query = PersistenceQuery.get(system).getReadJournalFor(
-        org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal.class, JdbcReadJournal.Identifier());
     var last = new java.util.concurrent.atomic.AtomicReference<Exception>();
     try {
       return eventually(Duration.ofSeconds(30), () -> {
+        // through a node that still runs: one downed during the test (a store failover, a step aside) has shut
+        // its actor system down, and a read through it fails at once ("materializer has been shutdown")
+        var system = nodes.stream().map(n -> n.node().system())
+            .filter(s -> !s.whenTerminated().isCompleted()).findFirst().orElse(null);
+        if (system == null) {
+          last.set(new IllegalStateException("every node's actor system has terminated"));
+          return null;
+        }
+        var query = PersistenceQuery.get(system).getReadJournalFor(
+            org.apache.pekko.persistence.jdbc.query.javadsl.JdbcReadJournal.class, JdbcReadJournal.Identifier());
         try {
           return query.currentEventsByPersistenceId(LeaderState.PERSISTENCE_ID, 0, Long.MAX_VALUE)
               .map(EventEnvelope::event).map(LeaderEvent.class::cast)
