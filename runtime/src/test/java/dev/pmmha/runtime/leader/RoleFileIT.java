@@ -143,7 +143,13 @@ class RoleFileIT extends WithPostgres {
       if (frozen != null) {
         signal("CONT", frozen.pid());
       }
-      consumers.forEach(Process::destroy);
+      // each consumer logs its stop on SIGTERM: wait for it, or the temp directory's removal races that write
+      for (Process consumer : consumers) {
+        consumer.destroy();
+        if (!consumer.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
+          consumer.destroyForcibly().waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
+        }
+      }
       nodes.forEach(NodeProcess::close);
       if (storeDown) {
         pg.startServer();
