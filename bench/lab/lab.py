@@ -115,10 +115,12 @@ class Lab:
             raise RuntimeError(f"the cluster did not become healthy within 180 s: {why}")
         self.log(f"cluster healthy, leader {why}")
         self.prober = Prober(self.rec, {n: node.ip for n, node in self.nodes.items()}, period=0.02,
-                             port=self.probe_port(config))
+                             port=self.probe_port(config),
+                             realtime=getattr(self.args, "prober_priority", "realtime") == "realtime")
         self.client = Client(self.rec, read_rate=self.args.rate, write_rate=self.args.write_rate,
                              run_id=datetime.datetime.now().strftime("%Y%m%dT%H%M%S"))
         self.prober.start()
+        self.log(f"prober: its own process, priority {self.prober.priority}")
         self.client.start()
         time.sleep(2.0)
         self.t_window = time.monotonic()
@@ -193,6 +195,17 @@ class Lab:
                 out[name] = json.loads(body).get("settings", {})
         return out
 
+    def dump_probes(self, run, records):
+        """The prober's answers of this run, one line each (node, sent and received in s after the fault, status,
+        epoch), next to the node logs: what the no-leader gap is made of, probe by probe."""
+        name = f"probes-{run['config']}-{run['fault']}-{run['index']}.tsv"
+        with open(os.path.join(self.args.logdir, name), "w") as f:
+            f.write("node\tsent_s\treceived_s\tstatus\tepoch\n")
+            for r in records:
+                if r.kind == "probe":
+                    f.write(f"{r.node}\t{r.t_send - run['t_fault']:.4f}\t{r.t_recv - run['t_fault']:.4f}\t"
+                            f"{r.status}\t{r.epoch}\n")
+
     def check_writes(self):
         """Every acknowledged write, readable on every node; waits up to 30 s for every node to answer and for the
         copies to catch up. Returns (acked, lost, nodes never read)."""
@@ -250,6 +263,7 @@ class Lab:
         t_end = time.monotonic()
         records = self.rec.window(t_start, t_end)
         s = checker.summarize(records, run["t_fault"], run["t_heal"], t_end, epoch, run.get("t_leader_fault"))
+        self.dump_probes(run, records)
         run.update(s)
         run["acked_writes_total"] = len(acked)
         run["lost_writes"] = len(lost)
@@ -392,7 +406,8 @@ def write_report(path, results, meta):
         "",
         "Definitions are in bench/lab/checker.py: *until HAProxy serves the new leader* runs from the fault to the "
         "first client read through HAProxy answered 200 with a higher epoch; *no-leader gap* is the longest time "
-        f"without a 200 from any node to the direct prober (20 ms period, asking {probe}); *HAProxy outage* is the longest run of "
+        f"without a 200 from any node to the direct prober (20 ms period, asking {probe}; a process of its own, "
+        f"{meta.get('prober', 'in the lab process')}); *HAProxy outage* is the longest run of "
         "failed client reads (100/s); *overlap* is the time two nodes' 200 answers to the prober may have "
         "coincided ([send, receive] intervals of different nodes intersecting); *time to heal* runs from the heal "
         "to every node ready, seeing three alive members, exactly one leader, and HAProxy serving it.",
@@ -466,6 +481,9 @@ def main():
     p.add_argument("--probe-port", choices=["api", "check"], default="api",
                    help="where the direct prober (no-leader gap, overlap) asks the leader check: the nodes' API "
                         "port (default), or the port the HAProxy config checks (its `check port`)")
+    p.add_argument("--prober-priority", choices=["realtime", "normal"], default="realtime",
+                   help="the direct prober's process runs at real-time priority (default: the instrument is not "
+                        "starved by the nodes it measures), or at normal priority")
     p.add_argument("--rate", type=int, default=100, help="client reads per second through HAProxy")
     p.add_argument("--write-rate", type=int, default=10, help="client settings writes per second")
     p.add_argument("--heal-timeout", type=float, default=60.0, help="seconds after a heal to be healthy again")
@@ -553,6 +571,7 @@ def main():
         "impair": "tc netem" if lab.net.has_netem else "the NFQUEUE delayer bench/lab/impair.py (no netem in this kernel)",
         "probe": ("the nodes' API port" if args.probe_port == "api"
                   else "the port HAProxy's config checks (`check port`, the nodes' probe port)"),
+        "prober": lab.prober.priority if lab.prober else "not started",
     }
     unsafe = [f"{r['config']} {r['fault']} #{r['index']}" for r in results if not safe(r, args.heal_timeout)]
     if args.json:

@@ -163,32 +163,55 @@ class Client:
 
 class Prober:
     """Asks every node's leader health check directly (POST /v1/leaderHealthCheck, as HAProxy does) every period
-    seconds, one thread per node, so that a node that hangs delays only its own probes."""
+    seconds, one thread per node, so that a node that hangs delays only its own probes.
 
-    def __init__(self, rec, nodes, period=0.02, timeout=1.0, port=HTTP_PORT):
+    The probing threads run in a process of their own (prober_main), at real-time priority where the lab may set
+    it (it runs as root): the prober is the instrument. In the lab's own process its threads shared the GIL with
+    the client's, and on this 2-core host they stalled for 40 to 150 ms several times a run, every node's at once
+    (bench/README.md, session 31). Records come back through a pipe and carry the machine's monotonic clock, which
+    both processes read. realtime=False leaves the prober process at normal priority."""
+
+    def __init__(self, rec, nodes, period=0.02, timeout=1.0, port=HTTP_PORT, realtime=True):
         self.rec = rec
-        self.tickers = []
-        for name, ip in nodes.items():
-            conn = Conn(ip, port, timeout)
-            self.tickers.append(Ticker(period, self._probe(name, conn), f"probe-{name}"))
+        self.nodes, self.period, self.timeout, self.port, self.realtime = dict(nodes), period, timeout, port, realtime
         self.latest = {}  # node -> Record
-
-    def _probe(self, name, conn):
-        def probe():
-            t0 = time.monotonic()
-            st, epoch, _ = conn.request("POST", "/v1/leaderHealthCheck")
-            r = Record("probe", name, t0, time.monotonic(), st, epoch, "", 0)
-            self.rec.add(r)
-            self.latest[name] = r
-        return probe
+        self.proc = None
+        self.reader = None
+        self.priority = "not started"
 
     def start(self):
-        for t in self.tickers:
-            t.start()
+        import multiprocessing
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=False)
+        self.stop_event = ctx.Event()
+        self.proc = ctx.Process(target=prober_main, name="lab-prober", daemon=True,
+                                args=(child, self.stop_event, self.nodes, self.port, self.period, self.timeout,
+                                      self.realtime))
+        self.proc.start()
+        child.close()
+        self.priority = parent.recv()  # the child's first message: the priority it runs at
+        self.reader = threading.Thread(target=self._read, args=(parent,), daemon=True, name="prober-reader")
+        self.reader.start()
+
+    def _read(self, conn):
+        while True:
+            try:
+                t = conn.recv()
+            except (EOFError, OSError):
+                return
+            r = Record("probe", t[0], t[1], t[2], t[3], t[4], "", 0)
+            self.rec.add(r)
+            self.latest[r.node] = r
 
     def stop(self):
-        for t in self.tickers:
-            t.stop()
+        if self.proc:
+            self.stop_event.set()
+            self.proc.join(5)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join(5)
+        if self.reader:
+            self.reader.join(5)
 
     def leader(self):
         """(node, epoch) of the node whose latest probe answered 200, if exactly one did."""
@@ -197,3 +220,38 @@ class Prober:
 
     def max_epoch(self):
         return max((r.epoch for r in self.latest.values()), default=0)
+
+
+def prober_main(conn, stop_event, nodes, port, period, timeout, realtime):
+    """The prober process: a Ticker per node, each answer sent to the lab as (node, t_send, t_recv, status,
+    epoch). Its first message says which priority it runs at."""
+    import os
+    priority = "normal"
+    if realtime:
+        try:
+            # on Linux this sets the calling thread, and the threads started below inherit it
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            priority = "real-time (SCHED_FIFO 10)"
+        except (OSError, AttributeError) as e:
+            priority = f"normal (real-time refused: {e})"
+    conn.send(priority)
+    lock = threading.Lock()
+
+    def probe_fn(name, c):
+        def probe():
+            t0 = time.monotonic()
+            st, epoch, _ = c.request("POST", "/v1/leaderHealthCheck")
+            t1 = time.monotonic()
+            with lock:
+                conn.send((name, t0, t1, st, epoch))
+        return probe
+
+    tickers = [Ticker(period, probe_fn(name, Conn(ip, port, timeout)), f"probe-{name}") for name, ip in nodes.items()]
+    for t in tickers:
+        t.start()
+    stop_event.wait()
+    for t in tickers:
+        t.stop()
+    for t in tickers:
+        t.join(timeout + 1)
+    conn.close()

@@ -119,6 +119,8 @@ public final class Guardian {
                   Leader.create(new Leader.Deps(node, topic, fence, leaderServices, hook, leaderSettings, metrics)),
                   Leader.SINGLETON_NAME)
               .withStopMessage(Leader.Stop.INSTANCE)
+              // a thread of its own: its hand-over and take-over steps do not queue behind other actors' work
+              .withProps(org.apache.pekko.actor.typed.DispatcherSelector.fromConfig(Leader.DISPATCHER))
               // never on a node with PMM_HA_NOFAILOVER; its proxy still finds the leader from any node
               .withSettings(ClusterSingletonSettings.create(system).withRole(ClusterConfig.MAY_LEAD_ROLE)));
       ctx.spawn(Membership.create(node, topic, leaderProxy, metrics, leaderSettings.leaseTtl()), "membership");

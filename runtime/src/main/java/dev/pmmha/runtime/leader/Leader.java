@@ -144,6 +144,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   public static final String TOPIC = "pmm-ha-leader";
   public static final String SINGLETON_NAME = "pmm-leader";
+  /** The singleton's dispatcher (reference.conf): a thread of its own. */
+  public static final String DISPATCHER = "pmm-ha.leader-dispatcher";
 
   /** Everything the leader works with on its node. */
   public record Deps(
@@ -645,11 +647,15 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     timers.cancel(Announce.INSTANCE);
     timers.cancel(Acquire.INSTANCE);
     ctx.getLog().info("LEADER handing over: node {} stops its services for epoch {}", node.nodeId(), tenure.epoch());
-    // the time is taken when the services have stopped, not when their message is handled
-    ctx.pipeToSelf(deps.services().stopAll().handle((ok, failure) -> System.nanoTime()),
-        (at, failure) -> new ServicesStopped(at));
     // nothing is written here: the fence is released with the reason once the services have stopped, and the
     // next leader journals it (releasedBefore); with no lease, the actor just stops then
+    var stopping = deps.services().stopAll();
+    if (stopping.isDone()) {
+      // no services (or none running): release now, not after a round through this actor's mailbox
+      return onServicesStopped(new ServicesStopped(System.nanoTime()));
+    }
+    // the time is taken when the services have stopped, not when their message is handled
+    ctx.pipeToSelf(stopping.handle((ok, failure) -> System.nanoTime()), (at, failure) -> new ServicesStopped(at));
     return Effect().noReply();
   }
 
