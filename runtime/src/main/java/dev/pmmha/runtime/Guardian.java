@@ -6,6 +6,7 @@ import dev.pmmha.http.api.SettingsApi;
 import dev.pmmha.http.routes.HaRoutes;
 import dev.pmmha.persistence.StoreSettings;
 import dev.pmmha.persistence.fence.Fence;
+import dev.pmmha.persistence.fence.FenceNotices;
 import dev.pmmha.runtime.cluster.CrashWatch;
 import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.Membership;
@@ -24,6 +25,7 @@ import dev.pmmha.runtime.leader.Leader;
 import dev.pmmha.runtime.leader.LeaderServices;
 import dev.pmmha.runtime.leader.LeaderSettings;
 import dev.pmmha.runtime.leader.RoleChangeHook;
+import dev.pmmha.runtime.leader.Successor;
 import dev.pmmha.runtime.metrics.PmmHaMetrics;
 import dev.pmmha.runtime.settings.ClusterSettings;
 import dev.pmmha.runtime.shutdown.ShutdownTasks;
@@ -95,18 +97,29 @@ public final class Guardian {
 
       PmmHaMetrics metrics = new PmmHaMetrics(node);
       metrics.attach(system);
-      FenceClient fence = new FenceClient(new Fence(store, leaderSettings.leaseTtl()));
+      Fence fenceStore = new Fence(store, leaderSettings.leaseTtl());
+      FenceClient fence = new FenceClient(fenceStore);
       LeaderServices leaderServices = new LeaderServices(
           services, leaderSettings.serviceMinBackoff(), leaderSettings.serviceMaxBackoff());
       RoleChangeHook hook = new RoleChangeHook(
           leaderSettings.onRoleChange(), settings.nodeId(), leaderSettings.onRoleChangeTimeout(),
           KubernetesLeaderLabel.create(system.settings().config(), settings));
+      // A hand-over names the node its singleton goes to, and the store tells that node when the fence is free: it
+      // takes the fence then, before the singleton arrives (PostgreSQL only; dev.pmmha.runtime.leader.Successor).
+      org.apache.pekko.cluster.Cluster classicCluster = org.apache.pekko.cluster.Cluster.get(
+          org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system));
+      Successor successor = new Successor(node, fence, leaderSettings, metrics, () ->
+          !node.isShuttingDown() && !node.steppingAside()
+              && classicCluster.selfMember().status() == org.apache.pekko.cluster.MemberStatus.up()
+              && classicCluster.selfMember().hasRole(ClusterConfig.MAY_LEAD_ROLE));
+      java.util.Optional<FenceNotices> notices = FenceNotices.start(store, fenceStore, successor::released);
       // The services are stopped before their threads go: a leader that ends other than by a hand-over asks for the
       // stop without waiting, and closing the threads at once would cancel it. stopAll runs after any stop already
       // asked for, and stops nothing twice; the phase's own timeout bounds the wait.
       shutdown.addTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate(), "pmm-ha-leader-resources",
           () -> leaderServices.stopAll().handle((v, failure) -> null).thenCompose(v ->
               ShutdownTasks.offTheLoop("pmm-ha-close-leader-resources", () -> {
+                notices.ifPresent(FenceNotices::close);
                 fence.close();
                 leaderServices.close();
                 hook.close();
@@ -116,7 +129,8 @@ public final class Guardian {
           ctx.spawn(Topic.create(Leader.News.class, Leader.TOPIC), "leader-topic");
       ActorRef<Leader.Command> leaderProxy = ClusterSingleton.get(system).init(
           SingletonActor.of(
-                  Leader.create(new Leader.Deps(node, topic, fence, leaderServices, hook, leaderSettings, metrics)),
+                  Leader.create(new Leader.Deps(
+                      node, topic, fence, leaderServices, hook, leaderSettings, metrics, successor)),
                   Leader.SINGLETON_NAME)
               .withStopMessage(Leader.Stop.INSTANCE)
               // a thread of its own: its hand-over and take-over steps do not queue behind other actors' work

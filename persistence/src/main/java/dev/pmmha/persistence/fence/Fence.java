@@ -78,6 +78,13 @@ public final class Fence implements AutoCloseable {
   private static final String RELEASE =
       "UPDATE \"pmm_ha_fence\" SET \"released\" = TRUE, \"updated_ms\" = pmm_ha_now_ms(), \"release_reason\" = ? "
           + "WHERE \"id\" = 1 AND \"epoch\" = ? AND \"holder\" = ? AND NOT \"released\"";
+  /**
+   * PostgreSQL, on a hand-over: {@link #RELEASE} and a notice to the node the singleton goes to next, in one statement
+   * (the notice is delivered when the release commits, and only if it released something; see {@link FenceNotices}).
+   */
+  private static final String RELEASE_WITH_NOTICE =
+      "WITH \"released\" AS (" + RELEASE + " RETURNING \"epoch\") "
+          + "SELECT pg_notify('" + FenceNotices.CHANNEL + "', ?) FROM \"released\"";
   private static final String READ =
       "SELECT \"epoch\", \"holder\", \"lease_until_ms\" - pmm_ha_now_ms(), \"released\" FROM \"pmm_ha_fence\" "
           + "WHERE \"id\" = 1";
@@ -113,7 +120,12 @@ public final class Fence implements AutoCloseable {
     long sent = System.nanoTime();
     Connection c = connection();
     if (store.kind() == StoreSettings.Kind.POSTGRES) {
-      return acquireInOneTrip(c, holder, atLeast, sent);
+      try {
+        return acquireInOneTrip(c, holder, atLeast, sent);
+      } catch (SQLException e) {
+        drop();
+        throw e;
+      }
     }
     c.setAutoCommit(false);
     try {
@@ -143,6 +155,14 @@ public final class Fence implements AutoCloseable {
     }
   }
 
+  /**
+   * {@link #acquire} on PostgreSQL through {@code c}, a connection the caller owns (the one a {@link FenceNotices}
+   * notice just arrived on: it is known to answer, and no other fence call queues in front of this one).
+   */
+  java.util.Optional<Lease> acquireOn(Connection c, String holder, long atLeast) throws SQLException {
+    return acquireInOneTrip(c, holder, atLeast, System.nanoTime());
+  }
+
   private java.util.Optional<Lease> acquireInOneTrip(Connection c, String holder, long atLeast, long sent)
       throws SQLException {
     try (PreparedStatement st = c.prepareStatement(ACQUIRE_ONE_TRIP)) {
@@ -153,9 +173,6 @@ public final class Fence implements AutoCloseable {
         return rs.wasNull() ? java.util.Optional.empty()
             : java.util.Optional.of(new Lease(epoch, holder, sent, ttl, prior.epoch(), prior.release()));
       }
-    } catch (SQLException e) {
-      drop();
-      throw e;
     }
   }
 
@@ -194,12 +211,28 @@ public final class Fence implements AutoCloseable {
    * {@link Lease#priorRelease}). A lease already released stays as it was.
    */
   public synchronized void release(Lease lease, String reason) throws SQLException {
-    try (PreparedStatement st = connection().prepareStatement(RELEASE)) {
+    release(lease, reason, "");
+  }
+
+  /**
+   * Gives the fence up as {@link #release(Lease, String)} does, and on PostgreSQL tells the node {@code next} (a node
+   * id; "" tells nobody) that it is free, through {@link FenceNotices}: that node can take it before the singleton
+   * reaches it. The store has no notices elsewhere (H2): there the next leader takes the fence when its singleton
+   * starts, as without a notice.
+   */
+  public synchronized void release(Lease lease, String reason, String next) throws SQLException {
+    boolean notice = next != null && !next.isEmpty() && store.kind() == StoreSettings.Kind.POSTGRES;
+    try (PreparedStatement st = connection().prepareStatement(notice ? RELEASE_WITH_NOTICE : RELEASE)) {
       st.setQueryTimeout(queryTimeoutSeconds());
       st.setString(1, reason == null ? "" : reason);
       st.setLong(2, lease.epoch());
       st.setString(3, lease.holder());
-      st.executeUpdate();
+      if (notice) {
+        st.setString(4, FenceNotices.payload(next, lease.epoch()));
+        st.executeQuery().close();
+      } else {
+        st.executeUpdate();
+      }
     } catch (SQLException e) {
       drop();
       throw e;

@@ -175,4 +175,51 @@ class FenceIT extends WithPostgres {
       assertFalse(a.current().released());
     }
   }
+
+  @org.junit.jupiter.api.Test
+  void aHandOversReleaseTellsTheNextNodeWhichTakesTheFenceThroughTheNoticesConnection() throws Exception {
+    StoreSettings s = store("postgres");
+    var heard = new java.util.concurrent.LinkedBlockingQueue<Object>();
+    try (Fence a = new Fence(s, Duration.ofSeconds(30)); Fence view = new Fence(s, Duration.ofSeconds(30));
+        FenceNotices notices = FenceNotices.start(s, view, (notice, taker) -> {
+          heard.add(notice);
+          try {
+            heard.add(taker.acquire("node-2/cccc", notice.epoch()).map(l -> (Object) l).orElse("not taken"));
+          } catch (SQLException e) {
+            heard.add(e);
+          }
+        }).orElseThrow()) {
+      Fence.Lease first = a.acquire("node-1/aaaa", 0).orElseThrow();
+      Thread.sleep(500); // LISTEN is in place (its thread connects first)
+      a.release(first, "left", "node-2");
+      long sent = System.nanoTime();
+      assertEquals(new FenceNotices.Released("node-2", first.epoch()), heard.poll(5, java.util.concurrent.TimeUnit.SECONDS));
+      Object taken = heard.poll(5, java.util.concurrent.TimeUnit.SECONDS);
+      assertTrue(taken instanceof Fence.Lease, "taken through the notice's connection: " + taken);
+      Fence.Lease lease = (Fence.Lease) taken;
+      assertEquals(first.epoch() + 1, lease.epoch());
+      assertEquals(first.epoch(), lease.priorEpoch());
+      assertEquals("left", lease.priorRelease().reason(), "the release's reason reaches the next leader as usual");
+      assertEquals("node-2/cccc", view.current().holder());
+      assertTrue(System.nanoTime() - sent < Duration.ofSeconds(2).toNanos());
+      assertTrue(view.acquire("node-3/dddd", 0).isEmpty(), "held by the node that was told");
+    }
+  }
+
+  @org.junit.jupiter.api.Test
+  void aReleaseThatReleasesNothingTellsNobodyAndH2HasNoNotices() throws Exception {
+    assertTrue(FenceNotices.start(store("h2"), null, (n, t) -> { }).isEmpty(), "H2: no notices");
+    StoreSettings s = store("postgres");
+    var heard = new java.util.concurrent.LinkedBlockingQueue<FenceNotices.Released>();
+    try (Fence a = new Fence(s, Duration.ofSeconds(30));
+        FenceNotices notices = FenceNotices.start(s, a, (notice, taker) -> heard.add(notice)).orElseThrow()) {
+      Fence.Lease first = a.acquire("node-1/aaaa", 0).orElseThrow();
+      Thread.sleep(500);
+      a.release(first, "left", "");
+      a.release(first, "again", "node-2"); // already released: nothing changes, nobody is told
+      assertEquals(null, heard.poll(1, java.util.concurrent.TimeUnit.SECONDS));
+      assertTrue(a.current().free());
+      assertEquals(first.epoch(), a.current().epoch());
+    }
+  }
 }

@@ -339,7 +339,8 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     return s == MemberStatus.up() || s == MemberStatus.leaving() || s == MemberStatus.exiting();
   }
 
-  static String nodeName(Member m) {
+  /** The node id a member carries in its roles (its host if it carries none). */
+  public static String nodeName(Member m) {
     for (String role : m.getRoles()) {
       if (role.startsWith(ClusterConfig.NODE_ROLE_PREFIX)) {
         return role.substring(ClusterConfig.NODE_ROLE_PREFIX.length());

@@ -137,11 +137,19 @@ public final class FenceClient implements AutoCloseable {
    * with how long the request waited for the fence's thread (ns), behind a renewal or a read already under way.
    */
   CompletionStage<Long> release(Fence.Lease lease, String reason) {
+    return release(lease, reason, "");
+  }
+
+  /**
+   * {@link #release(Fence.Lease, String)}, telling the node {@code next} (a node id, or "" for nobody) that the fence
+   * is free (see {@link dev.pmmha.persistence.fence.FenceNotices}).
+   */
+  CompletionStage<Long> release(Fence.Lease lease, String reason, String next) {
     long queued = System.nanoTime();
     return CompletableFuture.supplyAsync(() -> {
       long waited = System.nanoTime() - queued;
       try {
-        fence.release(lease, reason);
+        fence.release(lease, reason, next);
       } catch (SQLException e) {
         throw new IllegalStateException(firstLine(e), e);
       }

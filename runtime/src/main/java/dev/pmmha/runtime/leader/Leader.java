@@ -155,12 +155,31 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       LeaderServices services,
       RoleChangeHook hook,
       LeaderSettings settings,
-      PmmHaMetrics metrics) {}
+      PmmHaMetrics metrics,
+      Successor successor) {
+
+    /** Without notices: every singleton asks for the fence itself when it starts. */
+    public Deps(NodeState node, ActorRef<Topic.Command<News>> topic, FenceClient fence, LeaderServices services,
+        RoleChangeHook hook, LeaderSettings settings, PmmHaMetrics metrics) {
+      this(node, topic, fence, services, hook, settings, metrics, Successor.NONE);
+    }
+  }
 
   public static Behavior<Command> create(Deps deps) {
     return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+      ActorRef<Command> self = ctx.getSelf();
+      // a hand-over that named this node may have asked for the fence already, on the release's notice
+      Tenure prepared = deps.successor().take().orElse(null);
+      if (prepared != null) {
+        prepared.owner = self;
+        ctx.getLog().info("Leader singleton starting on {}: recovering the leader's journal; the fence was asked for "
+            + "{} ms ago, on the release's notice", deps.node().nodeId(),
+            (System.nanoTime() - prepared.startedNanos) / 1_000_000);
+        return new Leader(ctx, timers, deps, prepared);
+      }
       ctx.getLog().info("Leader singleton starting on {}: recovering the leader's journal", deps.node().nodeId());
       Tenure tenure = new Tenure(deps.node().nodeId());
+      tenure.owner = self;
       // Ask for the fence while the journal is read, not after: on a hand-over the previous leader has released
       // it, and this saves one database round trip of the no-leader gap. The fence's epoch is never below the
       // journal's (every journal write is fenced), so the journal's epoch is not needed here; onAcquireDone checks
@@ -169,7 +188,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       tenure.fenceRequested = true;
       tenure.seenAtRequest = deps.node().highestEpochSeen();
       tenure.early = deps.fence().acquire(tenure.holder, tenure.seenAtRequest);
-      ActorRef<Command> self = ctx.getSelf();
       tenure.early.thenAccept(r -> r.lease().ifPresent(lease -> tenure.answerEarly(deps.node(), lease,
           deps.settings().safetyMargin(), l -> keeper(deps, self, l))));
       return new Leader(ctx, timers, deps, tenure);
@@ -280,24 +298,42 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
 
   /** Renews {@code lease} on the fence's thread; each outcome goes to this node's state and to {@code self}. */
   private static FenceClient.Keeper keeper(Deps deps, ActorRef<Command> self, Fence.Lease lease) {
-    NodeState node = deps.node();
-    Duration margin = deps.settings().safetyMargin();
-    return deps.fence().keep(lease, deps.settings().renewInterval(), new FenceClient.KeeperListener() {
+    return keeper(deps.fence(), deps.node(), deps.settings(), deps.metrics(), () -> self, lease);
+  }
+
+  /**
+   * The keeper for {@code lease}, telling the actor {@code owner} gives of each renewal; a tenure taken on a
+   * release's notice has no actor until the singleton adopts it (owner null: the node's right to act is still
+   * renewed).
+   */
+  static FenceClient.Keeper keeper(FenceClient fence, NodeState node, LeaderSettings settings, PmmHaMetrics metrics,
+      java.util.function.Supplier<ActorRef<Command>> owner, Fence.Lease lease) {
+    Duration margin = settings.safetyMargin();
+    return fence.keep(lease, settings.renewInterval(), new FenceClient.KeeperListener() {
       @Override
       public void renewed(Fence.Lease l) {
         node.leaseRenewed(l.epoch(), l.actUntilNanos(margin));
-        deps.metrics().fenceRenewed(System.nanoTime() - l.sentNanos());
-        self.tell(new RenewDone(l.epoch(), Optional.of(l), null));
+        if (metrics != null) {
+          metrics.fenceRenewed(System.nanoTime() - l.sentNanos());
+        }
+        tell(new RenewDone(l.epoch(), Optional.of(l), null));
       }
 
       @Override
       public void lost(Fence.Lease last) {
-        self.tell(new RenewDone(last.epoch(), Optional.empty(), null));
+        tell(new RenewDone(last.epoch(), Optional.empty(), null));
       }
 
       @Override
       public void failed(Fence.Lease last, String error) {
-        self.tell(new RenewDone(last.epoch(), Optional.empty(), error));
+        tell(new RenewDone(last.epoch(), Optional.empty(), error));
+      }
+
+      private void tell(Command c) {
+        ActorRef<Command> to = owner.get();
+        if (to != null) {
+          to.tell(c);
+        }
       }
     });
   }
@@ -635,6 +671,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       if (anotherMemberMayLead()) {
         // the 503s that replace this node's 200s wait for the next leader (see NodeState)
         node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
+        // the node the singleton goes to hears of the release from the store and asks for the fence at once
+        tenure.next = nextLeader();
         // this node leaves the cluster before the next leader announces itself: it watches the fence instead,
         // once it has released it (beginRelease)
       } else {
@@ -657,6 +695,23 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     // the time is taken when the services have stopped, not when their message is handled
     ctx.pipeToSelf(stopping.handle((ok, failure) -> System.nanoTime()), (at, failure) -> new ServicesStopped(at));
     return Effect().noReply();
+  }
+
+  /**
+   * The node the singleton goes to next, as this node sees the cluster: the oldest other member that may lead and is
+   * Up (the singleton's rule); "" if none. Only a hint for {@link Successor}: a wrong one costs time, not safety.
+   */
+  private String nextLeader() {
+    var cluster = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem());
+    var self = cluster.selfMember().uniqueAddress();
+    org.apache.pekko.cluster.Member oldest = null;
+    for (org.apache.pekko.cluster.Member m : cluster.state().getMembers()) {
+      if (!m.uniqueAddress().equals(self) && m.hasRole(ClusterConfig.MAY_LEAD_ROLE)
+          && m.status() == org.apache.pekko.cluster.MemberStatus.up() && (oldest == null || m.isOlderThan(oldest))) {
+        oldest = m;
+      }
+    }
+    return oldest == null ? "" : dev.pmmha.runtime.cluster.Membership.nodeName(oldest);
   }
 
   /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
@@ -721,7 +776,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     timers.cancel(Renew.INSTANCE);
     tenure.stopKeeper();
     long sent = System.nanoTime();
-    var released = deps.fence().release(lease, reason);
+    String next = node.handingOverEpoch() == lease.epoch() ? tenure.next : "";
+    var released = deps.fence().release(lease, reason, next);
     if (node.handingOverEpoch() == lease.epoch()) {
       // the next leader can take the fence only after this: read it from then on, not in the release's way
       released.thenRun(() -> watchFenceForNextLeader(deps.fence(), node, lease.epoch()));
@@ -732,8 +788,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       } else if (tenure.handOverNanos > 0) {
         long now = System.nanoTime();
         ctx.getLog().info("LEADER fence released: epoch {} in {} ms ({} ms of it waiting for the fence thread), {} ms "
-            + "after the hand-over began", lease.epoch(), (now - sent) / 1_000_000, waited / 1_000_000,
-            (now - tenure.handOverNanos) / 1_000_000);
+            + "after the hand-over began{}", lease.epoch(), (now - sent) / 1_000_000, waited / 1_000_000,
+            (now - tenure.handOverNanos) / 1_000_000, next.isEmpty() ? "" : "; " + next + " told it is next");
       }
       return FenceReleased.INSTANCE;
     });

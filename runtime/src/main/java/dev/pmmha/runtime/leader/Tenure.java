@@ -40,6 +40,8 @@ final class Tenure {
   final String holder;
   /** When this incarnation of the singleton started ({@link System#nanoTime()}). */
   final long startedNanos = System.nanoTime();
+  /** The node the hand-over expects the singleton to go to ("" if none), told of the release by the store. */
+  String next = "";
   /** When the hand-over began ({@link System#nanoTime()}, 0 before), for the step times its log lines give. */
   long handOverNanos;
   /** When the services had stopped during the hand-over ({@link System#nanoTime()}, 0 before). */
@@ -63,8 +65,18 @@ final class Tenure {
   /** Renews the fence taken at start until the actor adopts it (see {@link #answerEarly}). */
   private FenceClient.Keeper earlyKeeper; // guarded by this
 
+  /** Asked for on a release's notice, before the singleton came ({@link Successor}). */
+  final boolean onNotice;
+  /** The leader actor that owns this tenure; null until the singleton adopts a tenure taken on a notice. */
+  volatile org.apache.pekko.actor.typed.ActorRef<Leader.Command> owner;
+
   Tenure(String nodeId) {
+    this(nodeId, false);
+  }
+
+  Tenure(String nodeId, boolean onNotice) {
     this.holder = nodeId + "/" + UUID.randomUUID().toString().substring(0, 8);
+    this.onNotice = onNotice;
   }
 
   /** The leader services run (or are stopping) for the held epoch, and the role hook was told "leader". */
@@ -99,9 +111,15 @@ final class Tenure {
     if (lease.epoch() > known) {
       node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
       long now = System.nanoTime();
-      log.info("LEADER on {}: fence taken for epoch {} {} ms after the singleton started ({} ms in the store); "
-          + "answering the leader check while the journal is read", node.nodeId(), lease.epoch(),
-          (now - startedNanos) / 1_000_000, (now - lease.sentNanos()) / 1_000_000);
+      if (onNotice) {
+        log.info("LEADER on {}: fence taken for epoch {} {} ms after the release's notice, before the singleton "
+            + "came ({} ms in the store); answering the leader check", node.nodeId(), lease.epoch(),
+            (now - startedNanos) / 1_000_000, (now - lease.sentNanos()) / 1_000_000);
+      } else {
+        log.info("LEADER on {}: fence taken for epoch {} {} ms after the singleton started ({} ms in the store); "
+            + "answering the leader check while the journal is read", node.nodeId(), lease.epoch(),
+            (now - startedNanos) / 1_000_000, (now - lease.sentNanos()) / 1_000_000);
+      }
     }
   }
 

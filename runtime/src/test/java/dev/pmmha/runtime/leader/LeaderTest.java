@@ -265,6 +265,28 @@ class LeaderTest {
   }
 
   @Test
+  void aSingletonAdoptsTheFenceItsNodeTookOnTheReleasesNoticeInsteadOfTakingTheNextEpoch() throws Exception {
+    Harness h = new Harness();
+    Successor successor = new Successor(h.node, h.deps.fence(), h.deps.settings(), null, () -> true);
+    Fence noticeConnection = new Fence(h.store, h.deps.settings().leaseTtl());
+    try {
+      successor.released(new dev.pmmha.persistence.fence.FenceNotices.Released("node-1", 0), noticeConnection::acquire);
+      assertEquals(1, h.node.ownEpoch(), "the node answers for the epoch it took, before the singleton starts");
+      var d = h.deps;
+      var leader = testKit.spawn(Leader.create(new Leader.Deps(d.node(), d.topic(), d.fence(), d.services(), d.hook(),
+          d.settings(), d.metrics(), successor)));
+      assertEquals(1, awaitElected(leader).epoch(), "the singleton kept that epoch");
+      assertEquals(1, h.rival.current().epoch(), "and did not take the fence again");
+      assertEquals(List.of("start 1"), h.service.calls);
+      sleep(h.deps.settings().leaseTtl().toMillis() * 2);
+      assertTrue(h.node.mayAct(), "its lease is renewed (the keeper started on the notice is the leader's now)");
+      assertEquals(1, h.rival.current().epoch());
+    } finally {
+      noticeConnection.close();
+    }
+  }
+
+  @Test
   void aRestartRecoversTheSettingsAndTheNextElectionTakesAHigherEpoch() {
     Harness h = new Harness();
     h.awaitElected();

@@ -1,0 +1,139 @@
+package dev.pmmha.runtime.leader;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import dev.pmmha.persistence.StoreSettings;
+import dev.pmmha.persistence.fence.Fence;
+import dev.pmmha.persistence.fence.FenceNotices;
+import dev.pmmha.persistence.schema.Schema;
+import dev.pmmha.runtime.cluster.NodeState;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The node a hand-over names takes the fence on the release's notice, and only that node, once, and gives it back. */
+class SuccessorTest {
+
+  private static final AtomicInteger STORES = new AtomicInteger();
+
+  private final NodeState node = new NodeState(true, 3, "node-2");
+  private final StoreSettings store = StoreSettings.create(ConfigFactory.parseString(
+          "pmm-ha.store { url = \"jdbc:h2:mem:successor" + STORES.incrementAndGet() + ";DB_CLOSE_DELAY=-1\", "
+              + "username = sa, password = \"\", startup-wait = 3s }")
+      .withFallback(ConfigFactory.defaultReference()).resolve());
+  private final LeaderSettings settings = LeaderSettings.create(ConfigFactory.defaultReference().resolve());
+  private final Fence storeView;
+  private final Fence noticeConnection; // stands in for the connection a notice arrives on
+  private final FenceClient fence;
+  private final List<Long> asked = new ArrayList<>();
+  private final AtomicBoolean mayTakeOver = new AtomicBoolean(true);
+
+  SuccessorTest() {
+    Schema.ensure(store);
+    storeView = new Fence(store, settings.leaseTtl());
+    noticeConnection = new Fence(store, settings.leaseTtl());
+    fence = new FenceClient(new Fence(store, settings.leaseTtl()));
+    node.membersChanged(new NodeState.Members(List.of(), true, false, true, "Up", 3));
+  }
+
+  @AfterEach
+  void close() {
+    fence.close();
+    storeView.close();
+    noticeConnection.close();
+  }
+
+  private Successor successor(Duration wait) {
+    return new Successor(node, fence, settings, null, mayTakeOver::get, wait);
+  }
+
+  private FenceNotices.Taker taker() {
+    return (holder, atLeast) -> {
+      asked.add(atLeast);
+      return noticeConnection.acquire(holder, atLeast);
+    };
+  }
+
+  /** A previous leader of epoch 4 that released the fence (what the notice reports). */
+  private void releasedByPreviousLeader() throws Exception {
+    var lease = storeView.acquire("node-1/aaaa", 3).orElseThrow();
+    assertEquals(4, lease.epoch());
+    storeView.release(lease, "left");
+  }
+
+  @Test
+  void theNamedNodeTakesTheFenceOnTheNoticeAndAnswersForItsEpochOnce() throws Exception {
+    releasedByPreviousLeader();
+    Successor s = successor(Duration.ofSeconds(30));
+    s.released(new FenceNotices.Released("node-3", 4), taker());
+    assertTrue(asked.isEmpty(), "a notice that names another node is not acted on");
+    assertEquals(0, node.ownEpoch());
+
+    s.released(new FenceNotices.Released("node-2", 4), taker());
+    assertEquals(List.of(4L), asked, "asked once, for an epoch above the released one");
+    assertEquals(5, node.ownEpoch(), "the node answers for the epoch it took, before its singleton comes");
+    assertTrue(node.mayAct());
+    assertEquals(5, storeView.current().epoch());
+    assertTrue(storeView.current().holder().startsWith("node-2/"));
+
+    s.released(new FenceNotices.Released("node-2", 4), taker());
+    assertEquals(1, asked.size(), "a second notice takes nothing more");
+
+    Tenure t = s.take().orElseThrow();
+    assertTrue(t.onNotice);
+    assertEquals(5, t.early.toCompletableFuture().get().lease().orElseThrow().epoch());
+    assertTrue(s.take().isEmpty(), "the tenure is handed to one singleton only");
+    t.cancelEarlyKeeper();
+  }
+
+  @Test
+  void aNodeThatMayNotTakeOverOrWhoseSingletonCameFirstDoesNotAsk() throws Exception {
+    releasedByPreviousLeader();
+    Successor s = successor(Duration.ofSeconds(30));
+    mayTakeOver.set(false); // leaving, stepping aside, or PMM_HA_NOFAILOVER
+    s.released(new FenceNotices.Released("node-2", 4), taker());
+    assertTrue(asked.isEmpty());
+
+    mayTakeOver.set(true);
+    assertTrue(s.take().isEmpty()); // the singleton started here first and asks for the fence itself
+    s.released(new FenceNotices.Released("node-2", 4), taker());
+    assertTrue(asked.isEmpty(), "a notice that comes after the singleton is not acted on");
+    assertTrue(storeView.current().free());
+  }
+
+  @Test
+  void aFenceTheSingletonDoesNotComeForIsGivenBackAndTheNodeStopsAnswering() throws Exception {
+    releasedByPreviousLeader();
+    Successor s = successor(Duration.ofMillis(300));
+    s.released(new FenceNotices.Released("node-2", 4), taker());
+    assertEquals(5, node.ownEpoch());
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (!storeView.current().free() && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertTrue(storeView.current().free(), "given back: the singleton's node need not wait for the lease");
+    assertEquals(5, storeView.current().epoch());
+    assertEquals(0, node.ownEpoch(), "no more answers for it");
+    assertFalse(node.mayAct());
+    assertTrue(s.take().isEmpty(), "nothing left for a singleton that comes later");
+  }
+
+  @Test
+  void whenTheFenceIsNotFreeTheNodeDoesNotAnswerAndItsSingletonLearnsWhoHoldsIt() throws Exception {
+    var other = storeView.acquire("node-3/bbbb", 0).orElseThrow(); // someone else holds it (the notice was wrong)
+    Successor s = successor(Duration.ofSeconds(30));
+    s.released(new FenceNotices.Released("node-2", 0), taker());
+    assertEquals(1, asked.size());
+    assertEquals(0, node.ownEpoch());
+    var acquired = s.take().orElseThrow().early.toCompletableFuture().get();
+    assertTrue(acquired.lease().isEmpty());
+    assertEquals(other.epoch(), acquired.heldBy().epoch(), "asked again on the fence thread, which says who holds it");
+  }
+}
