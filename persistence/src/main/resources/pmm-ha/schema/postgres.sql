@@ -91,8 +91,19 @@ BEGIN
   RETURN NEW;
 END
 $$ LANGUAGE plpgsql;
-CREATE OR REPLACE TRIGGER pmm_ha_fence_check BEFORE INSERT ON public.event_tag
-  FOR EACH ROW EXECUTE FUNCTION pmm_ha_check_fence();
+-- Created only when missing: CREATE OR REPLACE TRIGGER locks event_tag (SHARE ROW EXCLUSIVE) even when nothing
+-- changes, and every node runs this at start; the leader's journal writes waited 20-40 ms behind it at each
+-- restart in the failover lab (log_lock_waits). The function above is replaced in place, so a new version of
+-- the check still takes effect.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'pmm_ha_fence_check'
+      AND tgrelid = 'public.event_tag'::regclass) THEN
+    CREATE TRIGGER pmm_ha_fence_check BEFORE INSERT ON public.event_tag
+      FOR EACH ROW EXECUTE FUNCTION pmm_ha_check_fence();
+  END IF;
+END
+$$;
 
 -- pmm-ha jobs (README, "Jobs"): the registry of defined jobs (which shard, which node runs it now) and one row per
 -- claimed tick. The primary key on (job_id, tick_ms) is the claim: a tick runs only after its row was inserted.

@@ -45,6 +45,25 @@ class SchemaIT extends WithPostgres {
       rs.next();
       assertEquals(3, rs.getInt(1));
     }
+    // the fence check is on event_tag once, and a second start did not recreate it (which would lock the table)
+    try (Connection c = Connections.open(s); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_trigger "
+            + "WHERE tgname = 'pmm_ha_fence_check' AND tgrelid = 'public.event_tag'::regclass")) {
+      rs.next();
+      assertEquals(1, rs.getInt(1));
+    }
+    long before = triggerVersion(s);
+    Schema.ensure(s);
+    assertEquals(before, triggerVersion(s), "a start with the trigger in place leaves it as it was");
+  }
+
+  /** The transaction that last wrote the fence check's pg_trigger row: a CREATE OR REPLACE would change it. */
+  private static long triggerVersion(StoreSettings s) throws Exception {
+    try (Connection c = Connections.open(s); Statement st = c.createStatement();
+        ResultSet rs = st.executeQuery("SELECT xmin::text::bigint FROM pg_trigger WHERE tgname = 'pmm_ha_fence_check'")) {
+      rs.next();
+      return rs.getLong(1);
+    }
   }
 
   @Test
