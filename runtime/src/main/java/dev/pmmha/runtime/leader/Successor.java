@@ -1,5 +1,6 @@
 package dev.pmmha.runtime.leader;
 
+import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.persistence.fence.FenceNotices;
 import dev.pmmha.runtime.cluster.NodeState;
 import java.time.Duration;
@@ -36,7 +37,8 @@ public final class Successor {
   private final dev.pmmha.runtime.metrics.PmmHaMetrics metrics;
   private final BooleanSupplier mayTakeOver;
   private final Duration wait;
-  private Tenure prepared; // guarded by this
+  private Tenure prepared; // guarded by this: a tenure that holds the fence, waiting for the singleton
+  private boolean preparing; // guarded by this: a notice's take-over is under way
   /** When a singleton last started here (System.nanoTime(), 0 never): a notice later than that is not acted on. */
   private long singletonStartedNanos; // guarded by this
 
@@ -62,37 +64,48 @@ public final class Successor {
 
   /**
    * A notice from the store (called on the notices' thread): takes the fence if this node is the one named, through
-   * {@code taker} (the connection the notice came on), and falls back to the fence's own thread if that fails.
+   * {@code taker} (the connection the notice came on). The tenure is handed to the singleton ({@link #take}) only
+   * once it holds the fence: a singleton that starts before that asks for the fence itself, and a fence taken
+   * here after a singleton started is given back at once (its own request may have found the fence held).
    */
   public void released(FenceNotices.Released notice, FenceNotices.Taker taker) {
     if (node == null || !notice.next().equals(node.nodeId()) || node.ownEpoch() > 0 || !mayTakeOver.getAsBoolean()) {
       return;
     }
-    Tenure t;
+    long asked = System.nanoTime();
     synchronized (this) {
       // one at a time; and none once the singleton is here (a notice that came late: it asks for the fence itself)
-      if (prepared != null
-          || singletonStartedNanos != 0 && System.nanoTime() - singletonStartedNanos < wait.toNanos()) {
+      if (preparing || prepared != null || singletonStartedNanos != 0 && asked - singletonStartedNanos < wait.toNanos()) {
         return;
       }
-      t = new Tenure(node.nodeId(), true);
-      prepared = t;
+      preparing = true;
     }
+    Tenure t = new Tenure(node.nodeId(), true);
     t.fenceRequested = true;
     t.seenAtRequest = Math.max(node.highestEpochSeen(), notice.epoch());
-    Optional<dev.pmmha.persistence.fence.Fence.Lease> taken;
+    Optional<Fence.Lease> taken;
     try {
       taken = taker.acquire(t.holder, t.seenAtRequest);
     } catch (java.sql.SQLException | RuntimeException e) {
-      taken = Optional.empty();
+      taken = Optional.empty(); // not free, or the store did not answer: the singleton asks for it when it comes
     }
-    // not taken: asked again on the fence's thread, which also says who holds it (the singleton's usual answer)
-    t.early = taken.isPresent()
-        ? CompletableFuture.completedFuture(new FenceClient.Acquired(taken, null, null))
-        : fence.acquire(t.holder, t.seenAtRequest);
+    synchronized (this) {
+      preparing = false;
+      if (taken.isEmpty()) {
+        return;
+      }
+      if (singletonStartedNanos != 0 && singletonStartedNanos - asked > 0) {
+        // the singleton came while the fence was being taken here, and asked for it itself
+        log.info("LEADER on {}: the singleton started while the fence was taken on the release's notice; giving "
+            + "epoch {} back to it", node.nodeId(), taken.get().epoch());
+        fence.release(taken.get());
+        return;
+      }
+      t.early = CompletableFuture.completedFuture(new FenceClient.Acquired(taken, null, null));
+      prepared = t;
+    }
     Duration margin = settings.safetyMargin();
-    t.early.thenAccept(r -> r.lease().ifPresent(lease ->
-        t.answerEarly(node, lease, margin, l -> Leader.keeper(fence, node, settings, metrics, () -> t.owner, l))));
+    t.answerEarly(node, taken.get(), margin, l -> Leader.keeper(fence, node, settings, metrics, () -> t.owner, l));
     CompletableFuture.delayedExecutor(wait.toMillis(), TimeUnit.MILLISECONDS).execute(() -> giveUp(t));
   }
 

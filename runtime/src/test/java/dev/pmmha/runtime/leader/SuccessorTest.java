@@ -126,14 +126,31 @@ class SuccessorTest {
   }
 
   @Test
-  void whenTheFenceIsNotFreeTheNodeDoesNotAnswerAndItsSingletonLearnsWhoHoldsIt() throws Exception {
-    var other = storeView.acquire("node-3/bbbb", 0).orElseThrow(); // someone else holds it (the notice was wrong)
+  void whenTheFenceIsNotFreeNothingIsPreparedAndTheSingletonAsksItself() throws Exception {
+    storeView.acquire("node-3/bbbb", 0).orElseThrow(); // someone else holds it (the notice was wrong)
     Successor s = successor(Duration.ofSeconds(30));
     s.released(new FenceNotices.Released("node-2", 0), taker());
     assertEquals(1, asked.size());
     assertEquals(0, node.ownEpoch());
-    var acquired = s.take().orElseThrow().early.toCompletableFuture().get();
-    assertTrue(acquired.lease().isEmpty());
-    assertEquals(other.epoch(), acquired.heldBy().epoch(), "asked again on the fence thread, which says who holds it");
+    assertTrue(s.take().isEmpty(), "the singleton asks for the fence itself, and learns who holds it");
+  }
+
+  @Test
+  void aSingletonThatStartsWhileTheNoticesTakeOverIsUnderWayGetsTheFenceBack() throws Exception {
+    releasedByPreviousLeader();
+    Successor s = successor(Duration.ofSeconds(30));
+    FenceNotices.Taker slow = (holder, atLeast) -> {
+      assertTrue(s.take().isEmpty(), "nothing is handed out before the fence is held"); // the singleton starts
+      return noticeConnection.acquire(holder, atLeast);
+    };
+    s.released(new FenceNotices.Released("node-2", 4), slow);
+    assertEquals(0, node.ownEpoch(), "the notice's tenure does not answer: the singleton's own does");
+    assertTrue(s.take().isEmpty());
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (!storeView.current().free() && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertTrue(storeView.current().free(), "given back at once, for the singleton's own request");
+    assertEquals(5, storeView.current().epoch());
   }
 }
