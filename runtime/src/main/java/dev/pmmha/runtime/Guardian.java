@@ -108,11 +108,14 @@ public final class Guardian {
       // takes the fence then, before the singleton arrives (PostgreSQL only; dev.pmmha.runtime.leader.Successor).
       org.apache.pekko.cluster.Cluster classicCluster = org.apache.pekko.cluster.Cluster.get(
           org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system));
-      Successor successor = new Successor(node, fence, leaderSettings, metrics, () ->
+      // Off by default (reference.conf, pmm-ha.leader.take-over-on-notice): then no release names a next node.
+      boolean onNotice = system.settings().config().getBoolean("pmm-ha.leader.take-over-on-notice");
+      Successor successor = !onNotice ? Successor.NONE : new Successor(node, fence, leaderSettings, metrics, () ->
           !node.isShuttingDown() && !node.steppingAside()
               && classicCluster.selfMember().status() == org.apache.pekko.cluster.MemberStatus.up()
               && classicCluster.selfMember().hasRole(ClusterConfig.MAY_LEAD_ROLE));
-      java.util.Optional<FenceNotices> notices = FenceNotices.start(store, fenceStore, successor::released);
+      java.util.Optional<FenceNotices> notices = onNotice
+          ? FenceNotices.start(store, fenceStore, successor::released) : java.util.Optional.empty();
       // The services are stopped before their threads go: a leader that ends other than by a hand-over asks for the
       // stop without waiting, and closing the threads at once would cancel it. stopAll runs after any stop already
       // asked for, and stops nothing twice; the phase's own timeout bounds the wait.

@@ -672,7 +672,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         // the 503s that replace this node's 200s wait for the next leader (see NodeState)
         node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
         // the node the singleton goes to hears of the release from the store and asks for the fence at once
-        tenure.next = nextLeader();
+        // (only with take-over-on-notice: Successor.NONE means it is off)
+        tenure.next = deps.successor() == Successor.NONE ? "" : nextLeader();
         // this node leaves the cluster before the next leader announces itself: it watches the fence instead,
         // once it has released it (beginRelease)
       } else {
