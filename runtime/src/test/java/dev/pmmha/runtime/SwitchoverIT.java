@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -23,8 +22,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Switchover on three real nodes: refused with the reason when it cannot be done; to a chosen node (the youngest,
  * so that the two older ones step back first) over the API; to the next in line with the CLI. The nodes that step
- * back exit 0 and are started again here, as their supervisor would. A prober checks every 20 ms that no two
- * nodes answer the leader check with 200.
+ * back exit 0 and are started again here, as their supervisor would. A {@link LeaderWatch} probes every node
+ * every 20 ms: no older leader answers 200 after a newer one has, and no epoch is answered by two nodes.
  */
 @Tag("integration")
 class SwitchoverIT extends WithPostgres {
@@ -33,12 +32,13 @@ class SwitchoverIT extends WithPostgres {
   static final ObjectMapper JSON = new ObjectMapper();
   static final HttpClient HTTP = HttpClient.newHttpClient();
   final List<NodeProcess> nodes = new ArrayList<>();
-  final List<String> overlaps = new CopyOnWriteArrayList<>();
-  volatile boolean probing = true;
+  LeaderWatch watch;
 
   @AfterEach
   void stop() {
-    probing = false;
+    if (watch != null) {
+      watch.close();
+    }
     nodes.forEach(NodeProcess::close);
   }
 
@@ -60,24 +60,6 @@ class SwitchoverIT extends WithPostgres {
     HttpResponse<String> r = switchover(via, body);
     assertEquals(status, r.statusCode(), body + " -> " + r.body());
     assertTrue(JSON.readTree(r.body()).get("message").asText().contains(reason), body + " -> " + r.body());
-  }
-
-  void startProber() {
-    Thread t = new Thread(() -> {
-      while (probing) {
-        List<NodeProcess> leaders = nodes.stream().filter(NodeProcess::alive).filter(NodeProcess::isLeader).toList();
-        if (leaders.size() > 1) {
-          overlaps.add(System.currentTimeMillis() + " " + leaders);
-        }
-        try {
-          Thread.sleep(20);
-        } catch (InterruptedException e) {
-          return;
-        }
-      }
-    }, "leader-prober");
-    t.setDaemon(true);
-    t.start();
   }
 
   int raft;
@@ -140,7 +122,7 @@ class SwitchoverIT extends WithPostgres {
     NodeProcess leader = waitForSingleLeader(Duration.ofSeconds(60));
     assertEquals("pmm-1", leader.name);
     long epoch = JSON.readTree(leader.body("/v1/ha/leader")).get("epoch").asLong();
-    startProber();
+    watch = new LeaderWatch(() -> nodes.stream().filter(NodeProcess::alive).toList());
 
     // refused, nothing changes
     assertRefused(leader, "{\"candidate\":\"pmm-9\"}", 409, "pmm-9 is not an Up member");
@@ -179,7 +161,10 @@ class SwitchoverIT extends WithPostgres {
     assertTrue(printed.contains("to " + next.name), printed + " but " + next + " leads");
     restartSteppedBack(List.of(third), next);
 
-    probing = false;
-    assertEquals(List.of(), overlaps, "never two nodes answering 200");
+    watch.close();
+    List<LeaderWatch.Answer> answers = watch.answers();
+    var led = answers.stream().filter(a -> a.status() == 200).map(LeaderWatch.Answer::node).distinct().toList();
+    assertTrue(led.containsAll(List.of("pmm-1", "pmm-3", next.name)), "the watch saw every leader answer 200: " + led);
+    assertEquals(List.of(), LeaderWatch.violations(answers), "never two leaders");
   }
 }
