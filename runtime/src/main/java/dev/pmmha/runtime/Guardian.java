@@ -113,7 +113,10 @@ public final class Guardian {
       Successor successor = !onNotice ? Successor.NONE : new Successor(node, fence, leaderSettings, metrics, () ->
           !node.isShuttingDown() && !node.steppingAside()
               && classicCluster.selfMember().status() == org.apache.pekko.cluster.MemberStatus.up()
-              && classicCluster.selfMember().hasRole(ClusterConfig.MAY_LEAD_ROLE));
+              && classicCluster.selfMember().hasRole(ClusterConfig.MAY_LEAD_ROLE)
+              // the singleton comes here next in this node's own view, whatever the leader guessed
+              && dev.pmmha.runtime.cluster.LeaderPlacement.hostsOrIsNext(classicCluster.state().getMembers(),
+                  classicCluster.selfMember(), node.currentLeader().map(l -> l.nodeId()).orElse("")));
       java.util.Optional<FenceNotices> notices = onNotice
           ? FenceNotices.start(store, fenceStore, successor::released) : java.util.Optional.empty();
       // The services are stopped before their threads go: a leader that ends other than by a hand-over asks for the

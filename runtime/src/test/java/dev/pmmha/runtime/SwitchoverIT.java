@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -105,10 +106,12 @@ class SwitchoverIT extends WithPostgres {
     int gossip = PostgresServer.freePort();
     raft = PostgresServer.freePort();
     int http = PostgresServer.freePort();
-    Path logs = Path.of("target", "it-logs", "SwitchoverIT");
+    Path logs = Path.of("target", "it-logs", getClass().getSimpleName());
     for (int i = 0; i < 3; i++) {
       String name = "pmm-" + (i + 1);
-      nodes.add(new NodeProcess(name, IPS[i], http, nodeEnv(name, IPS[i], IPS, gossip, raft, http, db), logs));
+      var env = nodeEnv(name, IPS[i], IPS, gossip, raft, http, db);
+      env.putAll(settings());
+      nodes.add(new NodeProcess(name, IPS[i], http, env, logs));
     }
     // 1 and 2 form the cluster (1, the lowest address, first: the oldest member), then 3 joins: the youngest
     node("pmm-1").start();
@@ -166,5 +169,14 @@ class SwitchoverIT extends WithPostgres {
     var led = answers.stream().filter(a -> a.status() == 200).map(LeaderWatch.Answer::node).distinct().toList();
     assertTrue(led.containsAll(List.of("pmm-1", "pmm-3", next.name)), "the watch saw every leader answer 200: " + led);
     assertEquals(List.of(), LeaderWatch.violations(answers), "never two leaders");
+    checkLogs(logs);
   }
+
+  /** Settings every node starts with beyond {@link #nodeEnv}. */
+  Map<String, String> settings() {
+    return Map.of();
+  }
+
+  /** What the nodes' logs must show once the switchovers are done. */
+  void checkLogs(Path logs) throws Exception {}
 }

@@ -20,6 +20,13 @@ public abstract class WithPostgres extends dev.pmmha.testkit.WithPostgres {
     env.put("PMM_HA_STORE_URL", db);
     env.put("PMM_POSTGRES_USERNAME", pg.user());
     env.put("PMM_POSTGRES_DBPASSWORD", pg.password());
+    // -Dpmmha.it.env=K=V[,K=V...]: more settings for every node, to run these tests with an opt-in setting on
+    for (String kv : System.getProperty("pmmha.it.env", "").split(",")) {
+      int eq = kv.indexOf('=');
+      if (eq > 0) {
+        env.put(kv.substring(0, eq).trim(), kv.substring(eq + 1).trim());
+      }
+    }
     return env;
   }
 

@@ -266,12 +266,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
 
   /** This node is the oldest member that may lead: the leader singleton runs here. */
   private boolean hostsLeaderSingleton() {
-    Member self = cluster.selfMember();
-    if (self.status() != MemberStatus.up() || !self.hasRole(ClusterConfig.MAY_LEAD_ROLE)) {
-      return false;
-    }
-    return members.values().stream().noneMatch(m -> !m.equals(self) && m.hasRole(ClusterConfig.MAY_LEAD_ROLE)
-        && (m.status() == MemberStatus.up() || m.status() == MemberStatus.leaving()) && m.isOlderThan(self));
+    return LeaderPlacement.hostsOrIsNext(members.values(), cluster.selfMember(), "");
   }
 
   /** Publishes the member list the events have built to {@link NodeState}. */

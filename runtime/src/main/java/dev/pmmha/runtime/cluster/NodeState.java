@@ -366,11 +366,18 @@ public final class NodeState implements LeaderView, ClusterView {
 
   /** "switchover to X, asked on Y" when, within the last minute, a switchover away from {@code from} was asked. */
   public String switchoverAsked(String from) {
+    Asked a = recentSwitchover(from);
+    return a == null ? null : "switchover to " + a.asked().to() + ", asked on " + a.asked().askedOn();
+  }
+
+  /** The candidate of a switchover away from {@code from} asked for within the last minute, if there is one. */
+  public java.util.Optional<String> switchoverTarget(String from) {
+    return java.util.Optional.ofNullable(recentSwitchover(from)).map(a -> a.asked().to());
+  }
+
+  private Asked recentSwitchover(String from) {
     Asked a = switchoverAsked;
-    if (a == null || !a.asked().from().equals(from) || System.nanoTime() - a.atNanos() > 60_000_000_000L) {
-      return null;
-    }
-    return "switchover to " + a.asked().to() + ", asked on " + a.asked().askedOn();
+    return a == null || !a.asked().from().equals(from) || System.nanoTime() - a.atNanos() > 60_000_000_000L ? null : a;
   }
 
   /** This member is Leaving or Exiting the cluster (told to by itself or by another member). */

@@ -699,20 +699,14 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   }
 
   /**
-   * The node the singleton goes to next, as this node sees the cluster: the oldest other member that may lead and is
-   * Up (the singleton's rule); "" if none. Only a hint for {@link Successor}: a wrong one costs time, not safety.
+   * The node the singleton goes to next: a switchover's candidate, or else the oldest other member that may lead and
+   * is Up as this node sees the cluster (the singleton's rule); "" if none. Only a hint for {@link Successor}, which
+   * checks it against its own view: a wrong one costs time, not safety.
    */
   private String nextLeader() {
     var cluster = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem());
-    var self = cluster.selfMember().uniqueAddress();
-    org.apache.pekko.cluster.Member oldest = null;
-    for (org.apache.pekko.cluster.Member m : cluster.state().getMembers()) {
-      if (!m.uniqueAddress().equals(self) && m.hasRole(ClusterConfig.MAY_LEAD_ROLE)
-          && m.status() == org.apache.pekko.cluster.MemberStatus.up() && (oldest == null || m.isOlderThan(oldest))) {
-        oldest = m;
-      }
-    }
-    return oldest == null ? "" : dev.pmmha.runtime.cluster.Membership.nodeName(oldest);
+    return node.switchoverTarget(node.nodeId()).orElseGet(() -> dev.pmmha.runtime.cluster.LeaderPlacement.next(
+        cluster.state().getMembers(), cluster.selfMember()).orElse(""));
   }
 
   /** True while another member that may lead is Up: one that can take the singleton over and lead next. */

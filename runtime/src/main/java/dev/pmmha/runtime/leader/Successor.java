@@ -38,7 +38,7 @@ public final class Successor {
   private final BooleanSupplier mayTakeOver;
   private final Duration wait;
   private Tenure prepared; // guarded by this: a tenure that holds the fence, waiting for the singleton
-  private boolean preparing; // guarded by this: a notice's take-over is under way
+  private Tenure inFlight; // guarded by this: a tenure whose fence a notice's take-over is asking for
   /** When a singleton last started here (System.nanoTime(), 0 never): a notice later than that is not acted on. */
   private long singletonStartedNanos; // guarded by this
 
@@ -64,56 +64,92 @@ public final class Successor {
 
   /**
    * A notice from the store (called on the notices' thread): takes the fence if this node is the one named, through
-   * {@code taker} (the connection the notice came on). The tenure is handed to the singleton ({@link #take}) only
-   * once it holds the fence: a singleton that starts before that asks for the fence itself, and a fence taken
-   * here after a singleton started is given back at once (its own request may have found the fence held).
+   * {@code taker} (the connection the notice came on). A singleton that starts here while the fence is being
+   * taken adopts the tenure at once and waits for the outcome ({@link #take}) rather than asking for the fence
+   * beside it (two requests of one node took two epochs, and a switchover reported the first); if the notice's
+   * request did not get the fence, the singleton's request follows it.
    */
   public void released(FenceNotices.Released notice, FenceNotices.Taker taker) {
-    if (node == null || !notice.next().equals(node.nodeId()) || node.ownEpoch() > 0 || !mayTakeOver.getAsBoolean()) {
+    if (node == null || !notice.next().equals(node.nodeId()) || node.ownEpoch() > 0) {
+      return;
+    }
+    if (!mayTakeOver.getAsBoolean()) {
+      log.info("LEADER on {}: named next by the release of epoch {}, but does not take the fence on the notice: it "
+          + "is not Up, is leaving or stepping aside, may not lead, or another member stands before it in its view",
+          node.nodeId(), notice.epoch());
       return;
     }
     long asked = System.nanoTime();
+    Tenure t = new Tenure(node.nodeId(), true);
+    CompletableFuture<FenceClient.Acquired> result = new CompletableFuture<>();
     synchronized (this) {
       // one at a time; and none once the singleton is here (a notice that came late: it asks for the fence itself)
-      if (preparing || prepared != null || singletonStartedNanos != 0 && asked - singletonStartedNanos < wait.toNanos()) {
+      if (inFlight != null || prepared != null) {
         return;
       }
-      preparing = true;
+      if (singletonStartedNanos != 0 && asked - singletonStartedNanos < wait.toNanos()) {
+        log.info("LEADER on {}: named next by the release of epoch {}; its singleton started {} ms before the "
+            + "notice came and asks for the fence itself", node.nodeId(), notice.epoch(),
+            (asked - singletonStartedNanos) / 1_000_000);
+        return;
+      }
+      t.fenceRequested = true;
+      t.seenAtRequest = Math.max(node.highestEpochSeen(), notice.epoch());
+      t.early = result;
+      inFlight = t;
     }
-    Tenure t = new Tenure(node.nodeId(), true);
-    t.fenceRequested = true;
-    t.seenAtRequest = Math.max(node.highestEpochSeen(), notice.epoch());
     Optional<Fence.Lease> taken;
     try {
       taken = taker.acquire(t.holder, t.seenAtRequest);
     } catch (java.sql.SQLException | RuntimeException e) {
       taken = Optional.empty(); // not free, or the store did not answer: the singleton asks for it when it comes
     }
+    boolean adopted;
     synchronized (this) {
-      preparing = false;
-      if (taken.isEmpty()) {
-        return;
+      // the singleton started while the fence was being taken, and took this tenure (take): it waits for the result
+      adopted = inFlight != t;
+      inFlight = null;
+      if (!adopted && taken.isPresent()) {
+        prepared = t;
       }
-      if (singletonStartedNanos != 0 && singletonStartedNanos - asked > 0) {
-        // the singleton came while the fence was being taken here, and asked for it itself
-        log.info("LEADER on {}: the singleton started while the fence was taken on the release's notice; giving "
-            + "epoch {} back to it", node.nodeId(), taken.get().epoch());
-        fence.release(taken.get());
-        return;
-      }
-      t.early = CompletableFuture.completedFuture(new FenceClient.Acquired(taken, null, null));
-      prepared = t;
     }
-    Duration margin = settings.safetyMargin();
-    t.answerEarly(node, taken.get(), margin, l -> Leader.keeper(fence, node, settings, metrics, () -> t.owner, l));
-    CompletableFuture.delayedExecutor(wait.toMillis(), TimeUnit.MILLISECONDS).execute(() -> giveUp(t));
+    if (taken.isEmpty()) {
+      if (adopted) {
+        // the singleton waits on this tenure: it asks for the fence as it would have itself
+        fence.acquire(t.holder, t.seenAtRequest).whenComplete((r, failure) -> {
+          if (r != null && r.lease().isPresent()) {
+            answerEarly(t, r.lease().get());
+          }
+          if (failure != null) {
+            result.completeExceptionally(failure);
+          } else {
+            result.complete(r);
+          }
+        });
+      }
+      return;
+    }
+    answerEarly(t, taken.get());
+    result.complete(new FenceClient.Acquired(taken, null, null));
+    if (!adopted) {
+      CompletableFuture.delayedExecutor(wait.toMillis(), TimeUnit.MILLISECONDS).execute(() -> giveUp(t));
+    }
   }
 
-  /** For the singleton starting on this node: the tenure a notice prepared for it, if one is waiting. */
+  private void answerEarly(Tenure t, Fence.Lease lease) {
+    t.answerEarly(node, lease, settings.safetyMargin(),
+        l -> Leader.keeper(fence, node, settings, metrics, () -> t.owner, l));
+  }
+
+  /**
+   * For the singleton starting on this node: the tenure a notice prepared for it, if one is waiting, or is being
+   * taken just then (its {@link Tenure#early} completes when the fence is taken, or asked for as the singleton would).
+   */
   synchronized Optional<Tenure> take() {
     singletonStartedNanos = System.nanoTime();
-    Tenure t = prepared;
+    Tenure t = prepared != null ? prepared : inFlight;
     prepared = null;
+    inFlight = null;
     return Optional.ofNullable(t);
   }
 

@@ -112,9 +112,10 @@ final class Tenure {
       node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
       long now = System.nanoTime();
       if (onNotice) {
-        log.info("LEADER on {}: fence taken for epoch {} {} ms after the release's notice, before the singleton "
-            + "came ({} ms in the store); answering the leader check", node.nodeId(), lease.epoch(),
-            (now - startedNanos) / 1_000_000, (now - lease.sentNanos()) / 1_000_000);
+        log.info("LEADER on {}: fence taken for epoch {} {} ms after the release's notice, {} ({} ms in the "
+            + "store); answering the leader check", node.nodeId(), lease.epoch(), (now - startedNanos) / 1_000_000,
+            owner == null ? "before the singleton came" : "the singleton started and waiting for it",
+            (now - lease.sentNanos()) / 1_000_000);
       } else {
         log.info("LEADER on {}: fence taken for epoch {} {} ms after the singleton started ({} ms in the store); "
             + "answering the leader check while the journal is read", node.nodeId(), lease.epoch(),

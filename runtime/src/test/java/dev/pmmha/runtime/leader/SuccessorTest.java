@@ -136,21 +136,37 @@ class SuccessorTest {
   }
 
   @Test
-  void aSingletonThatStartsWhileTheNoticesTakeOverIsUnderWayGetsTheFenceBack() throws Exception {
+  void aSingletonThatStartsWhileTheNoticesTakeOverIsUnderWayAdoptsItAndNoSecondEpochIsTaken() throws Exception {
     releasedByPreviousLeader();
     Successor s = successor(Duration.ofSeconds(30));
+    Tenure[] adopted = new Tenure[1];
     FenceNotices.Taker slow = (holder, atLeast) -> {
-      assertTrue(s.take().isEmpty(), "nothing is handed out before the fence is held"); // the singleton starts
+      adopted[0] = s.take().orElseThrow(); // the singleton starts here while the fence is being taken
+      assertFalse(adopted[0].early.toCompletableFuture().isDone(), "it waits for the notice's request");
       return noticeConnection.acquire(holder, atLeast);
     };
     s.released(new FenceNotices.Released("node-2", 4), slow);
-    assertEquals(0, node.ownEpoch(), "the notice's tenure does not answer: the singleton's own does");
-    assertTrue(s.take().isEmpty());
-    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-    while (!storeView.current().free() && System.nanoTime() < deadline) {
-      Thread.sleep(20);
-    }
-    assertTrue(storeView.current().free(), "given back at once, for the singleton's own request");
+    assertEquals(5, adopted[0].early.toCompletableFuture().get().lease().orElseThrow().epoch());
+    assertEquals(5, node.ownEpoch(), "the node answers for the one epoch taken");
     assertEquals(5, storeView.current().epoch());
+    assertFalse(storeView.current().free(), "not given back: the singleton holds it");
+    assertTrue(s.take().isEmpty(), "handed to one singleton only");
+    adopted[0].cancelEarlyKeeper();
+  }
+
+  @Test
+  void aSingletonThatAdoptedATakeOverThatFoundTheFenceHeldAsksForItAsItWouldHave() throws Exception {
+    storeView.acquire("node-3/bbbb", 0).orElseThrow(); // someone else holds it (the notice was wrong)
+    Successor s = successor(Duration.ofSeconds(30));
+    Tenure[] adopted = new Tenure[1];
+    FenceNotices.Taker slow = (holder, atLeast) -> {
+      adopted[0] = s.take().orElseThrow();
+      return noticeConnection.acquire(holder, atLeast);
+    };
+    s.released(new FenceNotices.Released("node-2", 0), slow);
+    FenceClient.Acquired r = adopted[0].early.toCompletableFuture().get();
+    assertTrue(r.lease().isEmpty());
+    assertEquals("node-3/bbbb", r.heldBy().holder(), "the singleton learns who holds it, as from its own request");
+    assertEquals(0, node.ownEpoch());
   }
 }
