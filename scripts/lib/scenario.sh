@@ -105,12 +105,17 @@ restart_count() { docker inspect -f '{{.RestartCount}}' "$(cname "$1")"; }
 
 # removes this run's containers, then its volumes and networks
 remove_own() {
-  local ids n v
-  # no graceful stop needed here: remove first, then let compose remove the rest
-  ids="$(own_containers)"
-  # shellcheck disable=SC2086 # ids
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
-  reap_monitors $ids
+  local ids n v try
+  # no graceful stop needed here: remove first, then let compose remove the rest. A container that restart: always
+  # is bringing back just then can outlive one `rm -f` (seen with podman after a passing run): a few tries
+  for try in 1 2 3 4 5; do
+    ids="$(own_containers)"
+    [ -n "$ids" ] || break
+    [ "$try" = 1 ] || sleep 1
+    # shellcheck disable=SC2086 # ids
+    docker rm -f $ids >/dev/null 2>&1 || true
+    reap_monitors $ids
+  done
   [ "${names:-labels}" = prefix ] || compose down -v --remove-orphans >/dev/null 2>&1 || true
   for v in $(own_volumes); do docker volume rm -f "$v" >/dev/null 2>&1 || true; done
   # the engine may still be tearing the containers' endpoints down: a few tries
@@ -143,6 +148,13 @@ cleanup() {
   else
     log "removing the containers, network and volumes of $project"
     remove_own
+    local left
+    left="$(own_containers)"
+    if [ -n "$left" ]; then
+      # shellcheck disable=SC2086 # left
+      log "FAILED: containers of $project left after cleanup: $(docker inspect -f '{{.Name}} {{.State.Status}}' $left 2>/dev/null | tr '\n' ' ')"
+      [ "$rc" != 0 ] || rc=1
+    fi
   fi
   rm -rf "$tmp"
   exit "$rc"
