@@ -112,9 +112,7 @@ public final class Guardian {
       boolean onNotice = system.settings().config().getBoolean("pmm-ha.leader.take-over-on-notice");
       Successor successor = !onNotice ? Successor.NONE : new Successor(node, fence, leaderSettings, metrics, () ->
           !node.isShuttingDown() && !node.steppingAside()
-              && classicCluster.selfMember().status() == org.apache.pekko.cluster.MemberStatus.up()
-              && classicCluster.selfMember().hasRole(ClusterConfig.MAY_LEAD_ROLE)
-              // the singleton comes here next in this node's own view, whatever the leader guessed
+              // Up, may lead, and the singleton comes here next in this node's own view, whatever the leader guessed
               && dev.pmmha.runtime.cluster.LeaderPlacement.hostsOrIsNext(classicCluster.state().getMembers(),
                   classicCluster.selfMember(), node.currentLeader().map(l -> l.nodeId()).orElse("")));
       java.util.Optional<FenceNotices> notices = onNotice

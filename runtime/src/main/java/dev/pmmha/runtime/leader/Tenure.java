@@ -114,7 +114,7 @@ final class Tenure {
       if (onNotice) {
         log.info("LEADER on {}: fence taken for epoch {} {} ms after the release's notice, {} ({} ms in the "
             + "store); answering the leader check", node.nodeId(), lease.epoch(), (now - startedNanos) / 1_000_000,
-            owner == null ? "before the singleton came" : "the singleton started and waiting for it",
+            owner == null ? "before the singleton came" : "its singleton started and waiting for it",
             (now - lease.sentNanos()) / 1_000_000);
       } else {
         log.info("LEADER on {}: fence taken for epoch {} {} ms after the singleton started ({} ms in the store); "
