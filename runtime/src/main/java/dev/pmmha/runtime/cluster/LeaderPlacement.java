@@ -33,6 +33,21 @@ public final class LeaderPlacement {
   }
 
   /**
+   * Whether a member other than {@code self} may lead and is Up or WeaklyUp: one that can take the singleton over
+   * once {@code self} has handed it over (a WeaklyUp member becomes Up as soon as the cluster converges), so that a
+   * hand-over has someone to wait for.
+   */
+  public static boolean anotherMayLead(Iterable<Member> members, Member self) {
+    for (Member m : members) {
+      if (!m.uniqueAddress().equals(self.uniqueAddress()) && m.hasRole(ClusterConfig.MAY_LEAD_ROLE)
+          && (m.status() == MemberStatus.up() || m.status() == MemberStatus.weaklyUp())) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
    * Whether the singleton runs on {@code self}, or comes to it next once the member named {@code leader} has gone
    * ("" for none): {@code self} is Up and may lead, and no other member in line is older, the leader aside.
    */

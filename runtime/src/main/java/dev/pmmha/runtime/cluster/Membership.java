@@ -272,8 +272,6 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
   /** Publishes the member list the events have built to {@link NodeState}. */
   private void refresh() {
     List<NodeStatus> nodes = new ArrayList<>();
-    int counted = 0;
-    int reachable = 0;
     int mayLead = 0;
     for (Member m : members.values().stream()
         .sorted(Comparator.comparing(m -> m.address().toString()))
@@ -292,13 +290,6 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
       } else {
         status = "alive";
       }
-      if (st != MemberStatus.down() && st != MemberStatus.removed() && st != MemberStatus.joining()
-          && st != MemberStatus.weaklyUp()) {
-        counted++;
-        if (!isUnreachable) {
-          reachable++;
-        }
-      }
       boolean nofailover = !m.hasRole(ClusterConfig.MAY_LEAD_ROLE);
       if (st == MemberStatus.up() && !isUnreachable && !nofailover) {
         mayLead++;
@@ -314,9 +305,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
     // a leaving member is still in service until its singleton is handed over, which happens once it is Exiting
     boolean selfUp = inService(selfStatus);
     boolean selfDown = selfStatus == MemberStatus.down() || selfStatus == MemberStatus.removed();
-    boolean majority = counted > 0 && reachable * 2 > counted;
-    node.membersChanged(new NodeState.Members(List.copyOf(nodes), selfUp, selfDown, majority, selfStatus.toString(),
-        mayLead));
+    node.membersChanged(new NodeState.Members(List.copyOf(nodes), selfUp, selfDown, selfStatus.toString(), mayLead));
     // only while Up: a leaving member stops hearing the others' status before it is gone
     boolean nobodyMayLead = selfStatus == MemberStatus.up() && mayLead == 0;
     if (nobodyMayLead != nobodyMayLeadLogged) {

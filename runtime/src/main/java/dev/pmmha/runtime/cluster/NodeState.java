@@ -35,10 +35,9 @@ public final class NodeState implements LeaderView, ClusterView {
 
   /** Membership as the {@link Membership} actor last computed it. */
   /** {@code mayLead}: the Up members that may lead (without {@code PMM_HA_NOFAILOVER}). */
-  public record Members(List<NodeStatus> nodes, boolean selfUp, boolean selfDown, boolean majorityReachable, String selfStatus,
-      int mayLead) {
+  public record Members(List<NodeStatus> nodes, boolean selfUp, boolean selfDown, String selfStatus, int mayLead) {
     static Members initial() {
-      return new Members(List.of(), false, false, false, "Joining", 0);
+      return new Members(List.of(), false, false, "Joining", 0);
     }
   }
 
@@ -459,7 +458,12 @@ public final class NodeState implements LeaderView, ClusterView {
     // Not gated on shuttingDown: a leader that was asked to stop keeps answering 200 while it still holds its
     // lease and the leave is gossiped; it stops when the hand-over begins (Leader.Stop), so the next leader's
     // first 200 follows the last one by the hand-over itself, not by the whole leave.
-    return mayAct() && m.selfUp() && !m.selfDown() && m.majorityReachable();
+    // Not gated on a reachable majority either: the fence is what keeps a second node from answering 200 (no other
+    // node can take it while this lease lasts), and the split brain resolver downs a minority side, which ends its
+    // leader's tenure. A majority gate only took the leader away from HAProxy while nobody else could lead: in a
+    // cluster of two (one node stopped), a moment's unreachable mark of the other made the leader answer 503 (CI's
+    // ComposeIT, 2 failed requests 9 s after a take-over).
+    return mayAct() && m.selfUp() && !m.selfDown();
   }
 
   @Override

@@ -7,7 +7,6 @@ import dev.pmmha.persistence.fence.Fence;
 import dev.pmmha.runtime.Guardian;
 import dev.pmmha.runtime.cluster.CutOffWatch;
 import dev.pmmha.runtime.cluster.NodeState;
-import dev.pmmha.runtime.config.ClusterConfig;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderElected;
 import dev.pmmha.runtime.leader.LeaderEvent.LeaderReleased;
 import dev.pmmha.runtime.leader.LeaderEvent.SettingChanged;
@@ -668,7 +667,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     tenure.phase = Tenure.Phase.HANDING_OVER;
     // leaving on SIGTERM, or told to leave by another member (a switchover): the same graceful hand-over
     if (tenure.lease != null && (node.isShuttingDown() || node.selfLeaving())) {
-      if (anotherMemberMayLead()) {
+      var cluster = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem());
+      if (dev.pmmha.runtime.cluster.LeaderPlacement.anotherMayLead(cluster.state().getMembers(), cluster.selfMember())) {
         // the 503s that replace this node's 200s wait for the next leader (see NodeState)
         node.handOverStarted(tenure.lease.epoch(), deps.settings().handOverHoldTail(), deps.settings().handOverHoldMax());
         // the node the singleton goes to hears of the release from the store and asks for the fence at once
@@ -707,20 +707,6 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     var cluster = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem());
     return node.switchoverTarget(node.nodeId()).orElseGet(() -> dev.pmmha.runtime.cluster.LeaderPlacement.next(
         cluster.state().getMembers(), cluster.selfMember()).orElse(""));
-  }
-
-  /** True while another member that may lead is Up: one that can take the singleton over and lead next. */
-  private boolean anotherMemberMayLead() {
-    var cluster = org.apache.pekko.cluster.typed.Cluster.get(ctx.getSystem());
-    var self = cluster.selfMember().uniqueAddress();
-    for (org.apache.pekko.cluster.Member m : cluster.state().getMembers()) {
-      var status = m.status();
-      if (!m.uniqueAddress().equals(self) && m.hasRole(ClusterConfig.MAY_LEAD_ROLE)
-          && (status == org.apache.pekko.cluster.MemberStatus.up() || status == org.apache.pekko.cluster.MemberStatus.weaklyUp())) {
-        return true;
-      }
-    }
-    return false;
   }
 
   /** Reads the fence every 50 ms until it holds a higher epoch than {@code epoch}, or the hold has settled. */

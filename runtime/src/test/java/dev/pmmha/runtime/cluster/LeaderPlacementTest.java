@@ -65,4 +65,14 @@ class LeaderPlacementTest {
     assertFalse(LeaderPlacement.hostsOrIsNext(List.of(LEADER, nofailover, three), nofailover, "pmm-1"));
     assertTrue(LeaderPlacement.hostsOrIsNext(List.of(LEADER, nofailover, three), three, "pmm-1"));
   }
+
+  @Test
+  void aHandOverHasSomeoneToWaitForOnlyWhenAnotherMemberMayLeadAndIsUpOrWeaklyUp() {
+    assertTrue(LeaderPlacement.anotherMayLead(List.of(LEADER, member(2, MemberStatus.weaklyUp(), true)), LEADER));
+    assertTrue(LeaderPlacement.anotherMayLead(List.of(LEADER, member(2, MemberStatus.up(), true)), LEADER));
+    assertFalse(LeaderPlacement.anotherMayLead(List.of(LEADER), LEADER), "alone");
+    assertFalse(LeaderPlacement.anotherMayLead(List.of(LEADER, member(2, MemberStatus.up(), false),
+        member(3, MemberStatus.leaving(), true), member(4, MemberStatus.joining(), true)), LEADER),
+        "nofailover, leaving and joining members do not count");
+  }
 }

@@ -19,7 +19,7 @@ class EarlyAnswerTest {
 
   private static NodeState node() {
     NodeState n = new NodeState(true, 3, "node-2");
-    n.membersChanged(new NodeState.Members(java.util.List.of(), true, false, true, "Up", 1));
+    n.membersChanged(new NodeState.Members(java.util.List.of(), true, false, "Up", 1));
     return n;
   }
 

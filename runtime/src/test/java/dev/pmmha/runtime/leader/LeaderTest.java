@@ -86,7 +86,7 @@ class LeaderTest {
     /** {@code store}: the fence's store of another harness (the next leader's), or null for a new one. */
     Harness(String nodeId, StoreSettings shared) {
       node = new NodeState(true, 3, nodeId);
-      node.membersChanged(new NodeState.Members(List.of(), true, false, true, "Up", 1));
+      node.membersChanged(new NodeState.Members(List.of(), true, false, "Up", 1));
       store = shared != null ? shared : StoreSettings.create(ConfigFactory.parseString(
               "pmm-ha.store { url = \"jdbc:h2:mem:leader" + STORES.incrementAndGet() + ";DB_CLOSE_DELAY=-1\", "
                   + "username = sa, password = \"\", startup-wait = 3s }")

@@ -40,7 +40,7 @@ class SuccessorTest {
     storeView = new Fence(store, settings.leaseTtl());
     noticeConnection = new Fence(store, settings.leaseTtl());
     fence = new FenceClient(new Fence(store, settings.leaseTtl()));
-    node.membersChanged(new NodeState.Members(List.of(), true, false, true, "Up", 3));
+    node.membersChanged(new NodeState.Members(List.of(), true, false, "Up", 3));
   }
 
   @AfterEach
