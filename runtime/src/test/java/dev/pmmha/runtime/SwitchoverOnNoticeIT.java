@@ -34,7 +34,7 @@ class SwitchoverOnNoticeIT extends SwitchoverIT {
     }
     long named = lines.stream().filter(l -> l.contains("LEADER fence released") && l.contains("told it is next")).count();
     long taken = lines.stream().filter(l -> l.contains("LEADER on") && l.contains("after the release's notice")).count();
-    long late = lines.stream().filter(l -> l.contains("its singleton started") && l.contains("before the notice came"))
+    long late = lines.stream().filter(l -> l.contains("its singleton started") && l.contains("before the notice was handled"))
         .count();
     long declined = lines.stream().filter(l -> l.contains("does not take the fence on the notice")).count();
     // each release named the candidate (two switchovers), and each candidate took the fence on the notice, or had

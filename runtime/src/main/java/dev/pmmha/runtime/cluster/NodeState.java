@@ -33,8 +33,10 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 public final class NodeState implements LeaderView, ClusterView {
 
-  /** Membership as the {@link Membership} actor last computed it. */
-  /** {@code mayLead}: the Up members that may lead (without {@code PMM_HA_NOFAILOVER}). */
+  /**
+   * Membership as the {@link Membership} actor last computed it; {@code mayLead}: the Up members that may lead
+   * (without {@code PMM_HA_NOFAILOVER}).
+   */
   public record Members(List<NodeStatus> nodes, boolean selfUp, boolean selfDown, String selfStatus, int mayLead) {
     static Members initial() {
       return new Members(List.of(), false, false, "Joining", 0);

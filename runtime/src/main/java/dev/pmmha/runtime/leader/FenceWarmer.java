@@ -18,6 +18,12 @@ public final class FenceWarmer {
 
   private FenceWarmer() {}
 
+  /** Whether {@code e} calls for a fence read: another member leaves, is downed or unreachable, and this node does not lead. */
+  static boolean warms(ClusterEvent.ClusterDomainEvent e, boolean leading) {
+    return !leading && (e instanceof ClusterEvent.MemberLeft || e instanceof ClusterEvent.MemberDowned
+        || e instanceof ClusterEvent.UnreachableMember);
+  }
+
   /** {@code leading}: this node holds the fence now (it needs no warming). */
   public static Behavior<ClusterEvent.ClusterDomainEvent> create(FenceClient fence,
       java.util.function.BooleanSupplier leading) {
@@ -27,8 +33,7 @@ public final class FenceWarmer {
       subscriptions.tell(Subscribe.create(ctx.getSelf().narrow(), ClusterEvent.ReachabilityEvent.class));
       return Behaviors.receive(ClusterEvent.ClusterDomainEvent.class)
           .onMessage(ClusterEvent.ClusterDomainEvent.class, e -> {
-            if ((e instanceof ClusterEvent.MemberLeft || e instanceof ClusterEvent.MemberDowned
-                || e instanceof ClusterEvent.UnreachableMember) && !leading.getAsBoolean()) {
+            if (warms(e, leading.getAsBoolean())) {
               fence.current(); // its answer is not needed, nor its failure: the take-over reports its own
             }
             return Behaviors.same();

@@ -87,10 +87,12 @@ public final class Successor {
       if (inFlight != null || prepared != null) {
         return;
       }
-      if (singletonStartedNanos != 0 && asked - singletonStartedNanos < wait.toNanos()) {
+      // read here, under the lock: a singleton that started after `asked` was read would show a negative lead
+      long handled = System.nanoTime();
+      if (singletonStartedNanos != 0 && handled - singletonStartedNanos < wait.toNanos()) {
         log.info("LEADER on {}: named next by the release of epoch {}; its singleton started {} ms before the "
-            + "notice came and asks for the fence itself", node.nodeId(), notice.epoch(),
-            (asked - singletonStartedNanos) / 1_000_000);
+            + "notice was handled and asks for the fence itself", node.nodeId(), notice.epoch(),
+            (handled - singletonStartedNanos) / 1_000_000);
         return;
       }
       t.fenceRequested = true;

@@ -17,10 +17,10 @@ import org.apache.pekko.util.Version;
 import org.junit.jupiter.api.Test;
 import scala.jdk.javaapi.CollectionConverters;
 
-class LeaderPlacementTest {
+public class LeaderPlacementTest {
 
   /** A member called pmm-N, Up as the N-th (lower: older). */
-  static Member member(int n, MemberStatus status, boolean mayLead) {
+  public static Member member(int n, MemberStatus status, boolean mayLead) {
     Set<String> roles = new HashSet<>(Set.of("dc-default", ClusterConfig.NODE_ROLE_PREFIX + "pmm-" + n));
     if (mayLead) {
       roles.add(ClusterConfig.MAY_LEAD_ROLE);
