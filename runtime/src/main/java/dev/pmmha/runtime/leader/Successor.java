@@ -79,7 +79,6 @@ public final class Successor {
           node.nodeId(), notice.epoch());
       return;
     }
-    long asked = System.nanoTime();
     Tenure t = new Tenure(node.nodeId(), true);
     CompletableFuture<FenceClient.Acquired> result = new CompletableFuture<>();
     synchronized (this) {
@@ -87,7 +86,7 @@ public final class Successor {
       if (inFlight != null || prepared != null) {
         return;
       }
-      // read here, under the lock: a singleton that started after `asked` was read would show a negative lead
+      // the clock is read under the lock, after the singleton's start if that came first: the lead is never negative
       long handled = System.nanoTime();
       if (singletonStartedNanos != 0 && handled - singletonStartedNanos < wait.toNanos()) {
         log.info("LEADER on {}: named next by the release of epoch {}; its singleton started {} ms before the "
