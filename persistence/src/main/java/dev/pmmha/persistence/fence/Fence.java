@@ -14,9 +14,9 @@ import java.time.Duration;
  * lease has expired or was released, and bumps the epoch in the same statement. Fenced journal writes are
  * checked against it by a trigger in the journal's own transaction (see the schema scripts).
  *
- * <p>Blocking JDBC on one connection of its own, outside any pool: a renewal never waits behind the journal's or
- * the job store's work for a connection, so its latency is the database's alone. Call it from a thread that may
- * block. Thread-safe.
+ * <p>Blocking JDBC on connections of its own, outside any pool: a renewal never waits behind the journal's or
+ * the job store's work for a connection, so its latency is the database's alone; a release has a second one, so that
+ * it never waits behind a renewal either. Call it from a thread that may block. Thread-safe.
  */
 public final class Fence implements AutoCloseable {
 
@@ -95,6 +95,10 @@ public final class Fence implements AutoCloseable {
   private volatile Connection connection;
   private volatile boolean closed;
   private long lastUsedNanos;
+  /** Guards the release lane, apart from the monitor that renewals, acquires and reads hold. */
+  private final Object releaseLock = new Object();
+  /** The release lane's connection (see {@link #release(Lease, String, String)}); volatile for {@link #close}. */
+  private volatile Connection releaseConnection;
 
   /**
    * A connection unused for longer than this is checked before use: it may be left on a server that crashed or was
@@ -202,7 +206,7 @@ public final class Fence implements AutoCloseable {
   }
 
   /** Gives the fence up so that the next leader need not wait for the lease to expire. */
-  public synchronized void release(Lease lease) throws SQLException {
+  public void release(Lease lease) throws SQLException {
     release(lease, "");
   }
 
@@ -210,7 +214,7 @@ public final class Fence implements AutoCloseable {
    * Gives the fence up, recording {@code reason} with it: the next leader journals the release (see
    * {@link Lease#priorRelease}). A lease already released stays as it was.
    */
-  public synchronized void release(Lease lease, String reason) throws SQLException {
+  public void release(Lease lease, String reason) throws SQLException {
     release(lease, reason, "");
   }
 
@@ -219,10 +223,47 @@ public final class Fence implements AutoCloseable {
    * id; "" tells nobody) that it is free, through {@link FenceNotices}: that node can take it before the singleton
    * reaches it. The store has no notices elsewhere (H2): there the next leader takes the fence when its singleton
    * starts, as without a notice.
+   *
+   * <p>On the release lane ({@link #openReleaseLane}): its own connection and lock, so that it never waits behind a
+   * renewal or a read under way on this fence's other connection (only behind the fence row's lock in the store, for
+   * as long as a renewal holds it there). A renewal that reaches the store after it changes nothing ({@code RENEW}
+   * requires the lease unreleased). A lane connection that fails (left open for a whole tenure, it may have been
+   * closed by the server or left on a demoted primary) is replaced once, at once: a release is idempotent.
    */
-  public synchronized void release(Lease lease, String reason, String next) throws SQLException {
+  public void release(Lease lease, String reason, String next) throws SQLException {
+    synchronized (releaseLock) {
+      boolean wasOpen = releaseConnection != null;
+      try {
+        releaseOn(releaseLane(), lease, reason, next);
+      } catch (SQLException e) {
+        dropReleaseLane();
+        if (!wasOpen || closed) {
+          throw e;
+        }
+        try {
+          releaseOn(releaseLane(), lease, reason, next);
+        } catch (SQLException again) {
+          dropReleaseLane();
+          again.addSuppressed(e);
+          throw again;
+        }
+      }
+    }
+  }
+
+  /**
+   * Opens the release lane's connection now if it is not open, so that a release does not pay for a new connection
+   * in the middle of a hand-over (a leader calls it when it starts renewing).
+   */
+  public void openReleaseLane() throws SQLException {
+    synchronized (releaseLock) {
+      releaseLane();
+    }
+  }
+
+  private void releaseOn(Connection c, Lease lease, String reason, String next) throws SQLException {
     boolean notice = next != null && !next.isEmpty() && store.kind() == StoreSettings.Kind.POSTGRES;
-    try (PreparedStatement st = connection().prepareStatement(notice ? RELEASE_WITH_NOTICE : RELEASE)) {
+    try (PreparedStatement st = c.prepareStatement(notice ? RELEASE_WITH_NOTICE : RELEASE)) {
       st.setQueryTimeout(queryTimeoutSeconds());
       st.setString(1, reason == null ? "" : reason);
       st.setLong(2, lease.epoch());
@@ -233,10 +274,22 @@ public final class Fence implements AutoCloseable {
       } else {
         st.executeUpdate();
       }
-    } catch (SQLException e) {
-      drop();
-      throw e;
     }
+  }
+
+  /** The release lane's connection, opened if need be; called under {@link #releaseLock}. */
+  private Connection releaseLane() throws SQLException {
+    if (closed) {
+      throw new SQLException("the fence client is closed");
+    }
+    if (releaseConnection == null || releaseConnection.isClosed()) {
+      releaseConnection = Connections.open(store);
+    }
+    return releaseConnection;
+  }
+
+  private void dropReleaseLane() {
+    releaseConnection = Connections.closeQuietly(releaseConnection);
   }
 
   public synchronized State current() throws SQLException {
@@ -324,5 +377,6 @@ public final class Fence implements AutoCloseable {
   public void close() {
     closed = true;
     Connections.abort(connection);
+    Connections.abort(releaseConnection);
   }
 }

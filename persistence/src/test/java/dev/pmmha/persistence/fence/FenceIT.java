@@ -222,4 +222,53 @@ class FenceIT extends WithPostgres {
       assertEquals(first.epoch(), a.current().epoch());
     }
   }
+
+  /**
+   * A hand-over's release has a connection and a lock of its own: it does not wait for a renewal or a read under way
+   * on the fence's other connection (here the test holds the monitor those take, as a renewal under way does).
+   */
+  @ParameterizedTest
+  @MethodSource("stores")
+  void aReleaseDoesNotWaitBehindACallUnderWayOnTheOtherConnection(String kind) throws Exception {
+    StoreSettings s = store(kind);
+    try (Fence a = new Fence(s, Duration.ofSeconds(30)); Fence view = new Fence(s, Duration.ofSeconds(30))) {
+      Fence.Lease la = a.acquire("a", 0).orElseThrow();
+      a.openReleaseLane();
+      synchronized (a) {
+        var released = java.util.concurrent.CompletableFuture.runAsync(() -> {
+          try {
+            a.release(la, "left");
+          } catch (SQLException e) {
+            throw new IllegalStateException(e);
+          }
+        });
+        released.get(5, java.util.concurrent.TimeUnit.SECONDS); // times out if it waits for the monitor
+        assertTrue(view.current().released(), "released while the other connection's monitor is held");
+      }
+      assertTrue(a.renew(la).isEmpty(), "a renewal after the release brings nothing back");
+      assertEquals("left", view.acquire("b", 0).orElseThrow().priorRelease().reason());
+    }
+  }
+
+  /** The release lane stays open for a whole tenure; one the server closed meanwhile is replaced, once, at once. */
+  @org.junit.jupiter.api.Test
+  void aReleaseLaneTheServerClosedIsReplacedAndTheReleaseGoesThrough() throws Exception {
+    StoreSettings s = store("postgres");
+    try (Fence a = new Fence(s, Duration.ofSeconds(30)); Fence view = new Fence(s, Duration.ofSeconds(30))) {
+      Fence.Lease la = a.acquire("a", 0).orElseThrow();
+      a.openReleaseLane();
+      int ended;
+      try (Connection c = Connections.open(s); var st = c.createStatement(); var rs = st.executeQuery(
+          "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+              + "WHERE datname = current_database() AND pid <> pg_backend_pid()")) {
+        rs.next();
+        ended = rs.getInt(1);
+      }
+      assertTrue(ended >= 2, "the fence's two connections ended by the server: " + ended);
+      a.release(la, "left");
+      Fence.State now = view.current();
+      assertTrue(now.released(), "released on a new lane connection: " + now);
+      assertEquals(la.epoch(), now.epoch());
+    }
+  }
 }

@@ -11,7 +11,11 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
-/** Runs the blocking {@link Fence} calls on a thread of their own, for the leader actor. */
+/**
+ * Runs the blocking {@link Fence} calls for the leader actor: acquires, renewals and reads on the fence's thread,
+ * releases on a thread of their own (the fence's release lane), so that a hand-over's release never queues behind a
+ * renewal under way (a SIGTERM's no-leader gap once waited 90 ms for one: bench/README.md, session 33).
+ */
 public final class FenceClient implements AutoCloseable {
 
   /** The outcome of an attempt to take the fence: a lease, or who holds it, or why the store did not answer. */
@@ -20,6 +24,8 @@ public final class FenceClient implements AutoCloseable {
   private final Fence fence;
   private final ScheduledExecutorService executor =
       Executors.newSingleThreadScheduledExecutor(LeaderServices.daemon("pmm-ha-fence"));
+  private final java.util.concurrent.ExecutorService releases =
+      Executors.newSingleThreadExecutor(LeaderServices.daemon("pmm-ha-fence-release"));
 
   public FenceClient(Fence fence) {
     this.fence = fence;
@@ -113,8 +119,18 @@ public final class FenceClient implements AutoCloseable {
     return Math.max(0, Math.min(interval.toNanos(), lease.sentNanos() + interval.toNanos() - nowNanos));
   }
 
-  /** Starts renewing {@code lease} every {@code interval}, the first time one interval after it was taken. */
+  /**
+   * Starts renewing {@code lease} every {@code interval}, the first time one interval after it was taken; and opens
+   * the release lane's connection, so that the release at the end of this tenure need not.
+   */
   Keeper keep(Fence.Lease lease, java.time.Duration interval, KeeperListener listener) {
+    releases.execute(() -> {
+      try {
+        fence.openReleaseLane();
+      } catch (SQLException e) {
+        // the release opens it, or reports why it cannot
+      }
+    });
     return new Keeper(lease, interval, listener);
   }
 
@@ -134,7 +150,7 @@ public final class FenceClient implements AutoCloseable {
 
   /**
    * Releases {@code lease} with the reason the next leader journals (see {@link Fence.Lease#priorRelease}); completes
-   * with how long the request waited for the fence's thread (ns), behind a renewal or a read already under way.
+   * with how long the request waited for the release thread (ns), behind an earlier release or the lane's opening.
    */
   CompletionStage<Long> release(Fence.Lease lease, String reason) {
     return release(lease, reason, "");
@@ -154,7 +170,7 @@ public final class FenceClient implements AutoCloseable {
         throw new IllegalStateException(firstLine(e), e);
       }
       return waited;
-    }, executor);
+    }, releases);
   }
 
   public static String firstLine(Throwable e) {
@@ -164,6 +180,7 @@ public final class FenceClient implements AutoCloseable {
   @Override
   public void close() {
     executor.shutdownNow();
+    releases.shutdownNow();
     fence.close();
   }
 }

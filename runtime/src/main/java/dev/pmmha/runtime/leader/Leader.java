@@ -768,7 +768,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         ctx.getLog().warn("Could not release the fence (the next leader waits for the lease): {}", failure.getMessage());
       } else if (tenure.handOverNanos > 0) {
         long now = System.nanoTime();
-        ctx.getLog().info("LEADER fence released: epoch {} in {} ms ({} ms of it waiting for the fence thread), {} ms "
+        ctx.getLog().info("LEADER fence released: epoch {} in {} ms ({} ms of it waiting for the release thread), {} ms "
             + "after the hand-over began{}", lease.epoch(), (now - sent) / 1_000_000, waited / 1_000_000,
             (now - tenure.handOverNanos) / 1_000_000, next.isEmpty() ? "" : "; " + next + " told it is next");
       }
