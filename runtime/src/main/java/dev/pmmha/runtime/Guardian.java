@@ -108,8 +108,10 @@ public final class Guardian {
       // takes the fence then, before the singleton arrives (PostgreSQL only; dev.pmmha.runtime.leader.Successor).
       org.apache.pekko.cluster.Cluster classicCluster = org.apache.pekko.cluster.Cluster.get(
           org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system));
-      // Off by default (reference.conf, pmm-ha.leader.take-over-on-notice): then no release names a next node.
-      boolean onNotice = system.settings().config().getBoolean("pmm-ha.leader.take-over-on-notice");
+      // On by default (reference.conf, pmm-ha.leader.take-over-on-notice); off, no release names a next node.
+      // H2 has no notices: there every singleton asks for the fence itself, and no release names anyone.
+      boolean onNotice = system.settings().config().getBoolean("pmm-ha.leader.take-over-on-notice")
+          && store.kind() == StoreSettings.Kind.POSTGRES;
       Successor successor = !onNotice ? Successor.NONE : new Successor(node, fence, leaderSettings, metrics, () ->
           !node.isShuttingDown() && !node.steppingAside()
               // Up, may lead, and the singleton comes here next in this node's own view, whatever the leader guessed

@@ -172,9 +172,12 @@ class SwitchoverIT extends WithPostgres {
     checkLogs(logs);
   }
 
-  /** Settings every node starts with beyond {@link #nodeEnv}. */
+  /**
+   * Settings every node starts with beyond {@link #nodeEnv}: here the notice take-over off, the way of a store without
+   * notices (each singleton asks for the fence itself); {@link SwitchoverOnNoticeIT} runs the defaults.
+   */
   Map<String, String> settings() {
-    return Map.of();
+    return Map.of("PMM_HA_TAKE_OVER_ON_NOTICE", "false");
   }
 
   /** What the nodes' logs must show once the switchovers are done. */

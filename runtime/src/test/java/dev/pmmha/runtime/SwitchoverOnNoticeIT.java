@@ -11,7 +11,8 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 
 /**
- * {@link SwitchoverIT} with the notice take-over on ({@code PMM_HA_TAKE_OVER_ON_NOTICE}): each release names the
+ * {@link SwitchoverIT} with the defaults, so with the notice take-over on ({@code PMM_HA_TAKE_OVER_ON_NOTICE}, on
+ * unless set to false; the log checks below fail if it is off): each release names the
  * switchover's candidate, which takes the fence on the notice. The same checks hold (the epoch the switchover reports
  * is the one the candidate holds: no second epoch when its singleton starts while the notice's request is under
  * way), and the logs account for each candidate: it took the fence on the notice, or says why not.
@@ -21,7 +22,7 @@ class SwitchoverOnNoticeIT extends SwitchoverIT {
 
   @Override
   Map<String, String> settings() {
-    return Map.of("PMM_HA_TAKE_OVER_ON_NOTICE", "true");
+    return Map.of(); // the defaults
   }
 
   @Override
