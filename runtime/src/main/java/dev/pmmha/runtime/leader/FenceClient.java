@@ -144,15 +144,19 @@ public final class FenceClient implements AutoCloseable {
     }, executor);
   }
 
-  CompletionStage<Long> release(Fence.Lease lease) {
+  /** How a release went: ns waiting for the release thread, then ns in the store (the statement's round trip). */
+  record Released(long waitedNanos, long storeNanos) {}
+
+  CompletionStage<Released> release(Fence.Lease lease) {
     return release(lease, "");
   }
 
   /**
    * Releases {@code lease} with the reason the next leader journals (see {@link Fence.Lease#priorRelease}); completes
-   * with how long the request waited for the release thread (ns), behind an earlier release or the lane's opening.
+   * with how long the request waited for the release thread, behind an earlier release or the lane's opening, and
+   * how long the store took.
    */
-  CompletionStage<Long> release(Fence.Lease lease, String reason) {
+  CompletionStage<Released> release(Fence.Lease lease, String reason) {
     return release(lease, reason, "");
   }
 
@@ -160,16 +164,16 @@ public final class FenceClient implements AutoCloseable {
    * {@link #release(Fence.Lease, String)}, telling the node {@code next} (a node id, or "" for nobody) that the fence
    * is free (see {@link dev.pmmha.persistence.fence.FenceNotices}).
    */
-  CompletionStage<Long> release(Fence.Lease lease, String reason, String next) {
+  CompletionStage<Released> release(Fence.Lease lease, String reason, String next) {
     long queued = System.nanoTime();
     return CompletableFuture.supplyAsync(() -> {
-      long waited = System.nanoTime() - queued;
+      long started = System.nanoTime();
       try {
         fence.release(lease, reason, next);
       } catch (SQLException e) {
         throw new IllegalStateException(firstLine(e), e);
       }
-      return waited;
+      return new Released(started - queued, System.nanoTime() - started);
     }, releases);
   }
 

@@ -763,14 +763,15 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       // the next leader can take the fence only after this: read it from then on, not in the release's way
       released.thenRun(() -> watchFenceForNextLeader(deps.fence(), node, lease.epoch()));
     }
-    ctx.pipeToSelf(released, (waited, failure) -> {
+    ctx.pipeToSelf(released, (took, failure) -> {
       if (failure != null) {
         ctx.getLog().warn("Could not release the fence (the next leader waits for the lease): {}", failure.getMessage());
       } else if (tenure.handOverNanos > 0) {
         long now = System.nanoTime();
-        ctx.getLog().info("LEADER fence released: epoch {} in {} ms ({} ms of it waiting for the release thread), {} ms "
-            + "after the hand-over began{}", lease.epoch(), (now - sent) / 1_000_000, waited / 1_000_000,
-            (now - tenure.handOverNanos) / 1_000_000, next.isEmpty() ? "" : "; " + next + " told it is next");
+        ctx.getLog().info("LEADER fence released: epoch {} in {} ms ({} ms of it waiting for the release thread, {} ms "
+            + "in the store), {} ms after the hand-over began{}", lease.epoch(), (now - sent) / 1_000_000,
+            took.waitedNanos() / 1_000_000, took.storeNanos() / 1_000_000, (now - tenure.handOverNanos) / 1_000_000,
+            next.isEmpty() ? "" : "; " + next + " told it is next");
       }
       return FenceReleased.INSTANCE;
     });
