@@ -279,12 +279,7 @@ public final class Fence implements AutoCloseable {
 
   /** The release lane's connection, opened if need be; called under {@link #releaseLock}. */
   private Connection releaseLane() throws SQLException {
-    if (closed) {
-      throw new SQLException("the fence client is closed");
-    }
-    if (releaseConnection == null || releaseConnection.isClosed()) {
-      releaseConnection = Connections.open(store);
-    }
+    releaseConnection = openIfNeeded(releaseConnection);
     return releaseConnection;
   }
 
@@ -337,14 +332,17 @@ public final class Fence implements AutoCloseable {
     if (connection != null && now - lastUsedNanos > IDLE_CHECK_NANOS && !connection.isValid(queryTimeoutSeconds())) {
       drop();
     }
+    connection = openIfNeeded(connection);
+    lastUsedNanos = now;
+    return connection;
+  }
+
+  /** {@code c} if it is open, else a new connection; refused once this fence is closed. For both connections. */
+  private Connection openIfNeeded(Connection c) throws SQLException {
     if (closed) {
       throw new SQLException("the fence client is closed");
     }
-    if (connection == null || connection.isClosed()) {
-      connection = Connections.open(store);
-    }
-    lastUsedNanos = now;
-    return connection;
+    return c == null || c.isClosed() ? Connections.open(store) : c;
   }
 
   private static void rollbackQuietly(Connection c) {
