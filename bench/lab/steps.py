@@ -21,7 +21,7 @@ STEPS = [
     ("singleton started", re.compile(r"Leader singleton starting on")),
     ("journal recovered", re.compile(r"Leader singleton recovered on")),
     ("waits for the old lease", re.compile(r"LEADER waiting on")),
-    ("fence taken, answers 200", re.compile(r"LEADER on \S+: fence taken for epoch")),
+    ("fence taken, answers 200", re.compile(r"LEADER on \S+: fence (taken|handed over) for epoch")),
     ("fence taken, elected", re.compile(r"LEADER elected")),
     ("hand-over begins: the old leader stops answering 200", re.compile(r"LEADER handing over:")),
     ("services stopped, fence released next", re.compile(r"LEADER released: ")),

@@ -118,7 +118,7 @@ public final class Guardian {
               && dev.pmmha.runtime.cluster.LeaderPlacement.hostsOrIsNext(classicCluster.state().getMembers(),
                   classicCluster.selfMember(), node.currentLeader().map(l -> l.nodeId()).orElse("")));
       java.util.Optional<FenceNotices> notices = onNotice
-          ? FenceNotices.start(store, fenceStore, successor::released) : java.util.Optional.empty();
+          ? FenceNotices.start(store, fenceStore, successor) : java.util.Optional.empty();
       // The services are stopped before their threads go: a leader that ends other than by a hand-over asks for the
       // stop without waiting, and closing the threads at once would cancel it. stopAll runs after any stop already
       // asked for, and stops nothing twice; the phase's own timeout bounds the wait.
@@ -133,6 +133,11 @@ public final class Guardian {
 
       ActorRef<Topic.Command<Leader.News>> topic =
           ctx.spawn(Topic.create(Leader.News.class, Leader.TOPIC), "leader-topic");
+      if (onNotice) {
+        // a leader handing over offers this node the fence first, and gives it straight to the tenure named here
+        ctx.spawn(dev.pmmha.runtime.leader.HandOverOffers.create(node.nodeId(), successor, topic),
+            "hand-over-offers");
+      }
       ActorRef<Leader.Command> leaderProxy = ClusterSingleton.get(system).init(
           SingletonActor.of(
                   Leader.create(new Leader.Deps(

@@ -43,7 +43,9 @@ final class Warmup {
     CompletableFuture<Long> write = new CompletableFuture<>();
     system.systemActorOf(Behaviors.<WriteWarmup.Command>setup(ctx -> new WriteWarmup(ctx.getSelf(), nodeId, write)),
         "pmm-ha-warmup-write", Props.empty());
-    CompletableFuture.allOf(fenceRead, replay, write)
+    CompletableFuture<Void> messages = CompletableFuture.runAsync(() -> handOverMessages(system),
+        system.executionContext());
+    CompletableFuture.allOf(fenceRead, replay, write, messages)
         .orTimeout(Duration.ofSeconds(30).toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
         .whenComplete((ok, failure) -> {
           if (failure != null) {
@@ -54,6 +56,29 @@ final class Warmup {
                 + "a first event written in {} ms)", (System.nanoTime() - t0) / 1_000_000, replay.join(), write.join());
           }
         });
+  }
+
+  /**
+   * A hand-over's offer and its answer through the serializer both ways, as they cross the cluster: the first use of a
+   * message class costs Jackson about 100 ms, and a node hands over once in its life (SIGTERM), so it would always pay
+   * it, while it still answers 200 and the next node waits (an integration run's first offer took 143 ms to answer).
+   */
+  static void handOverMessages(ActorSystem<?> system) {
+    var serialization = org.apache.pekko.serialization.SerializationExtension.get(
+        org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system));
+    java.util.UUID.randomUUID(); // the offered tenure's holder id: the first one seeds the generator
+    ActorRef<dev.pmmha.runtime.leader.Leader.HandOverAccepted> replyTo = system.deadLetters();
+    for (Object m : java.util.List.of(
+        new dev.pmmha.runtime.leader.Leader.HandOverOffer("warm-up", 0, "", "", replyTo),
+        new dev.pmmha.runtime.leader.Leader.HandOverAccepted(""))) {
+      var serializer = serialization.findSerializerFor(m);
+      byte[] bytes = serialization.serialize(m).get();
+      Object back = serialization.deserialize(bytes, serializer.identifier(),
+          org.apache.pekko.serialization.Serializers.manifestFor(serializer, m)).get();
+      if (!back.getClass().equals(m.getClass())) {
+        throw new IllegalStateException("a " + m.getClass().getSimpleName() + " came back as " + back.getClass());
+      }
+    }
   }
 
   /** A journal of leader events and the leader's state, as the singleton keeps them. */

@@ -234,7 +234,8 @@ public class ProcessClusterIT extends WithPostgres {
         "says why: " + stray.log());
     for (NodeProcess n : strays) {
       String strayLog = java.nio.file.Files.readString(n.log());
-      assertFalse(strayLog.contains("fence taken") || strayLog.contains("ROLE leader"),
+      assertFalse(strayLog.contains("fence taken") || strayLog.contains("fence handed over")
+              || strayLog.contains("ROLE leader"),
           n.name + " never took the fence: " + n.log());
     }
     assertOnlyLeaderFor(leader, Duration.ofSeconds(2));

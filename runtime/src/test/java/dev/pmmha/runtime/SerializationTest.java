@@ -42,6 +42,16 @@ class SerializationTest {
     verify(new Leader.SettingWritten("a", 12, 3, true));
     verify(new Leader.StoreHealth("n1", false));
     verify(new Leader.SwitchoverAsked("n1", "n3", "n2"));
+    verify(new Leader.HandOverOffer("n2", 4, "n1/ab12cd34", "stop (SIGTERM)",
+        kit.<Leader.HandOverAccepted>createTestProbe().ref()));
+    verify(new Leader.HandOverAccepted("n2/ef56ab78"));
+    verify(new Leader.HandOverAccepted(""));
+  }
+
+  /** The start's warm-up sends the hand-over's messages through the serializer both ways, and they come back. */
+  @Test
+  void theWarmUpRoundTripsTheHandOversMessages() {
+    Warmup.handOverMessages(kit.system());
   }
 
   /** A release as rows written before the reason was recorded have it. */

@@ -85,6 +85,28 @@ public final class Fence implements AutoCloseable {
   private static final String RELEASE_WITH_NOTICE =
       "WITH \"released\" AS (" + RELEASE + " RETURNING \"epoch\") "
           + "SELECT pg_notify('" + FenceNotices.CHANNEL + "', ?) FROM \"released\"";
+  /**
+   * A hand-over straight to the next leader's tenure {@code holder}: the released epoch's holder gives the fence, with
+   * the next epoch and a fresh lease, to a holder that counts that lease from before it was offered the fence (see
+   * {@link #handOver}); the release is recorded in the same row, as {@link #RELEASE} would.
+   */
+  private static final String HAND_OVER =
+      "UPDATE \"pmm_ha_fence\" SET \"epoch\" = \"epoch\" + 1, \"holder\" = ?, \"lease_until_ms\" = pmm_ha_now_ms() + ?, "
+          + "\"released\" = FALSE, \"updated_ms\" = pmm_ha_now_ms(), \"release_reason\" = ? "
+          + "WHERE \"id\" = 1 AND \"epoch\" = ? AND \"holder\" = ? AND NOT \"released\"";
+  /**
+   * PostgreSQL: {@link #HAND_OVER}, its new epoch and time, and a notice to the new holder, in one statement (the
+   * notice is delivered when it commits, only if it handed something over; see {@link FenceNotices}).
+   */
+  private static final String HAND_OVER_WITH_NOTICE =
+      "WITH \"handed\" AS (" + HAND_OVER + " RETURNING \"epoch\", \"updated_ms\", \"lease_until_ms\") "
+          + "SELECT \"epoch\", \"updated_ms\", \"lease_until_ms\" - \"updated_ms\", pg_notify('" + FenceNotices.CHANNEL
+          + "', '" + FenceNotices.HANDED + " ' || \"epoch\" || ' ' || \"updated_ms\" || ' ' || "
+          + "(\"lease_until_ms\" - \"updated_ms\") || ' ' || ?) FROM \"handed\"";
+  /** The fence's epoch and last change when {@code holder} holds it (a hand-over's check, {@link #heldBy}). */
+  private static final String HELD_BY =
+      "SELECT \"epoch\", \"updated_ms\", \"lease_until_ms\" - \"updated_ms\" FROM \"pmm_ha_fence\" "
+          + "WHERE \"id\" = 1 AND \"holder\" = ? AND NOT \"released\"";
   private static final String READ =
       "SELECT \"epoch\", \"holder\", \"lease_until_ms\" - pmm_ha_now_ms(), \"released\" FROM \"pmm_ha_fence\" "
           + "WHERE \"id\" = 1";
@@ -231,17 +253,48 @@ public final class Fence implements AutoCloseable {
    * closed by the server or left on a demoted primary) is replaced once, at once: a release is idempotent.
    */
   public void release(Lease lease, String reason, String next) throws SQLException {
+    onReleaseLane(c -> {
+      releaseOn(c, lease, reason, next);
+      return null;
+    });
+  }
+
+  /**
+   * The fence as a hand-over gave it: the new epoch, when (the database's clock, ms) and the lease it was given with
+   * (ms; the holder counts it from before it was offered the fence, see {@link #handOver}).
+   */
+  public record Handed(long epoch, long atMillis, long leaseMillis) {}
+
+  /**
+   * Gives the fence straight to the next leader's tenure {@code nextHolder} (a holder id that node chose, see
+   * {@link Lease#holder}), with the next epoch and a full lease, and records the release with {@code reason}; on
+   * PostgreSQL tells that holder through {@link FenceNotices}. The next leader then answers without a statement of its
+   * own. It counts the lease from before it was offered the fence, which is before this statement: never later than
+   * the database's expiry. Empty when {@code lease} was no longer held (nothing changed). On the release lane, as
+   * {@link #release(Lease, String, String)}; a repeat after a lane failure that committed unseen finds nothing to hand
+   * over (empty), and the notice went out all the same.
+   */
+  public java.util.Optional<Handed> handOver(Lease lease, String reason, String nextHolder) throws SQLException {
+    return onReleaseLane(c -> handOverOn(c, lease, reason, nextHolder));
+  }
+
+  /**
+   * {@code call} on the release lane, under its lock; a lane connection that had been open and fails is replaced
+   * once, at once, and the call repeated: both calls are idempotent (a repeat finds the fence moved on and changes
+   * nothing).
+   */
+  private <T> T onReleaseLane(LaneCall<T> call) throws SQLException {
     synchronized (releaseLock) {
       boolean wasOpen = releaseConnection != null;
       try {
-        releaseOn(releaseLane(), lease, reason, next);
+        return call.on(releaseLane());
       } catch (SQLException e) {
         dropReleaseLane();
         if (!wasOpen || closed) {
           throw e;
         }
         try {
-          releaseOn(releaseLane(), lease, reason, next);
+          return call.on(releaseLane());
         } catch (SQLException again) {
           dropReleaseLane();
           again.addSuppressed(e);
@@ -250,6 +303,59 @@ public final class Fence implements AutoCloseable {
       }
     }
   }
+
+  private interface LaneCall<T> {
+    T on(Connection c) throws SQLException;
+  }
+
+  private java.util.Optional<Handed> handOverOn(Connection c, Lease lease, String reason, String nextHolder)
+      throws SQLException {
+    boolean notice = store.kind() == StoreSettings.Kind.POSTGRES;
+    try (PreparedStatement st = c.prepareStatement(notice ? HAND_OVER_WITH_NOTICE : HAND_OVER)) {
+      st.setQueryTimeout(queryTimeoutSeconds());
+      st.setString(1, nextHolder);
+      st.setLong(2, ttl.toMillis());
+      st.setString(3, reason == null ? "" : reason);
+      st.setLong(4, lease.epoch());
+      st.setString(5, lease.holder());
+      if (notice) {
+        st.setString(6, nextHolder);
+        try (ResultSet rs = st.executeQuery()) {
+          return rs.next() ? java.util.Optional.of(new Handed(rs.getLong(1), rs.getLong(2), rs.getLong(3)))
+              : java.util.Optional.empty();
+        }
+      }
+      if (st.executeUpdate() == 0) {
+        return java.util.Optional.empty();
+      }
+    }
+    return heldBy(c, nextHolder);
+  }
+
+  /**
+   * The fence's epoch and last change if {@code holder} holds it unreleased (expired or not): how a next leader whose
+   * notice of a hand-over did not come learns whether the fence was handed to it.
+   */
+  public synchronized java.util.Optional<Handed> heldBy(String holder) throws SQLException {
+    try {
+      return heldBy(connection(), holder);
+    } catch (SQLException e) {
+      drop();
+      throw e;
+    }
+  }
+
+  private java.util.Optional<Handed> heldBy(Connection c, String holder) throws SQLException {
+    try (PreparedStatement st = c.prepareStatement(HELD_BY)) {
+      st.setQueryTimeout(queryTimeoutSeconds());
+      st.setString(1, holder);
+      try (ResultSet rs = st.executeQuery()) {
+        return rs.next() ? java.util.Optional.of(new Handed(rs.getLong(1), rs.getLong(2), rs.getLong(3)))
+            : java.util.Optional.empty();
+      }
+    }
+  }
+
 
   /**
    * Opens the release lane's connection now if it is not open, so that a release does not pay for a new connection

@@ -15,7 +15,8 @@ import org.slf4j.LoggerFactory;
  * Hears, on a connection and a thread of its own, the notices a leader sends with its release on a hand-over
  * ({@link Fence#release(Fence.Lease, String, String)}): "the fence of epoch N is free, and node X is next". Node X
  * can then take the fence as soon as it is free, instead of when the singleton reaches it (PostgreSQL's LISTEN;
- * the notice is delivered when the release commits). Only a hint: the fence decides who holds it, and a notice
+ * the notice is delivered when the release commits). And those of a hand-over straight to a holder
+ * ({@link Fence#handOver}): "the fence is holder H's, with epoch N". Only a hint: the fence decides who holds it, and a notice
  * that is lost, late or wrong costs only time. Started only on PostgreSQL.
  */
 public final class FenceNotices implements AutoCloseable {
@@ -26,6 +27,17 @@ public final class FenceNotices implements AutoCloseable {
   /** A notice: the fence of {@code epoch} was released, and {@code next} is the node the singleton goes to. */
   public record Released(String next, long epoch) {}
 
+  /**
+   * The first word of a hand-over's notice ({@link Fence#handOver}): {@code handed <epoch> <at ms> <lease ms> <holder>}.
+   */
+  static final String HANDED = "handed";
+
+  /**
+   * A notice: the fence was handed over to {@code holder} with {@code epoch}, at {@code atMillis} (the store's clock),
+   * with a lease of {@code leaseMillis}.
+   */
+  public record HandedOver(String holder, long epoch, long atMillis, long leaseMillis) {}
+
   /** Takes the fence through the connection the notice came on (see {@link Fence#acquireOn}). */
   public interface Taker {
     java.util.Optional<Fence.Lease> acquire(String holder, long atLeast) throws SQLException;
@@ -34,6 +46,9 @@ public final class FenceNotices implements AutoCloseable {
   /** What is done with a notice, on the notices' thread; {@code taker} is good for that call only. */
   public interface Handler {
     void released(Released notice, Taker taker);
+
+    /** A hand-over straight to a holder ({@link Fence#handOver}): no statement needed, the fence is that holder's. */
+    void handedOver(HandedOver notice);
   }
 
   private static final Logger log = LoggerFactory.getLogger(FenceNotices.class);
@@ -73,7 +88,24 @@ public final class FenceNotices implements AutoCloseable {
     return epoch + " " + next;
   }
 
-  /** The notice in {@code payload}, or empty if it is not one. */
+  /** The hand-over notice in {@code payload}, or empty if it is not one. */
+  static Optional<HandedOver> parseHandedOver(String payload) {
+    if (payload == null || !payload.startsWith(HANDED + " ")) {
+      return Optional.empty();
+    }
+    String[] words = payload.split(" ", 5);
+    if (words.length != 5 || words[4].isEmpty()) {
+      return Optional.empty();
+    }
+    try {
+      return Optional.of(new HandedOver(words[4], Long.parseLong(words[1]), Long.parseLong(words[2]),
+          Long.parseLong(words[3])));
+    } catch (NumberFormatException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** The release notice in {@code payload}, or empty if it is not one. */
   static Optional<Released> parse(String payload) {
     if (payload == null) {
       return Optional.empty();
@@ -115,7 +147,13 @@ public final class FenceNotices implements AutoCloseable {
         Connection on = c;
         Taker taker = (holder, atLeast) -> fence.acquireOn(on, holder, atLeast);
         for (PGNotification n : received) {
-          parse(n.getParameter()).ifPresent(notice -> deliver(notice, taker));
+          Optional<HandedOver> handed = parseHandedOver(n.getParameter());
+          if (handed.isPresent()) {
+            deliver(handed.get().toString(), () -> onReleased.handedOver(handed.get()));
+          } else {
+            parse(n.getParameter()).ifPresent(notice ->
+                deliver(notice.toString(), () -> onReleased.released(notice, taker)));
+          }
         }
       } catch (SQLException | RuntimeException e) {
         connection = Connections.closeQuietly(connection);
@@ -133,9 +171,9 @@ public final class FenceNotices implements AutoCloseable {
     }
   }
 
-  private void deliver(Released notice, Taker taker) {
+  private void deliver(String notice, Runnable handling) {
     try {
-      onReleased.released(notice, taker);
+      handling.run();
     } catch (RuntimeException e) {
       log.warn("Fence notices: handling {} failed: {}", notice, e.toString());
     }

@@ -30,6 +30,22 @@ class FenceIT extends WithPostgres {
     return TestStores.fresh(kind, pg);
   }
 
+  /** A notice handler that hears both kinds of notice: {@code released} for releases, {@code heard} for hand-overs. */
+  static FenceNotices.Handler handler(java.util.function.BiConsumer<FenceNotices.Released, FenceNotices.Taker> released,
+      java.util.function.Consumer<FenceNotices.HandedOver> handed) {
+    return new FenceNotices.Handler() {
+      @Override
+      public void released(FenceNotices.Released notice, FenceNotices.Taker taker) {
+        released.accept(notice, taker);
+      }
+
+      @Override
+      public void handedOver(FenceNotices.HandedOver notice) {
+        handed.accept(notice);
+      }
+    };
+  }
+
   /** A journal row plus its epoch tag in one transaction, as pekko-persistence-jdbc writes a tagged event. */
   static void writeTagged(StoreSettings s, long seq, long epoch) throws SQLException {
     try (Connection c = Connections.open(s)) {
@@ -181,14 +197,14 @@ class FenceIT extends WithPostgres {
     StoreSettings s = store("postgres");
     var heard = new java.util.concurrent.LinkedBlockingQueue<Object>();
     try (Fence a = new Fence(s, Duration.ofSeconds(30)); Fence view = new Fence(s, Duration.ofSeconds(30));
-        FenceNotices notices = FenceNotices.start(s, view, (notice, taker) -> {
+        FenceNotices notices = FenceNotices.start(s, view, handler((notice, taker) -> {
           heard.add(notice);
           try {
             heard.add(taker.acquire("node-2/cccc", notice.epoch()).map(l -> (Object) l).orElse("not taken"));
           } catch (SQLException e) {
             heard.add(e);
           }
-        }).orElseThrow()) {
+        }, heard::add)).orElseThrow()) {
       Fence.Lease first = a.acquire("node-1/aaaa", 0).orElseThrow();
       Thread.sleep(500); // LISTEN is in place (its thread connects first)
       a.release(first, "left", "node-2");
@@ -208,11 +224,12 @@ class FenceIT extends WithPostgres {
 
   @org.junit.jupiter.api.Test
   void aReleaseThatReleasesNothingTellsNobodyAndH2HasNoNotices() throws Exception {
-    assertTrue(FenceNotices.start(store("h2"), null, (n, t) -> { }).isEmpty(), "H2: no notices");
+    assertTrue(FenceNotices.start(store("h2"), null, handler((n, t) -> { }, n -> { })).isEmpty(), "H2: no notices");
     StoreSettings s = store("postgres");
-    var heard = new java.util.concurrent.LinkedBlockingQueue<FenceNotices.Released>();
+    var heard = new java.util.concurrent.LinkedBlockingQueue<Object>();
     try (Fence a = new Fence(s, Duration.ofSeconds(30));
-        FenceNotices notices = FenceNotices.start(s, a, (notice, taker) -> heard.add(notice)).orElseThrow()) {
+        FenceNotices notices = FenceNotices.start(s, a, handler((notice, taker) -> heard.add(notice), heard::add))
+            .orElseThrow()) {
       Fence.Lease first = a.acquire("node-1/aaaa", 0).orElseThrow();
       Thread.sleep(500);
       a.release(first, "left", "");
@@ -220,6 +237,63 @@ class FenceIT extends WithPostgres {
       assertEquals(null, heard.poll(1, java.util.concurrent.TimeUnit.SECONDS));
       assertTrue(a.current().free());
       assertEquals(first.epoch(), a.current().epoch());
+    }
+  }
+
+  /**
+   * A hand-over gives the fence straight to the next node's tenure: the next epoch, a full lease, the release recorded
+   * for the next leader, and a notice to that holder when it commits; nobody else can take the fence meanwhile, the old
+   * holder cannot renew, and a second hand-over of the same lease changes nothing.
+   */
+  @org.junit.jupiter.api.Test
+  void aHandOverGivesTheFenceStraightToTheAcceptedHolderAndTellsIt() throws Exception {
+    StoreSettings s = store("postgres");
+    var heard = new java.util.concurrent.LinkedBlockingQueue<Object>();
+    try (Fence a = new Fence(s, Duration.ofSeconds(30)); Fence view = new Fence(s, Duration.ofSeconds(30));
+        FenceNotices notices = FenceNotices.start(s, view, handler((notice, taker) -> heard.add(notice), heard::add))
+            .orElseThrow()) {
+      Fence.Lease first = a.acquire("node-1/aaaa", 0).orElseThrow();
+      Thread.sleep(500); // LISTEN is in place (its thread connects first)
+      Fence.Handed handed = a.handOver(first, "stop (SIGTERM)", "node-2/cccc").orElseThrow();
+      assertEquals(first.epoch() + 1, handed.epoch());
+      assertEquals(30_000, handed.leaseMillis(), "the handing fence's lease");
+      assertEquals(new FenceNotices.HandedOver("node-2/cccc", handed.epoch(), handed.atMillis(), 30_000),
+          heard.poll(5, java.util.concurrent.TimeUnit.SECONDS));
+      Fence.State state = view.current();
+      assertEquals("node-2/cccc", state.holder());
+      assertFalse(state.free(), "held, with a running lease");
+      assertTrue(state.remainingMillis() > 25_000, "a full lease: " + state.remainingMillis());
+      assertTrue(view.acquire("node-3/dddd", 0).isEmpty(), "nobody else takes it");
+      assertTrue(a.renew(first).isEmpty(), "the old holder cannot renew");
+      assertTrue(a.handOver(first, "again", "node-3/dddd").isEmpty(), "a second hand-over changes nothing");
+      assertEquals(null, heard.poll(500, java.util.concurrent.TimeUnit.MILLISECONDS), "and tells nobody");
+      assertEquals(java.util.Optional.of(handed), view.heldBy("node-2/cccc"));
+      assertTrue(view.heldBy("node-3/dddd").isEmpty());
+      // the new holder renews and releases it as its own; the next leader after it journals that release
+      Fence.Lease second = new Fence.Lease(handed.epoch(), "node-2/cccc", System.nanoTime(), Duration.ofSeconds(30));
+      assertTrue(view.renew(second).isPresent(), "renewed by its new holder");
+      view.release(second, "left");
+      Fence.Lease third = view.acquire("node-3/dddd", 0).orElseThrow();
+      assertEquals(handed.epoch() + 1, third.epoch());
+      assertEquals("left", third.priorRelease().reason());
+    }
+  }
+
+  /** On either store: the hand-over's row, and what a holder whose notice did not come reads to learn of it. */
+  @ParameterizedTest
+  @MethodSource("stores")
+  void aHandedOverFenceIsFoundByItsHolder(String kind) throws Exception {
+    StoreSettings s = store(kind);
+    try (Fence a = new Fence(s, Duration.ofSeconds(30)); Fence view = new Fence(s, Duration.ofSeconds(30))) {
+      Fence.Lease first = a.acquire("node-1/aaaa", 0).orElseThrow();
+      assertTrue(view.heldBy("node-2/cccc").isEmpty());
+      Fence.Handed handed = a.handOver(first, "left", "node-2/cccc").orElseThrow();
+      assertEquals(java.util.Optional.of(handed), view.heldBy("node-2/cccc"));
+      assertEquals(first.epoch() + 1, view.current().epoch());
+      assertTrue(view.acquire("node-3/dddd", 0).isEmpty());
+      view.release(new Fence.Lease(handed.epoch(), "node-2/cccc", System.nanoTime(), Duration.ofSeconds(30)), "back");
+      assertTrue(view.heldBy("node-2/cccc").isEmpty(), "given back: no longer held");
+      assertTrue(a.handOver(first, "late", "node-3/dddd").isEmpty(), "a stale lease hands nothing over");
     }
   }
 

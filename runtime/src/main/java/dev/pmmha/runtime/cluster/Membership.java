@@ -215,6 +215,9 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
       node.switchoverAsked(asked);
       return this;
     }
+    if (msg.news() instanceof Leader.HandOverOffer) {
+      return this; // for the node it names (HandOverOffers)
+    }
     if (msg.news() instanceof Leader.StoreHealth h) {
       node.storeReported(h.nodeId(), h.reachable());
       return this;

@@ -144,8 +144,16 @@ public final class FenceClient implements AutoCloseable {
     }, executor);
   }
 
-  /** How a release went: ns waiting for the release thread, then ns in the store (the statement's round trip). */
-  record Released(long waitedNanos, long storeNanos) {}
+  /**
+   * How a release went: ns waiting for the release thread, then ns in the store (the statement's round trip); and
+   * for a hand-over straight to the next holder, the epoch it was handed with (0 when it was a release, or when
+   * nothing was left to hand over).
+   */
+  record Released(long waitedNanos, long storeNanos, long handedEpoch) {
+    Released(long waitedNanos, long storeNanos) {
+      this(waitedNanos, storeNanos, 0);
+    }
+  }
 
   CompletionStage<Released> release(Fence.Lease lease) {
     return release(lease, "");
@@ -175,6 +183,35 @@ public final class FenceClient implements AutoCloseable {
       }
       return new Released(started - queued, System.nanoTime() - started);
     }, releases);
+  }
+
+  /**
+   * Hands the fence of {@code lease} straight to the tenure {@code holder} that accepted the offer (see
+   * {@link Fence#handOver}), on the release thread; timed as {@link #release(Fence.Lease, String, String)}.
+   */
+  CompletionStage<Released> handOver(Fence.Lease lease, String reason, String holder) {
+    long queued = System.nanoTime();
+    return CompletableFuture.supplyAsync(() -> {
+      long started = System.nanoTime();
+      Optional<Fence.Handed> handed;
+      try {
+        handed = fence.handOver(lease, reason, holder);
+      } catch (SQLException e) {
+        throw new IllegalStateException(firstLine(e), e);
+      }
+      return new Released(started - queued, System.nanoTime() - started, handed.map(Fence.Handed::epoch).orElse(0L));
+    }, releases);
+  }
+
+  /** Whether {@code holder} holds the fence (a hand-over to it went through), on the fence's thread. */
+  CompletionStage<Optional<Fence.Handed>> heldBy(String holder) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return fence.heldBy(holder);
+      } catch (SQLException e) {
+        throw new IllegalStateException(firstLine(e), e);
+      }
+    }, executor);
   }
 
   public static String firstLine(Throwable e) {

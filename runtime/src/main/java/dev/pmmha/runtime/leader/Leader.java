@@ -100,6 +100,16 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** A switchover from {@code from} to {@code to} was asked for on {@code askedOn}; the leader records it. */
   public record SwitchoverAsked(String from, String to, String askedOn) implements News {}
 
+  /**
+   * The leader of {@code epoch} (holder {@code from}), handing over, offers the fence to the node {@code next}, which
+   * answers on {@code replyTo} (see {@link Successor#offered}); every other node ignores it.
+   */
+  public record HandOverOffer(String next, long epoch, String from, String reason, ActorRef<HandOverAccepted> replyTo)
+      implements News {}
+
+  /** The answer to a {@link HandOverOffer}: the holder id the fence may be given to, "" when declined. */
+  public record HandOverAccepted(String holder) implements CborSerializable {}
+
   /** Every setting at {@code version}; sent after each write and on request. */
   public record SettingsSnapshot(long version, Map<String, LeaderState.Setting> settings) implements News {
     /** The shape the routes render: each value's JSON parsed once, here. */
@@ -132,6 +142,9 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** The services have stopped, at {@code atNanos} ({@link System#nanoTime()}, taken when they had). */
   private record ServicesStopped(long atNanos) implements Command {}
 
+  /** The next node's answer to this leader's offer of the fence ("" declined, or no answer in time). */
+  private record OfferAnswered(String holder) implements Command {}
+
   private enum FenceReleased implements Command {
     INSTANCE
   }
@@ -142,6 +155,11 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   private record RenewDone(long epoch, Optional<Fence.Lease> lease, String error) implements Command {}
 
   public static final String TOPIC = "pmm-ha-leader";
+  /**
+   * How long a leader handing over waits for the next node to answer its offer of the fence, still answering 200
+   * (so not part of the no-leader gap); no answer and the release tells that node instead.
+   */
+  static final Duration OFFER_TIMEOUT = Duration.ofMillis(150);
   public static final String SINGLETON_NAME = "pmm-leader";
   /** The singleton's dispatcher (reference.conf): a thread of its own. */
   public static final String DISPATCHER = "pmm-ha.leader-dispatcher";
@@ -358,6 +376,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         .onCommand(DeleteSetting.class, this::onDeleteSetting)
         .onCommand(Stop.class, (state, cmd) -> handOver());
     b.forState(s -> tenure.phase == Tenure.Phase.HANDING_OVER)
+        .onCommand(OfferAnswered.class, (state, cmd) -> onOfferAnswered(cmd))
         .onCommand(ServicesStopped.class, (state, cmd) -> onServicesStopped(cmd));
     b.forState(s -> tenure.phase == Tenure.Phase.STOPPING)
         .onCommand(Acquire.class, (state, cmd) -> Effect().stop().thenNoReply())
@@ -681,6 +700,32 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         ctx.getLog().info("LEADER on {}: every other member is leaving or gone, nobody to hand over to", node.nodeId());
       }
     }
+    if (!tenure.next.isEmpty()) {
+      // still answering, services running: offer the next node the fence, so that the release can give it straight
+      // to that node's tenure (Successor); no answer in time and the release tells it as before
+      Fence.Lease lease = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
+      String reason = ReleaseReason.of(node, ctx.getSystem());
+      String next = tenure.next;
+      tenure.offeredNanos = System.nanoTime();
+      ctx.ask(HandOverAccepted.class, deps.topic(), OFFER_TIMEOUT,
+          replyTo -> Topic.publish(new HandOverOffer(next, lease.epoch(), lease.holder(), reason, replyTo)),
+          (answer, failure) -> new OfferAnswered(answer == null ? "" : answer.holder()));
+      return Effect().noReply();
+    }
+    return stopForHandOver();
+  }
+
+  /** The next node answered this leader's offer of the fence (or did not in time): the hand-over goes on. */
+  private ReplyEffect<LeaderEvent, LeaderState> onOfferAnswered(OfferAnswered answer) {
+    tenure.handTo = answer.holder();
+    ctx.getLog().info("LEADER on {}: {} the offer of the fence in {} ms", node.nodeId(),
+        answer.holder().isEmpty() ? tenure.next + " did not take" : tenure.next + " took",
+        (System.nanoTime() - tenure.offeredNanos) / 1_000_000);
+    return stopForHandOver();
+  }
+
+  /** The hand-over proper: stop answering 200, stop the services, then release the fence (onServicesStopped). */
+  private ReplyEffect<LeaderEvent, LeaderState> stopForHandOver() {
     tenure.closeEarly(node); // stop answering 200 before anything else
     tenure.handOverNanos = System.nanoTime();
     timers.cancel(Announce.INSTANCE);
@@ -758,7 +803,11 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     tenure.stopKeeper();
     long sent = System.nanoTime();
     String next = node.handingOverEpoch() == lease.epoch() ? tenure.next : "";
-    var released = deps.fence().release(lease, reason, next);
+    // straight to the next node's tenure while its view of the lease (counted from the offer) has time left; else a
+    // release with a notice, which it takes the fence on
+    boolean handing = !next.isEmpty() && !tenure.handTo.isEmpty()
+        && System.nanoTime() - tenure.offeredNanos < deps.settings().handOverOfferLife().toNanos();
+    var released = handing ? deps.fence().handOver(lease, reason, tenure.handTo) : deps.fence().release(lease, reason, next);
     if (node.handingOverEpoch() == lease.epoch()) {
       // the next leader can take the fence only after this: read it from then on, not in the release's way
       released.thenRun(() -> watchFenceForNextLeader(deps.fence(), node, lease.epoch()));
@@ -771,7 +820,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         ctx.getLog().info("LEADER fence released: epoch {} in {} ms ({} ms of it waiting for the release thread, {} ms "
             + "in the store), {} ms after the hand-over began{}", lease.epoch(), (now - sent) / 1_000_000,
             took.waitedNanos() / 1_000_000, took.storeNanos() / 1_000_000, (now - tenure.handOverNanos) / 1_000_000,
-            next.isEmpty() ? "" : "; " + next + " told it is next");
+            took.handedEpoch() > 0 ? "; handed to " + next + " with epoch " + took.handedEpoch()
+                : next.isEmpty() ? "" : "; " + next + " told it is next");
       }
       return FenceReleased.INSTANCE;
     });

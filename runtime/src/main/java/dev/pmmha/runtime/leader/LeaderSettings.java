@@ -33,6 +33,15 @@ public record LeaderSettings(
     Duration handOverHoldMax,
     List<Config> services) {
 
+  /**
+   * How long after it offered the fence to the next node ({@link Successor#offered}) a leader handing over may still
+   * give it straight to that node: the node counts the lease from the offer, and a later hand-over would leave it
+   * less than one renewal interval before it must stop acting. Positive: the lease rule above.
+   */
+  public Duration handOverOfferLife() {
+    return leaseTtl.minus(safetyMargin).minus(renewInterval);
+  }
+
   public static LeaderSettings create(Config root) {
     Config c = root.getConfig("pmm-ha.leader");
     Duration ttl = NodeSettings.duration(c, "lease-ttl", "PMM_HA_LEASE_TTL");

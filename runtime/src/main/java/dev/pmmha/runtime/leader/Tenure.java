@@ -42,6 +42,10 @@ final class Tenure {
   final long startedNanos = System.nanoTime();
   /** The node the hand-over expects the singleton to go to ("" if none), told of the release by the store. */
   String next = "";
+  /** The tenure of the next node that accepted this one's offer of the fence ("" if none): it is handed the fence. */
+  String handTo = "";
+  /** When this tenure offered the fence to the next node ({@link System#nanoTime()}, 0 if it did not). */
+  long offeredNanos;
   /** When the hand-over began ({@link System#nanoTime()}, 0 before), for the step times its log lines give. */
   long handOverNanos;
   /** When the services had stopped during the hand-over ({@link System#nanoTime()}, 0 before). */
@@ -67,6 +71,11 @@ final class Tenure {
 
   /** Asked for on a release's notice, before the singleton came ({@link Successor}). */
   final boolean onNotice;
+  /**
+   * Offered by the leader handing over, which gives the fence straight to this tenure ({@link Successor#offered}):
+   * its lease counts from the offer. Set before the fence is taken; read with the early answer.
+   */
+  volatile boolean handed;
   /** The leader actor that owns this tenure; null until the singleton adopts a tenure taken on a notice. */
   volatile org.apache.pekko.actor.typed.ActorRef<Leader.Command> owner;
 
@@ -111,7 +120,11 @@ final class Tenure {
     if (lease.epoch() > known) {
       node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
       long now = System.nanoTime();
-      if (onNotice) {
+      if (handed) {
+        log.info("LEADER on {}: fence handed over for epoch {} {} ms after this node accepted the offer, {}; answering "
+            + "the leader check", node.nodeId(), lease.epoch(), (now - lease.sentNanos()) / 1_000_000,
+            owner == null ? "before the singleton came" : "its singleton started and waiting for it");
+      } else if (onNotice) {
         log.info("LEADER on {}: fence taken for epoch {} {} ms after the release's notice, {} ({} ms in the "
             + "store); answering the leader check", node.nodeId(), lease.epoch(), (now - startedNanos) / 1_000_000,
             owner == null ? "before the singleton came" : "its singleton started and waiting for it",

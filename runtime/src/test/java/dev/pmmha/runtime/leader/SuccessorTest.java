@@ -169,4 +169,123 @@ class SuccessorTest {
     assertEquals("node-3/bbbb", r.heldBy().holder(), "the singleton learns who holds it, as from its own request");
     assertEquals(0, node.ownEpoch());
   }
+
+  // --- a hand-over straight to an offered tenure ---
+
+  /** The previous leader, still holding epoch 4 (it offers the fence before it lets go). */
+  private Fence.Lease heldByPreviousLeader() throws Exception {
+    var lease = storeView.acquire("node-1/aaaa", 3).orElseThrow();
+    assertEquals(4, lease.epoch());
+    return lease;
+  }
+
+  private static FenceNotices.HandedOver notice(String holder, Fence.Handed h) {
+    return new FenceNotices.HandedOver(holder, h.epoch(), h.atMillis(), h.leaseMillis());
+  }
+
+  @Test
+  void anOfferedNodeIsHandedTheFenceAndAnswersOnTheNoticeWithoutAStatementOfItsOwn() throws Exception {
+    Fence.Lease old = heldByPreviousLeader();
+    Successor s = successor(Duration.ofSeconds(30));
+    String holder = s.offered(4, old.holder(), "stop (SIGTERM)");
+    long accepted = System.nanoTime();
+    assertTrue(holder.startsWith("node-2/"), holder);
+    assertEquals("", s.offered(4, old.holder(), "again"), "one offer at a time");
+    assertEquals(0, node.ownEpoch(), "an offer alone answers nothing");
+
+    Fence.Handed h = storeView.handOver(old, "stop (SIGTERM)", holder).orElseThrow();
+    s.handedOver(notice("node-3/bbbb", h));
+    assertEquals(0, node.ownEpoch(), "a notice for another holder is not this node's");
+    s.handedOver(notice(holder, h));
+    assertEquals(5, node.ownEpoch(), "answers for the epoch it was handed, before its singleton comes");
+    assertTrue(node.mayAct());
+    assertTrue(asked.isEmpty(), "no statement of its own");
+
+    Tenure t = s.take().orElseThrow();
+    assertTrue(t.handed);
+    Fence.Lease lease = t.early.toCompletableFuture().get().lease().orElseThrow();
+    assertEquals(5, lease.epoch());
+    assertEquals(holder, lease.holder());
+    assertTrue(lease.sentNanos() <= accepted, "the lease counts from the offer, before the statement that gave it");
+    assertEquals(settings.leaseTtl(), lease.ttl());
+    assertEquals(4, lease.priorEpoch());
+    assertEquals(new Fence.Release(old.holder(), h.atMillis(), "stop (SIGTERM)"), lease.priorRelease(),
+        "the next leader journals the release as after a plain one");
+    assertTrue(s.take().isEmpty(), "handed to one singleton only");
+    t.cancelEarlyKeeper();
+  }
+
+  @Test
+  void aSingletonThatComesBeforeTheHandOversNoticeReadsTheFenceAndALateNoticeChangesNothing() throws Exception {
+    Fence.Lease old = heldByPreviousLeader();
+    Successor s = successor(Duration.ofSeconds(30));
+    String holder = s.offered(4, old.holder(), "left");
+    long accepted = System.nanoTime();
+    Fence.Handed h = storeView.handOver(old, "left", holder).orElseThrow();
+
+    Tenure t = s.take().orElseThrow(); // the singleton starts here before the notice is handled
+    Fence.Lease lease = t.early.toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS).lease().orElseThrow();
+    assertEquals(5, lease.epoch(), "found handed over by reading the fence");
+    assertTrue(lease.sentNanos() <= accepted);
+    assertEquals("left", lease.priorRelease().reason());
+    assertEquals(5, node.ownEpoch());
+    s.handedOver(notice(holder, h));
+    assertEquals(5, storeView.current().epoch(), "no second epoch");
+    assertTrue(s.take().isEmpty());
+    t.cancelEarlyKeeper();
+  }
+
+  @Test
+  void anOfferTheLeaderDidNotHandOverLeavesTheFenceToTheReleasesNoticeOrTheSingleton() throws Exception {
+    Fence.Lease old = heldByPreviousLeader();
+    Successor s = successor(Duration.ofSeconds(30));
+    s.offered(4, old.holder(), "left");
+    storeView.release(old, "left"); // the leader fell back to a release (too late for the offer, or it failed)
+    s.released(new FenceNotices.Released("node-2", 4), taker());
+    assertEquals(List.of(4L), asked, "the release's notice is taken as before");
+    assertEquals(5, node.ownEpoch());
+    Tenure first = s.take().orElseThrow();
+    first.cancelEarlyKeeper();
+    storeView.release(first.early.toCompletableFuture().get().lease().orElseThrow(), "left");
+
+    // and a singleton that comes after an offer nobody handed over asks for the fence itself
+    Successor s2 = new Successor(new NodeState(true, 3, "node-3"), fence, settings, null, () -> true,
+        Duration.ofSeconds(30));
+    Fence.Lease fifth = storeView.acquire("node-2/eeee", 0).orElseThrow();
+    s2.offered(fifth.epoch(), fifth.holder(), "left");
+    storeView.release(fifth, "left");
+    Tenure t = s2.take().orElseThrow();
+    Fence.Lease lease = t.early.toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS).lease().orElseThrow();
+    assertEquals(fifth.epoch() + 1, lease.epoch(), "taken by its own request");
+    assertEquals(fifth.epoch(), lease.priorEpoch());
+    t.cancelEarlyKeeper();
+  }
+
+  @Test
+  void aHandedOverFenceWhoseNoticeAndSingletonNeverComeIsGivenBack() throws Exception {
+    Fence.Lease old = heldByPreviousLeader();
+    Successor s = successor(Duration.ofMillis(300));
+    String holder = s.offered(4, old.holder(), "left");
+    storeView.handOver(old, "left", holder).orElseThrow(); // its notice is lost
+    assertFalse(storeView.current().free());
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (!storeView.current().free() && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertTrue(storeView.current().free(), "given back: the real next leader need not wait for the lease");
+    assertEquals(5, storeView.current().epoch());
+    assertEquals(0, node.ownEpoch());
+    assertTrue(s.take().isEmpty(), "nothing left for a singleton that comes later");
+  }
+
+  @Test
+  void aNodeThatMayNotTakeOverDeclinesTheOffer() throws Exception {
+    Fence.Lease old = heldByPreviousLeader();
+    Successor s = successor(Duration.ofSeconds(30));
+    mayTakeOver.set(false);
+    assertEquals("", s.offered(4, old.holder(), "left"));
+    mayTakeOver.set(true);
+    assertTrue(s.take().isEmpty()); // its singleton started here: it asks for the fence itself
+    assertEquals("", s.offered(4, old.holder(), "left"), "an offer after the singleton came is declined");
+  }
 }
