@@ -59,7 +59,7 @@ final class Warmup {
   }
 
   /**
-   * A hand-over's offer and its answer through the serializer both ways, as they cross the cluster: the first use of a
+   * A hand-over's offer, its answer and the word that the fence was handed over through the serializer both ways, as they cross the cluster: the first use of a
    * message class costs Jackson about 100 ms, and a node hands over once in its life (SIGTERM), so it would always pay
    * it, while it still answers 200 and the next node waits (an integration run's first offer took 143 ms to answer).
    */
@@ -68,9 +68,11 @@ final class Warmup {
         org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system));
     java.util.UUID.randomUUID(); // the offered tenure's holder id: the first one seeds the generator
     ActorRef<dev.pmmha.runtime.leader.Leader.HandOverAccepted> replyTo = system.deadLetters();
+    ActorRef<dev.pmmha.runtime.leader.Leader.News> desk = system.deadLetters();
     for (Object m : java.util.List.of(
         new dev.pmmha.runtime.leader.Leader.HandOverOffer("warm-up", 0, "", "", replyTo),
-        new dev.pmmha.runtime.leader.Leader.HandOverAccepted(""))) {
+        new dev.pmmha.runtime.leader.Leader.HandOverAccepted("", desk),
+        new dev.pmmha.runtime.leader.Leader.FenceHandedOver("warm-up", 1, 0, 0))) {
       var serializer = serialization.findSerializerFor(m);
       byte[] bytes = serialization.serialize(m).get();
       Object back = serialization.deserialize(bytes, serializer.identifier(),

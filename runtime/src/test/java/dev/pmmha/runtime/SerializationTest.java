@@ -44,8 +44,9 @@ class SerializationTest {
     verify(new Leader.SwitchoverAsked("n1", "n3", "n2"));
     verify(new Leader.HandOverOffer("n2", 4, "n1/ab12cd34", "stop (SIGTERM)",
         kit.<Leader.HandOverAccepted>createTestProbe().ref()));
-    verify(new Leader.HandOverAccepted("n2/ef56ab78"));
-    verify(new Leader.HandOverAccepted(""));
+    verify(new Leader.HandOverAccepted("n2/ef56ab78", kit.<Leader.News>createTestProbe().ref()));
+    verify(new Leader.HandOverAccepted("", kit.<Leader.News>createTestProbe().ref()));
+    verify(new Leader.FenceHandedOver("n2/ef56ab78", 5, 1764900000123L, 600));
   }
 
   /** The start's warm-up sends the hand-over's messages through the serializer both ways, and they come back. */

@@ -215,7 +215,7 @@ public final class Membership extends AbstractBehavior<Membership.Command> {
       node.switchoverAsked(asked);
       return this;
     }
-    if (msg.news() instanceof Leader.HandOverOffer) {
+    if (msg.news() instanceof Leader.HandOverOffer || msg.news() instanceof Leader.FenceHandedOver) {
       return this; // for the node it names (HandOverOffers)
     }
     if (msg.news() instanceof Leader.StoreHealth h) {

@@ -146,12 +146,12 @@ public final class FenceClient implements AutoCloseable {
 
   /**
    * How a release went: ns waiting for the release thread, then ns in the store (the statement's round trip); and
-   * for a hand-over straight to the next holder, the epoch it was handed with (0 when it was a release, or when
+   * for a hand-over straight to the next holder, the fence as it was handed (null when it was a release, or when
    * nothing was left to hand over).
    */
-  record Released(long waitedNanos, long storeNanos, long handedEpoch) {
+  record Released(long waitedNanos, long storeNanos, Fence.Handed handed) {
     Released(long waitedNanos, long storeNanos) {
-      this(waitedNanos, storeNanos, 0);
+      this(waitedNanos, storeNanos, null);
     }
   }
 
@@ -199,7 +199,7 @@ public final class FenceClient implements AutoCloseable {
       } catch (SQLException e) {
         throw new IllegalStateException(firstLine(e), e);
       }
-      return new Released(started - queued, System.nanoTime() - started, handed.map(Fence.Handed::epoch).orElse(0L));
+      return new Released(started - queued, System.nanoTime() - started, handed.orElse(null));
     }, releases);
   }
 

@@ -8,7 +8,8 @@ import org.apache.pekko.actor.typed.pubsub.Topic;
 /**
  * Hears, on the leader topic, a leader's offer of the fence on its way out ({@link Leader.HandOverOffer}), and answers
  * the one addressed to this node with {@link Successor#offered}: the tenure the fence may be given to, or "" to
- * decline. Answers at once either way, so that the leader never waits out its timeout for a node that declines.
+ * decline. Answers at once either way, so that the leader never waits out its timeout for a node that declines. And
+ * hears from that leader, straight after its statement, that the fence was handed over ({@link Leader.FenceHandedOver}).
  */
 public final class HandOverOffers {
 
@@ -21,7 +22,10 @@ public final class HandOverOffers {
       return Behaviors.receiveMessage(news -> {
         if (news instanceof Leader.HandOverOffer offer && offer.next().equals(nodeId)) {
           offer.replyTo().tell(new Leader.HandOverAccepted(
-              successor.offered(offer.epoch(), offer.from(), offer.reason())));
+              successor.offered(offer.epoch(), offer.from(), offer.reason()), ctx.getSelf()));
+        } else if (news instanceof Leader.FenceHandedOver h) {
+          successor.handedOver(new dev.pmmha.persistence.fence.FenceNotices.HandedOver(
+              h.holder(), h.epoch(), h.atMillis(), h.leaseMillis()), "told by the cluster");
         }
         return Behaviors.same();
       });

@@ -107,8 +107,19 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   public record HandOverOffer(String next, long epoch, String from, String reason, ActorRef<HandOverAccepted> replyTo)
       implements News {}
 
-  /** The answer to a {@link HandOverOffer}: the holder id the fence may be given to, "" when declined. */
-  public record HandOverAccepted(String holder) implements CborSerializable {}
+  /**
+   * The answer to a {@link HandOverOffer}: the holder id the fence may be given to, "" when declined; and where to
+   * tell the node that it was ({@link FenceHandedOver}).
+   */
+  public record HandOverAccepted(String holder, ActorRef<News> desk) implements CborSerializable {}
+
+  /**
+   * Sent by the leader that handed over, straight to the accepting node's desk as soon as its statement returned:
+   * the fence is {@code holder}'s with {@code epoch}, given at {@code atMillis} (the store's clock) with a lease of
+   * {@code leaseMillis}. The same as the store's notice ({@link dev.pmmha.persistence.fence.FenceNotices.HandedOver}),
+   * which the node may hear first; through the cluster it comes before the singleton does.
+   */
+  public record FenceHandedOver(String holder, long epoch, long atMillis, long leaseMillis) implements News {}
 
   /** Every setting at {@code version}; sent after each write and on request. */
   public record SettingsSnapshot(long version, Map<String, LeaderState.Setting> settings) implements News {
@@ -142,8 +153,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** The services have stopped, at {@code atNanos} ({@link System#nanoTime()}, taken when they had). */
   private record ServicesStopped(long atNanos) implements Command {}
 
-  /** The next node's answer to this leader's offer of the fence ("" declined, or no answer in time). */
-  private record OfferAnswered(String holder) implements Command {}
+  /** The next node's answer to this leader's offer of the fence ("" declined, or no answer in time; desk then null). */
+  private record OfferAnswered(String holder, ActorRef<News> desk) implements Command {}
 
   private enum FenceReleased implements Command {
     INSTANCE
@@ -709,7 +720,8 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       tenure.offeredNanos = System.nanoTime();
       ctx.ask(HandOverAccepted.class, deps.topic(), OFFER_TIMEOUT,
           replyTo -> Topic.publish(new HandOverOffer(next, lease.epoch(), lease.holder(), reason, replyTo)),
-          (answer, failure) -> new OfferAnswered(answer == null ? "" : answer.holder()));
+          (answer, failure) -> answer == null || answer.desk() == null ? new OfferAnswered("", null)
+              : new OfferAnswered(answer.holder(), answer.desk()));
       return Effect().noReply();
     }
     return stopForHandOver();
@@ -718,6 +730,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** The next node answered this leader's offer of the fence (or did not in time): the hand-over goes on. */
   private ReplyEffect<LeaderEvent, LeaderState> onOfferAnswered(OfferAnswered answer) {
     tenure.handTo = answer.holder();
+    tenure.handToDesk = answer.desk();
     ctx.getLog().info("LEADER on {}: {} the offer of the fence in {} ms", node.nodeId(),
         answer.holder().isEmpty() ? tenure.next + " did not take" : tenure.next + " took",
         (System.nanoTime() - tenure.offeredNanos) / 1_000_000);
@@ -808,6 +821,17 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     boolean handing = !next.isEmpty() && !tenure.handTo.isEmpty()
         && System.nanoTime() - tenure.offeredNanos < deps.settings().handOverOfferLife().toNanos();
     var released = handing ? deps.fence().handOver(lease, reason, tenure.handTo) : deps.fence().release(lease, reason, next);
+    if (handing) {
+      // told through the cluster as soon as the statement returned (on the release thread), not after this actor's
+      // mailbox: the singleton's move, which follows this actor's stop, comes after it
+      ActorRef<News> desk = tenure.handToDesk;
+      String holder = tenure.handTo;
+      released.thenAccept(r -> {
+        if (r.handed() != null) {
+          desk.tell(new FenceHandedOver(holder, r.handed().epoch(), r.handed().atMillis(), r.handed().leaseMillis()));
+        }
+      });
+    }
     if (node.handingOverEpoch() == lease.epoch()) {
       // the next leader can take the fence only after this: read it from then on, not in the release's way
       released.thenRun(() -> watchFenceForNextLeader(deps.fence(), node, lease.epoch()));
@@ -820,7 +844,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
         ctx.getLog().info("LEADER fence released: epoch {} in {} ms ({} ms of it waiting for the release thread, {} ms "
             + "in the store), {} ms after the hand-over began{}", lease.epoch(), (now - sent) / 1_000_000,
             took.waitedNanos() / 1_000_000, took.storeNanos() / 1_000_000, (now - tenure.handOverNanos) / 1_000_000,
-            took.handedEpoch() > 0 ? "; handed to " + next + " with epoch " + took.handedEpoch()
+            took.handed() != null ? "; handed to " + next + " with epoch " + took.handed().epoch()
                 : next.isEmpty() ? "" : "; " + next + " told it is next");
       }
       return FenceReleased.INSTANCE;

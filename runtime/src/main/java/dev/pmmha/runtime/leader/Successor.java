@@ -129,12 +129,20 @@ public final class Successor implements FenceNotices.Handler {
    */
   @Override
   public void handedOver(FenceNotices.HandedOver notice) {
+    handedOver(notice, "the store's notice");
+  }
+
+  /**
+   * {@link #handedOver(FenceNotices.HandedOver)}, heard {@code via} the store's notice or from the leader through the
+   * cluster ({@link HandOverOffers}): the first to come is acted on, the other finds nothing left to do.
+   */
+  void handedOver(FenceNotices.HandedOver notice, String via) {
     Tenure t;
     Fence.Lease lease;
     synchronized (this) {
       if (offer == null && settledHolder.equals(notice.holder())) {
-        log.info("LEADER on {}: the notice of the hand-over of epoch {} came {} ms after the singleton started here "
-            + "(which read the fence instead)", node.nodeId(), notice.epoch(),
+        log.info("LEADER on {}: the hand-over of epoch {} ({}) came {} ms after the singleton started here (which read "
+            + "the fence instead)", node.nodeId(), notice.epoch(), via,
             (System.nanoTime() - singletonStartedNanos) / 1_000_000);
         settledHolder = "";
         return;
@@ -144,6 +152,7 @@ public final class Successor implements FenceNotices.Handler {
       }
       lease = offer.lease(notice.epoch(), notice.atMillis(), notice.leaseMillis());
       t = offer.tenure();
+      t.handedVia = via;
       t.early = CompletableFuture.completedFuture(new FenceClient.Acquired(Optional.of(lease), null, null));
       offer = null;
       prepared = t; // the singleton adopts it from here (take)
@@ -160,6 +169,7 @@ public final class Successor implements FenceNotices.Handler {
     Tenure t = o.tenure();
     fence.heldBy(t.holder).whenComplete((handed, failure) -> {
       if (handed != null && handed.isPresent() && handed.get().epoch() > o.epoch()) {
+        t.handedVia = "read by its singleton";
         Fence.Lease lease = o.lease(handed.get().epoch(), handed.get().atMillis(), handed.get().leaseMillis());
         answerEarly(t, lease);
         result.complete(new FenceClient.Acquired(Optional.of(lease), null, null));

@@ -44,6 +44,8 @@ final class Tenure {
   String next = "";
   /** The tenure of the next node that accepted this one's offer of the fence ("" if none): it is handed the fence. */
   String handTo = "";
+  /** Where to tell that node the fence was handed to it (null if none). */
+  org.apache.pekko.actor.typed.ActorRef<Leader.News> handToDesk;
   /** When this tenure offered the fence to the next node ({@link System#nanoTime()}, 0 if it did not). */
   long offeredNanos;
   /** When the hand-over began ({@link System#nanoTime()}, 0 before), for the step times its log lines give. */
@@ -76,6 +78,8 @@ final class Tenure {
    * its lease counts from the offer. Set before the fence is taken; read with the early answer.
    */
   volatile boolean handed;
+  /** How this node heard it was handed the fence: told by the cluster, the store's notice, or read by its singleton. */
+  volatile String handedVia = "";
   /** The leader actor that owns this tenure; null until the singleton adopts a tenure taken on a notice. */
   volatile org.apache.pekko.actor.typed.ActorRef<Leader.Command> owner;
 
@@ -121,8 +125,8 @@ final class Tenure {
       node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
       long now = System.nanoTime();
       if (handed) {
-        log.info("LEADER on {}: fence handed over for epoch {} {} ms after this node accepted the offer, {}; answering "
-            + "the leader check", node.nodeId(), lease.epoch(), (now - lease.sentNanos()) / 1_000_000,
+        log.info("LEADER on {}: fence handed over for epoch {} {} ms after this node accepted the offer ({}), {}; "
+            + "answering the leader check", node.nodeId(), lease.epoch(), (now - lease.sentNanos()) / 1_000_000, handedVia,
             owner == null ? "before the singleton came" : "its singleton started and waiting for it");
       } else if (onNotice) {
         log.info("LEADER on {}: fence taken for epoch {} {} ms after the release's notice, {} ({} ms in the "

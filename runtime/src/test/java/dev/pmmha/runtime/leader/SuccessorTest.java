@@ -196,13 +196,15 @@ class SuccessorTest {
     Fence.Handed h = storeView.handOver(old, "stop (SIGTERM)", holder).orElseThrow();
     s.handedOver(notice("node-3/bbbb", h));
     assertEquals(0, node.ownEpoch(), "a notice for another holder is not this node's");
-    s.handedOver(notice(holder, h));
+    s.handedOver(notice(holder, h), "told by the cluster"); // the leader's word, straight after its statement
     assertEquals(5, node.ownEpoch(), "answers for the epoch it was handed, before its singleton comes");
     assertTrue(node.mayAct());
     assertTrue(asked.isEmpty(), "no statement of its own");
+    s.handedOver(notice(holder, h)); // the store's notice, after it: nothing left to do
 
     Tenure t = s.take().orElseThrow();
     assertTrue(t.handed);
+    assertEquals("told by the cluster", t.handedVia);
     Fence.Lease lease = t.early.toCompletableFuture().get().lease().orElseThrow();
     assertEquals(5, lease.epoch());
     assertEquals(holder, lease.holder());
