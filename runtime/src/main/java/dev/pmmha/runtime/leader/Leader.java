@@ -283,7 +283,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
   /** The actor is going away (or restarting): whatever it led ends here. */
   private void endOfLife(String why) {
     timers.cancelAll();
-    Fence.Lease held = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
+    Fence.Lease held = heldLease();
     java.util.concurrent.CompletionStage<?> servicesStopped = java.util.concurrent.CompletableFuture.completedFuture(null);
     if (tenure.servicesUp()) {
       ctx.getLog().info("LEADER ends on {} ({}): epoch {}", node.nodeId(), why, tenure.epoch());
@@ -714,7 +714,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
     if (!tenure.next.isEmpty()) {
       // still answering, services running: offer the next node the fence, so that the release can give it straight
       // to that node's tenure (Successor); no answer in time and the release tells it as before
-      Fence.Lease lease = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
+      Fence.Lease lease = heldLease();
       String reason = ReleaseReason.of(node, ctx.getSystem());
       String next = tenure.next;
       tenure.offeredNanos = System.nanoTime();
@@ -725,6 +725,11 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
       return Effect().noReply();
     }
     return stopForHandOver();
+  }
+
+  /** The lease as last renewed: the keeper's newest while it runs, else the one taken. */
+  private Fence.Lease heldLease() {
+    return tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
   }
 
   /** The next node answered this leader's offer of the fence (or did not in time): the hand-over goes on. */
@@ -811,7 +816,7 @@ public final class Leader extends EventSourcedBehaviorWithEnforcedReplies<Leader
    * {@code reason} makes the next leader journal the release (a hand-over); "" does not.
    */
   private void beginRelease(String reason) {
-    Fence.Lease lease = tenure.keeper != null ? tenure.keeper.latest() : tenure.lease;
+    Fence.Lease lease = heldLease();
     timers.cancel(Renew.INSTANCE);
     tenure.stopKeeper();
     long sent = System.nanoTime();

@@ -68,6 +68,14 @@ class SuccessorTest {
     storeView.release(lease, "left");
   }
 
+  /** Waits up to 5 s for the fence to be free (given back); the caller asserts that it is. */
+  private void awaitFree() throws Exception {
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    while (!storeView.current().free() && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+  }
+
   @Test
   void theNamedNodeTakesTheFenceOnTheNoticeAndAnswersForItsEpochOnce() throws Exception {
     releasedByPreviousLeader();
@@ -114,10 +122,7 @@ class SuccessorTest {
     Successor s = successor(Duration.ofMillis(300));
     s.released(new FenceNotices.Released("node-2", 4), taker());
     assertEquals(5, node.ownEpoch());
-    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-    while (!storeView.current().free() && System.nanoTime() < deadline) {
-      Thread.sleep(20);
-    }
+    awaitFree();
     assertTrue(storeView.current().free(), "given back: the singleton's node need not wait for the lease");
     assertEquals(5, storeView.current().epoch());
     assertEquals(0, node.ownEpoch(), "no more answers for it");
@@ -270,10 +275,7 @@ class SuccessorTest {
     String holder = s.offered(4, old.holder(), "left");
     storeView.handOver(old, "left", holder).orElseThrow(); // its notice is lost
     assertFalse(storeView.current().free());
-    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-    while (!storeView.current().free() && System.nanoTime() < deadline) {
-      Thread.sleep(20);
-    }
+    awaitFree();
     assertTrue(storeView.current().free(), "given back: the real next leader need not wait for the lease");
     assertEquals(5, storeView.current().epoch());
     assertEquals(0, node.ownEpoch());
