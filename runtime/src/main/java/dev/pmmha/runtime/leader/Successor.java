@@ -111,8 +111,7 @@ public final class Successor implements FenceNotices.Handler {
           || (singletonStartedNanos != 0 && now - singletonStartedNanos < wait.toNanos())) {
         return "";
       }
-      Tenure t = new Tenure(node.nodeId(), true);
-      t.handed = true;
+      Tenure t = new Tenure(node.nodeId(), Tenure.Origin.OFFER);
       t.fenceRequested = true;
       t.seenAtRequest = Math.max(node.highestEpochSeen(), epoch);
       o = new Offer(t, epoch, from, reason, now);
@@ -174,6 +173,7 @@ public final class Successor implements FenceNotices.Handler {
         answerEarly(t, lease);
         result.complete(new FenceClient.Acquired(Optional.of(lease), null, null));
       } else {
+        t.origin = Tenure.Origin.OFFER_NOT_TAKEN_UP; // its early answer's line says so, not "handed over"
         acquireFor(t, result);
       }
     });
@@ -229,11 +229,20 @@ public final class Successor implements FenceNotices.Handler {
           node.nodeId(), notice.epoch());
       return;
     }
-    Tenure t = new Tenure(node.nodeId(), true);
+    Tenure t = new Tenure(node.nodeId(), Tenure.Origin.NOTICE);
     CompletableFuture<FenceClient.Acquired> result = new CompletableFuture<>();
     synchronized (this) {
       // a plain release: an offer this node accepted was not taken up (the leader's hand-over fell back to it)
       offer = null;
+      boolean settled = !settledHolder.isEmpty() && System.nanoTime() - singletonStartedNanos < wait.toNanos();
+      settledHolder = "";
+      if (settled) {
+        // its singleton came first and read the fence for the offer this node had accepted: not handed over, so the
+        // singleton asks for it (and its line says so); this notice of the plain release adds nothing
+        log.info("LEADER on {}: named next by the release of epoch {}, after its singleton had found the offer not "
+            + "taken up; the singleton asks for the fence itself", node.nodeId(), notice.epoch());
+        return;
+      }
       // one at a time; and none once the singleton is here (a notice that came late: it asks for the fence itself)
       if (inFlight != null || prepared != null) {
         return;

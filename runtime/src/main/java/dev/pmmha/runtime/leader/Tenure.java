@@ -71,25 +71,35 @@ final class Tenure {
   /** Renews the fence taken at start until the actor adopts it (see {@link #answerEarly}). */
   private FenceClient.Keeper earlyKeeper; // guarded by this
 
-  /** Asked for on a release's notice, before the singleton came ({@link Successor}). */
-  final boolean onNotice;
-  /**
-   * Offered by the leader handing over, which gives the fence straight to this tenure ({@link Successor#offered}):
-   * its lease counts from the offer. Set before the fence is taken; read with the early answer.
-   */
-  volatile boolean handed;
+  /** How this tenure comes by the fence it holds, for the line its early answer logs. */
+  enum Origin {
+    /** Asked for by its singleton when it started. */
+    SINGLETON,
+    /** Asked for on a release's notice that named this node, before the singleton came ({@link Successor}). */
+    NOTICE,
+    /**
+     * Offered by the leader handing over, which gives the fence straight to this tenure ({@link Successor#offered}):
+     * its lease counts from the offer.
+     */
+    OFFER,
+    /** Offered, but the leader's release did not hand it over: the singleton that came asked for the fence itself. */
+    OFFER_NOT_TAKEN_UP
+  }
+
+  /** How this tenure comes by its fence; set before the fence is taken, read with the early answer. */
+  volatile Origin origin;
   /** How this node heard it was handed the fence: told by the cluster, the store's notice, or read by its singleton. */
   volatile String handedVia = "";
   /** The leader actor that owns this tenure; null until the singleton adopts a tenure taken on a notice. */
   volatile org.apache.pekko.actor.typed.ActorRef<Leader.Command> owner;
 
   Tenure(String nodeId) {
-    this(nodeId, false);
+    this(nodeId, Origin.SINGLETON);
   }
 
-  Tenure(String nodeId, boolean onNotice) {
+  Tenure(String nodeId, Origin origin) {
     this.holder = nodeId + "/" + UUID.randomUUID().toString().substring(0, 8);
-    this.onNotice = onNotice;
+    this.origin = origin;
   }
 
   /** The leader services run (or are stopping) for the held epoch, and the role hook was told "leader". */
@@ -124,19 +134,22 @@ final class Tenure {
     if (lease.epoch() > known) {
       node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
       long now = System.nanoTime();
-      if (handed) {
-        log.info("LEADER on {}: fence handed over for epoch {} {} ms after this node accepted the offer ({}), {}; "
-            + "answering the leader check", node.nodeId(), lease.epoch(), (now - lease.sentNanos()) / 1_000_000, handedVia,
-            owner == null ? "before the singleton came" : "its singleton started and waiting for it");
-      } else if (onNotice) {
-        log.info("LEADER on {}: fence taken for epoch {} {} ms after the release's notice, {} ({} ms in the "
-            + "store); answering the leader check", node.nodeId(), lease.epoch(), (now - startedNanos) / 1_000_000,
-            owner == null ? "before the singleton came" : "its singleton started and waiting for it",
-            (now - lease.sentNanos()) / 1_000_000);
-      } else {
-        log.info("LEADER on {}: fence taken for epoch {} {} ms after the singleton started ({} ms in the store); "
-            + "answering the leader check while the journal is read", node.nodeId(), lease.epoch(),
-            (now - startedNanos) / 1_000_000, (now - lease.sentNanos()) / 1_000_000);
+      long inStore = (now - lease.sentNanos()) / 1_000_000; // from the request, for all but an offer's lease
+      String singleton = owner == null ? "before the singleton came" : "its singleton started and waiting for it";
+      switch (origin) {
+        case OFFER -> log.info("LEADER on {}: fence handed over for epoch {} {} ms after this node accepted the offer "
+            + "({}), {}; answering the leader check", node.nodeId(), lease.epoch(),
+            (now - lease.sentNanos()) / 1_000_000, handedVia, singleton); // an offer's lease counts from the offer
+        case NOTICE -> log.info("LEADER on {}: fence taken for epoch {} {} ms after the release's notice, {} ({} ms in "
+            + "the store); answering the leader check", node.nodeId(), lease.epoch(), (now - startedNanos) / 1_000_000,
+            singleton, inStore);
+        case OFFER_NOT_TAKEN_UP -> log.info("LEADER on {}: fence taken for epoch {} by its singleton {} ms after this "
+            + "node accepted the offer, which the release did not take up ({} ms in the store); answering the leader "
+            + "check while the journal is read", node.nodeId(), lease.epoch(), (now - startedNanos) / 1_000_000,
+            inStore);
+        case SINGLETON -> log.info("LEADER on {}: fence taken for epoch {} {} ms after the singleton started ({} ms in "
+            + "the store); answering the leader check while the journal is read", node.nodeId(), lease.epoch(),
+            (now - startedNanos) / 1_000_000, inStore);
       }
     }
   }

@@ -95,7 +95,7 @@ class SuccessorTest {
     assertEquals(1, asked.size(), "a second notice takes nothing more");
 
     Tenure t = s.take().orElseThrow();
-    assertTrue(t.onNotice);
+    assertEquals(Tenure.Origin.NOTICE, t.origin);
     assertEquals(5, t.early.toCompletableFuture().get().lease().orElseThrow().epoch());
     assertTrue(s.take().isEmpty(), "the tenure is handed to one singleton only");
     t.cancelEarlyKeeper();
@@ -208,7 +208,7 @@ class SuccessorTest {
     s.handedOver(notice(holder, h)); // the store's notice, after it: nothing left to do
 
     Tenure t = s.take().orElseThrow();
-    assertTrue(t.handed);
+    assertEquals(Tenure.Origin.OFFER, t.origin);
     assertEquals("told by the cluster", t.handedVia);
     Fence.Lease lease = t.early.toCompletableFuture().get().lease().orElseThrow();
     assertEquals(5, lease.epoch());
@@ -265,6 +265,10 @@ class SuccessorTest {
     Fence.Lease lease = t.early.toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS).lease().orElseThrow();
     assertEquals(fifth.epoch() + 1, lease.epoch(), "taken by its own request");
     assertEquals(fifth.epoch(), lease.priorEpoch());
+    assertEquals(Tenure.Origin.OFFER_NOT_TAKEN_UP, t.origin, "its line says the offer was not taken up, not handed over");
+    int before = asked.size();
+    s2.released(new FenceNotices.Released("node-3", fifth.epoch()), taker()); // the release's notice, after the singleton
+    assertEquals(before, asked.size(), "the singleton's request is the only one");
     t.cancelEarlyKeeper();
   }
 
