@@ -134,22 +134,22 @@ final class Tenure {
     if (lease.epoch() > known) {
       node.leadershipGained(lease.epoch(), Instant.now(), lease.actUntilNanos(safetyMargin));
       long now = System.nanoTime();
-      long inStore = (now - lease.sentNanos()) / 1_000_000; // from the request, for all but an offer's lease
+      // since the request went to the store; an offer's lease counts from the offer, so for it since the offer
+      long sinceSent = (now - lease.sentNanos()) / 1_000_000;
       String singleton = owner == null ? "before the singleton came" : "its singleton started and waiting for it";
       switch (origin) {
         case OFFER -> log.info("LEADER on {}: fence handed over for epoch {} {} ms after this node accepted the offer "
-            + "({}), {}; answering the leader check", node.nodeId(), lease.epoch(),
-            (now - lease.sentNanos()) / 1_000_000, handedVia, singleton); // an offer's lease counts from the offer
+            + "({}), {}; answering the leader check", node.nodeId(), lease.epoch(), sinceSent, handedVia, singleton);
         case NOTICE -> log.info("LEADER on {}: fence taken for epoch {} {} ms after the release's notice, {} ({} ms in "
             + "the store); answering the leader check", node.nodeId(), lease.epoch(), (now - startedNanos) / 1_000_000,
-            singleton, inStore);
+            singleton, sinceSent);
         case OFFER_NOT_TAKEN_UP -> log.info("LEADER on {}: fence taken for epoch {} by its singleton {} ms after this "
             + "node accepted the offer, which the release did not take up ({} ms in the store); answering the leader "
             + "check while the journal is read", node.nodeId(), lease.epoch(), (now - startedNanos) / 1_000_000,
-            inStore);
+            sinceSent);
         case SINGLETON -> log.info("LEADER on {}: fence taken for epoch {} {} ms after the singleton started ({} ms in "
             + "the store); answering the leader check while the journal is read", node.nodeId(), lease.epoch(),
-            (now - startedNanos) / 1_000_000, inStore);
+            (now - startedNanos) / 1_000_000, sinceSent);
       }
     }
   }
